@@ -1,0 +1,3 @@
+"""Places & Spaces: geospatial intelligence for contextual safeguarding."""
+
+__version__ = "0.1.0"

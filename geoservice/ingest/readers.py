@@ -1,0 +1,247 @@
+"""Read a source file into a table of strings laid out as a layer's input columns.
+
+One reader per format: plain CSV (columns named as the spec's fields), a named layout declared in the spec
+(``police-uk``, ``osm-pois``), GeoJSON and GeoPackage. Every value arrives as a stripped string ("" when empty);
+typing and checking happen in ``validate``, so a bad value becomes a row's reason code, never a crash here.
+
+Files that cannot be read as a whole (empty, binary, bad encoding, ragged rows, missing columns) raise
+``InputFileError`` with the file, the row and what to do about it. Row numbers count the header as row 1, as a
+spreadsheet does; for GeoJSON and GeoPackage they are feature numbers from 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import io
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ..errors import InputFileError
+from ..layers import FormatSpec, LayerSpec
+
+GEO_FORMATS = ("geojson", "gpkg")
+SNIFF_BYTES = 64 * 1024
+
+
+@dataclasses.dataclass
+class SourceTable:
+    """A file's rows as strings, with where each came from."""
+
+    path: Path
+    format: str
+    values: pd.DataFrame  # one column per layer input column, all str, "" for empty
+    row_numbers: np.ndarray  # spreadsheet-style row number of each row in the file
+    ignored_columns: tuple[str, ...] = ()
+    geometries: np.ndarray | None = None  # shapely geometries, for polygon layers
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def formats_for(spec: LayerSpec) -> tuple[str, ...]:
+    """The formats a layer can be read from."""
+    geo = GEO_FORMATS
+    return ("csv", *spec.formats) + geo if not spec.geometry else geo
+
+
+def _open_bytes(path: Path) -> bytes:
+    """The file's whole content, decompressed if gzip, or an InputFileError saying why not."""
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a folder, not a file")
+    raw = path.read_bytes()
+    if not raw:
+        raise InputFileError(f"{path.name}: the file is empty (0 bytes); nothing to ingest")
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputFileError(f"{path.name}: looks like gzip but cannot be decompressed ({exc}); "
+                                 "the download may be truncated") from None
+        if not raw:
+            raise InputFileError(f"{path.name}: the gzip file holds no data; nothing to ingest")
+    elif path.suffix == ".gz":
+        raise InputFileError(f"{path.name}: is named .gz but is not gzip-compressed")
+    return raw
+
+
+def _check_text(path: Path, raw: bytes, encoding: str) -> str:
+    """Reject binary content and undecodable bytes, naming the row of the first bad byte."""
+    head = raw[:SNIFF_BYTES]
+    if b"\x00" in head:
+        raise InputFileError(f"{path.name}: is a binary file, not CSV text (it contains NUL bytes); "
+                             "export the data as CSV and try again")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        hint = " If it was saved from Excel, try --encoding cp1252." if encoding.lower().startswith("utf") else ""
+        raise InputFileError(f"{path.name} row {line}: byte 0x{raw[exc.start]:02x} is not valid {encoding} text."
+                             f"{hint}") from None
+    except LookupError:
+        raise InputFileError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or cp1252") \
+            from None
+
+
+def _first_ragged_row(text: str, width: int) -> tuple[int, int] | None:
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if row and len(row) != width:
+            return number, len(row)
+    return None
+
+
+def _read_csv_text(path: Path, text: str) -> pd.DataFrame:
+    """Parse CSV text strictly: every row must have the header's number of fields."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise InputFileError(f"{path.name}: the file holds only blank space; nothing to ingest")
+    header = next(csv.reader(io.StringIO(text)))
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header):
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        raise InputFileError(f"{path.name} row 1: the header repeats column names {dupes}")
+    data = text.encode("utf-8")
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, use_threads=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException) as exc:
+        ragged = _first_ragged_row(text, len(header))
+        if ragged:
+            number, width = ragged
+            raise InputFileError(f"{path.name} row {number}: has {width} fields but the header has {len(header)}; "
+                                 "the file is ragged (a stray comma or an unquoted value?); fix that row or "
+                                 "re-export the file") from None
+        raise InputFileError(f"{path.name}: cannot be parsed as CSV ({exc})") from None
+    frame = pd.DataFrame({name: np.asarray(table.column(i).to_numpy(zero_copy_only=False), dtype=object)
+                          for i, name in enumerate(header)})
+    return frame
+
+
+def _strip(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({c: frame[c].astype(object).where(frame[c].notna(), "").astype(str).str.strip()
+                         for c in frame.columns}, index=pd.RangeIndex(len(frame)))
+
+
+def _map_columns(path: Path, frame: pd.DataFrame, spec: LayerSpec, fmt: FormatSpec | None):
+    """Rename source columns onto the layer's input columns; report missing and ignored ones."""
+    wanted = list(spec.input_columns)
+    if fmt is not None:
+        mapping = {src: dst for src, dst in fmt.columns.items() if src in frame.columns}
+        absent_sources = [src for src, dst in fmt.columns.items()
+                          if src not in frame.columns and dst in _required_columns(spec)]
+        if absent_sources:
+            raise InputFileError(f"{path.name} row 1: the {fmt.name} layout needs columns {absent_sources}, "
+                                 f"which the header lacks; it has {list(frame.columns)}")
+    else:
+        lookup = {c.lower(): c for c in wanted}
+        mapping = {col: lookup[col.lower()] for col in frame.columns if col.lower() in lookup}
+    out = pd.DataFrame({dst: frame[src] for src, dst in mapping.items()}, index=frame.index)
+    if fmt is not None:
+        for column, value in fmt.constants.items():
+            out[column] = value
+    missing = [c for c in _required_columns(spec) if c not in out.columns]
+    location_missing = [loc.name for loc in spec.locations if loc.required
+                        and not any(c in out.columns for c in loc.input_columns)]
+    if missing or location_missing:
+        parts = []
+        if missing:
+            parts.append(f"required columns {missing} are missing")
+        for name in location_missing:
+            loc = next(l for l in spec.locations if l.name == name)
+            parts.append(f"no column locates {name!r} (give {list(loc.input_columns)})")
+        raise InputFileError(f"{path.name} row 1: {'; '.join(parts)}. The header has {list(frame.columns)}.")
+    for column in wanted:
+        if column not in out.columns:
+            out[column] = ""
+    ignored = tuple(c for c in frame.columns if c not in mapping)
+    return _strip(out[wanted]), ignored
+
+
+def _required_columns(spec: LayerSpec) -> list[str]:
+    return [f.name for f in spec.fields if f.required and not f.derive_from]
+
+
+def _detect_format(path: Path, spec: LayerSpec, raw_head: bytes | None) -> str:
+    name = path.name.lower()
+    if name.endswith((".geojson", ".json")):
+        return "geojson"
+    if name.endswith(".gpkg"):
+        return "gpkg"
+    if raw_head is not None:
+        first_line = raw_head.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+        header = {h.strip() for h in next(csv.reader([first_line]), [])}
+        for fmt in spec.formats.values():
+            if fmt.columns and set(fmt.columns) <= header | set(fmt.constants):
+                return fmt.name
+            if fmt.columns and len(set(fmt.columns) & header) >= max(3, len(fmt.columns) * 3 // 4):
+                return fmt.name
+    return "csv"
+
+
+def read_table(path, spec: LayerSpec, fmt: str | None = None, *, encoding: str = "utf-8") -> SourceTable:
+    """Read ``path`` as layer ``spec``; ``fmt`` is detected from the name and header when not given."""
+    path = Path(path)
+    if fmt is not None and fmt not in formats_for(spec):
+        raise InputFileError(f"layer {spec.name!r} cannot be read as {fmt!r}; "
+                             f"use one of: {', '.join(formats_for(spec))}")
+    if fmt in GEO_FORMATS or (fmt is None and path.suffix.lower() in (".geojson", ".json", ".gpkg")):
+        return _read_geo(path, spec, fmt or _detect_format(path, spec, None))
+    raw = _open_bytes(path)
+    fmt = fmt or _detect_format(path, spec, raw[:SNIFF_BYTES])
+    if spec.geometry:
+        raise InputFileError(f"layer {spec.name!r} holds polygons; give a GeoJSON or GeoPackage file")
+    text = _check_text(path, raw, encoding)
+    frame = _read_csv_text(path, text)
+    if frame.empty:
+        raise InputFileError(f"{path.name}: has a header row but no data rows; nothing to ingest")
+    values, ignored = _map_columns(path, frame, spec, spec.formats.get(fmt))
+    return SourceTable(path, fmt, values, np.arange(2, len(values) + 2), ignored)
+
+
+def _read_geo(path: Path, spec: LayerSpec, fmt: str) -> SourceTable:
+    import pyogrio
+    import shapely
+
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path.name}: the file is empty (0 bytes); nothing to ingest")
+    try:
+        frame = pyogrio.read_dataframe(path)
+    except Exception as exc:  # pyogrio raises several GDAL-derived types; all mean "unreadable"
+        raise InputFileError(f"{path.name}: cannot be read as {fmt} ({str(exc).strip()})") from None
+    if frame.empty:
+        raise InputFileError(f"{path.name}: holds no features; nothing to ingest")
+    if frame.crs is not None and frame.crs.to_epsg() != 4326:
+        frame = frame.to_crs(4326)
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    attributes = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    if spec.locations:
+        loc = spec.locations[0]
+        if loc.lat and loc.lat not in attributes.columns:
+            is_point = np.array([g is not None and g.geom_type == "Point" for g in geoms])
+            lat = np.full(len(geoms), "", dtype=object)
+            lng = np.full(len(geoms), "", dtype=object)
+            if is_point.any():
+                pts = geoms[is_point]
+                lng[is_point] = [repr(float(x)) for x in shapely.get_x(pts)]
+                lat[is_point] = [repr(float(y)) for y in shapely.get_y(pts)]
+            attributes[loc.lat] = lat
+            attributes[loc.lng] = lng
+    values, ignored = _map_columns(path, attributes, spec, spec.formats.get(fmt))
+    return SourceTable(path, fmt, values, np.arange(1, len(values) + 1), ignored,
+                       geoms if spec.geometry else None)

@@ -1,0 +1,189 @@
+"""Type and check every field of a batch, vectorised, collecting every failure of every row.
+
+One validator per field type. Text is stripped; an empty string is "no value". Dates and times: ISO 8601 by
+default plus any ``formats`` a field declares; a time without a zone is read as UK local time (Europe/London,
+so British Summer Time is honoured) and stored as UTC. Values outside an allowed list are rejected with the
+closest allowed value suggested, never silently corrected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from ..layers import FieldSpec, LayerSpec
+from .reasons import IssueLog
+
+EARLIEST = pd.Timestamp("1900-01-01", tz="UTC")
+FUTURE_GRACE = pd.Timedelta(minutes=5)
+_MONTH_RE = re.compile(r"^\d{4}-\d{1,2}$")
+_ZONED_RE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+TRUE_WORDS = {"true", "t", "yes", "y", "1"}
+FALSE_WORDS = {"false", "f", "no", "n", "0"}
+
+
+def _fmt_values(values, limit: int = 8) -> str:
+    values = list(values)
+    shown = ", ".join(values[:limit])
+    return shown + (f", … ({len(values)} in all)" if len(values) > limit else "")
+
+
+def _safe_to_datetime(texts: pd.Series, **kwargs) -> pd.Series:
+    """``pd.to_datetime`` that never raises: values it cannot read become NaT."""
+    try:
+        return pd.to_datetime(texts, errors="coerce", **kwargs)
+    except (ValueError, OverflowError, TypeError):
+        out = []
+        for text in texts:
+            try:
+                out.append(pd.to_datetime(text, errors="coerce", **kwargs))
+            except (ValueError, OverflowError, TypeError):
+                out.append(pd.NaT)
+        return pd.Series(pd.to_datetime(pd.Series(out, dtype=object), errors="coerce", utc=True), index=texts.index)
+
+
+def _to_utc(parsed: pd.Series) -> pd.Series:
+    parsed = pd.to_datetime(parsed, errors="coerce")
+    if getattr(parsed.dt, "tz", None) is None:
+        return parsed.dt.tz_localize("UTC")
+    return parsed.dt.tz_convert("UTC")
+
+
+def parse_times(texts: pd.Series, kind: str, formats: tuple[str, ...] = ()) -> pd.Series:
+    """UTC timestamps of ``texts`` (NaT where unreadable) for a date, month or datetime field."""
+    result = pd.Series(pd.NaT, index=texts.index, dtype="datetime64[us, UTC]")
+    if texts.empty:
+        return result
+    if kind == "month":
+        ok = texts.str.match(_MONTH_RE)
+        if ok.any():
+            result[ok] = _to_utc(_safe_to_datetime(texts[ok] + "-01", format="%Y-%m-%d"))
+        return result
+    zoned = texts.str.contains(_ZONED_RE) & (kind == "datetime")
+    pending = pd.Series(True, index=texts.index)
+    if zoned.any():
+        result[zoned] = _safe_to_datetime(texts[zoned], format="ISO8601", utc=True).astype(result.dtype)
+        pending &= ~zoned
+    for fmt in ("ISO8601", *formats):
+        todo = pending & result.isna()
+        if not todo.any():
+            break
+        parsed = _safe_to_datetime(texts[todo], format=fmt)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC")
+        elif kind == "datetime":
+            parsed = parsed.dt.tz_localize("Europe/London", ambiguous=False, nonexistent="shift_forward")
+            parsed = parsed.dt.tz_convert("UTC")
+        else:
+            parsed = parsed.dt.tz_localize("UTC")
+        result[todo] = parsed.astype(result.dtype)
+    if kind == "date":
+        result = result.dt.floor("D")
+    return result
+
+
+def _allowed(spec: FieldSpec, texts: pd.Series, present: pd.Series, log: IssueLog) -> None:
+    allowed = set(spec.allowed)
+    bad = present & ~texts.isin(allowed)
+    if not bad.any():
+        return
+    messages = []
+    for value in texts[bad]:
+        close = difflib.get_close_matches(value, spec.allowed, n=1, cutoff=0.6) or \
+            [a for a in spec.allowed if a.lower() == value.lower()]
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        messages.append(f"{spec.name} {value!r} is not one of the allowed values ({_fmt_values(spec.allowed)}){hint}")
+    log.add(bad.to_numpy(), spec.name, "value_not_allowed", messages)
+
+
+def _numbers(spec: FieldSpec, texts: pd.Series, present: pd.Series, log: IssueLog) -> np.ndarray:
+    parsed = pd.to_numeric(texts.where(present, None), errors="coerce").astype(float)
+    with np.errstate(invalid="ignore"):
+        not_num = present & (parsed.isna() | ~np.isfinite(parsed))
+    if spec.type == "integer":
+        frac = present & ~not_num & (parsed % 1 != 0)
+        log.add((not_num | frac).to_numpy(), spec.name, "value_not_integer",
+                [f"{spec.name} {t!r} is not a whole number" for t in texts[not_num | frac]])
+        not_num = not_num | frac
+    else:
+        log.add(not_num.to_numpy(), spec.name, "value_not_numeric",
+                [f"{spec.name} {t!r} is not a number" for t in texts[not_num]])
+    ok = present & ~not_num
+    low = ok & (parsed < spec.minimum) if spec.minimum is not None else pd.Series(False, index=texts.index)
+    high = ok & (parsed > spec.maximum) if spec.maximum is not None else pd.Series(False, index=texts.index)
+    out_range = low | high
+    log.add(out_range.to_numpy(), spec.name, "value_out_of_range",
+            [f"{spec.name} {t} must be between {spec.minimum:g} and {spec.maximum:g}"
+             if spec.minimum is not None and spec.maximum is not None
+             else f"{spec.name} {t} is out of range" for t in texts[out_range]])
+    values = parsed.where(ok).to_numpy(dtype=float)
+    if spec.type == "integer":
+        return np.array([None if np.isnan(v) else int(v) for v in values], dtype=object)
+    return np.array([None if np.isnan(v) else float(v) for v in values], dtype=object)
+
+
+def _booleans(spec: FieldSpec, texts: pd.Series, present: pd.Series, log: IssueLog) -> np.ndarray:
+    lowered = texts.str.lower()
+    true, false = lowered.isin(TRUE_WORDS), lowered.isin(FALSE_WORDS)
+    bad = present & ~true & ~false
+    log.add(bad.to_numpy(), spec.name, "value_not_boolean",
+            [f"{spec.name} {t!r} is not yes/no (use true/false, yes/no or 1/0)" for t in texts[bad]])
+    return np.where(true, True, np.where(false, False, None)).astype(object)
+
+
+def _times(spec: FieldSpec, texts: pd.Series, present: pd.Series, log: IssueLog, now: pd.Timestamp) -> pd.Series:
+    parsed = parse_times(texts, spec.type, spec.formats)
+    unreadable = present & parsed.isna()
+    expected = {"month": "YYYY-MM", "date": "YYYY-MM-DD", "datetime": "YYYY-MM-DDTHH:MM[:SS][+00:00]"}[spec.type]
+    extra = f" or {', '.join(spec.formats)}" if spec.formats else ""
+    log.add(unreadable.to_numpy(), spec.name, "date_unparseable",
+            [f"{spec.name} {t!r} is not a {spec.type} ({expected}{extra})" for t in texts[unreadable]])
+    limit = now + FUTURE_GRACE if spec.type == "datetime" else now
+    future = present & parsed.notna() & (parsed > limit)
+    log.add(future.to_numpy(), spec.name, "date_in_future",
+            [f"{spec.name} {t!r} is after now ({now:%Y-%m-%d %H:%M} UTC)" for t in texts[future]])
+    old = present & parsed.notna() & (parsed < EARLIEST)
+    log.add(old.to_numpy(), spec.name, "date_implausible",
+            [f"{spec.name} {t!r} is before 1900" for t in texts[old]])
+    return parsed.where(~(future | old))
+
+
+def validate_fields(spec: LayerSpec, values: pd.DataFrame, log: IssueLog,
+                    now: datetime | None = None) -> dict[str, object]:
+    """Typed values of every field (``None``/NaT where empty or bad); issues are added to ``log``."""
+    now = pd.Timestamp(now or datetime.now(timezone.utc))
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    typed: dict[str, object] = {}
+    texts_of = {f.name: values[f.name] for f in spec.fields}
+    for f in spec.fields:
+        texts = texts_of[f.name]
+        if f.derive_from:
+            source = texts_of[f.derive_from]
+            derived = source.map(lambda code: next((v for p, v in f.derive_prefix.items()
+                                                   if code.startswith(p)), ""))
+            texts = texts.where(texts != "", derived)
+            texts_of[f.name] = texts
+        present = texts != ""
+        if f.required:
+            log.add((~present).to_numpy(), f.name, "required_missing", f"{f.name} is required but empty")
+        if f.allowed is not None:
+            _allowed(f, texts, present, log)
+        if f.type in ("integer", "number"):
+            typed[f.name] = _numbers(f, texts, present, log)
+        elif f.type == "boolean":
+            typed[f.name] = _booleans(f, texts, present, log)
+        elif f.is_time:
+            typed[f.name] = _times(f, texts, present, log, now)
+        else:
+            typed[f.name] = texts.where(present, None).to_numpy(dtype=object)
+    for check in spec.checks:
+        later, earlier = typed[check.field], typed[check.reference]
+        wrong = (later.notna() & earlier.notna() & (later < earlier)).to_numpy()
+        log.add(wrong, check.field, "time_order",
+                [f"{check.field} {a:%Y-%m-%d %H:%M} is before {check.reference} {b:%Y-%m-%d %H:%M}"
+                 for a, b in zip(later[wrong], earlier[wrong])])
+    return typed

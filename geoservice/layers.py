@@ -1,0 +1,269 @@
+"""Load and check the declarative layer specs in ``layers/*.toml``.
+
+A spec names a layer's fields (type, required, allowed values), how its rows are located (WGS84 lat/lng,
+British National Grid easting/northing, or a postcode looked up in a user-supplied table), its time fields,
+its identity key, its sensitivity and its retention period. Everything downstream (reading, validation,
+storage tables, the web listing) is driven by these objects, so a new layer is a new TOML file, not new code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+from .errors import LayerSpecError, UnknownLayerError
+
+FIELD_TYPES = ("text", "integer", "number", "boolean", "date", "month", "datetime")
+TIME_TYPES = ("date", "month", "datetime")
+SENSITIVITIES = ("person", "aggregate", "public")
+EXTENTS = ("study_area", "great_britain")
+CHECK_RULES = ("not_before",)
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldSpec:
+    """One column of a layer."""
+
+    name: str
+    type: str = "text"
+    required: bool = False
+    allowed: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    formats: tuple[str, ...] = ()
+    derive_from: str | None = None
+    derive_prefix: dict | None = None
+    description: str = ""
+
+    @property
+    def is_time(self) -> bool:
+        return self.type in TIME_TYPES
+
+
+@dataclasses.dataclass(frozen=True)
+class LocationSpec:
+    """One located point of a row (a missing episode has two: where from, where found).
+
+    The input columns that may locate it are tried in order per row: lat/lng, then easting/northing, then
+    postcode. Stored columns are prefixed with ``name`` (``found_lat``, ``found_borough``, ``found_cell_9``).
+    """
+
+    name: str
+    required: bool = True
+    extent: str = "study_area"
+    lat: str | None = None
+    lng: str | None = None
+    easting: str | None = None
+    northing: str | None = None
+    postcode: str | None = None
+    claimed_borough: str | None = None
+    claimed_borough_name: str | None = None
+    description: str = ""
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.lat, self.lng, self.easting, self.northing, self.postcode) if c)
+
+
+@dataclasses.dataclass(frozen=True)
+class FormatSpec:
+    """A named source layout: how its columns map onto the layer's fields."""
+
+    name: str
+    columns: dict[str, str]
+    constants: dict[str, str] = dataclasses.field(default_factory=dict)
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckSpec:
+    """A rule across two fields of one row, e.g. found time not before reported-missing time."""
+
+    rule: str
+    field: str
+    reference: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSpec:
+    """A whole layer, as declared in ``layers/<name>.toml``."""
+
+    name: str
+    title: str
+    description: str
+    sensitivity: str
+    retention_years: float
+    retention_from: str | None
+    key: tuple[str, ...]
+    mutable: tuple[str, ...]
+    fields: tuple[FieldSpec, ...]
+    locations: tuple[LocationSpec, ...] = ()
+    geometry: str | None = None
+    time_fields: tuple[str, ...] = ()
+    formats: dict[str, FormatSpec] = dataclasses.field(default_factory=dict)
+    checks: tuple[CheckSpec, ...] = ()
+    path: Path | None = None
+
+    @property
+    def table_name(self) -> str:
+        return f"layer_{self.name}"
+
+    @property
+    def is_person_level(self) -> bool:
+        return self.sensitivity == "person"
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """Every column a plain CSV of this layer may carry: its fields and its location inputs."""
+        return self.field_names + tuple(c for loc in self.locations for c in loc.input_columns)
+
+
+def _require(table: dict, key: str, where: str):
+    if key not in table:
+        raise LayerSpecError(f"{where}: missing required key {key!r}")
+    return table[key]
+
+
+def _field_from_toml(item: dict, where: str) -> FieldSpec:
+    name = _require(item, "name", where)
+    where = f"{where} field {name!r}"
+    ftype = item.get("type", "text")
+    if ftype not in FIELD_TYPES:
+        raise LayerSpecError(f"{where}: type must be one of {', '.join(FIELD_TYPES)}, got {ftype!r}")
+    allowed = item.get("allowed")
+    derive = item.get("derive") or {}
+    if derive and set(derive) - {"from", "prefix"}:
+        raise LayerSpecError(f"{where}: derive takes 'from' and 'prefix', got {sorted(derive)}")
+    return FieldSpec(
+        name=name,
+        type=ftype,
+        required=bool(item.get("required", False)),
+        allowed=tuple(str(v) for v in allowed) if allowed is not None else None,
+        minimum=item.get("min"),
+        maximum=item.get("max"),
+        formats=tuple(item.get("formats", ())),
+        derive_from=derive.get("from"),
+        derive_prefix=dict(derive.get("prefix", {})) or None,
+        description=item.get("description", ""),
+    )
+
+
+def _location_from_toml(item: dict, where: str) -> LocationSpec:
+    name = _require(item, "name", where)
+    where = f"{where} location {name!r}"
+    known = {f.name for f in dataclasses.fields(LocationSpec)}
+    unknown = set(item) - known
+    if unknown:
+        raise LayerSpecError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
+    loc = LocationSpec(**item)
+    if loc.extent not in EXTENTS:
+        raise LayerSpecError(f"{where}: extent must be one of {EXTENTS}, got {loc.extent!r}")
+    if bool(loc.lat) != bool(loc.lng) or bool(loc.easting) != bool(loc.northing):
+        raise LayerSpecError(f"{where}: lat/lng and easting/northing must be given in pairs")
+    if not loc.input_columns:
+        raise LayerSpecError(f"{where}: give lat/lng, easting/northing or postcode columns")
+    return loc
+
+
+def layer_from_toml(path: Path) -> LayerSpec:
+    """Read one spec file and check it is complete and consistent."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise LayerSpecError(f"{path.name}: not valid TOML ({exc})") from None
+    where = path.name
+    name = _require(doc, "name", where)
+    if name != path.stem:
+        raise LayerSpecError(f"{where}: name {name!r} must match the file name {path.stem!r}")
+    fields = tuple(_field_from_toml(item, where) for item in _require(doc, "fields", where))
+    names = [f.name for f in fields]
+    if len(set(names)) != len(names):
+        raise LayerSpecError(f"{where}: field names must be unique, got {names}")
+    locations = tuple(_location_from_toml(item, where) for item in doc.get("locations", ()))
+    sensitivity = _require(doc, "sensitivity", where)
+    if sensitivity not in SENSITIVITIES:
+        raise LayerSpecError(f"{where}: sensitivity must be one of {SENSITIVITIES}, got {sensitivity!r}")
+    retention = _require(doc, "retention", where)
+    key = tuple(doc.get("key", ()))
+    mutable = tuple(doc.get("mutable", ()))
+    time_fields = tuple(doc.get("time_fields", ()))
+    for group, members in (("key", key), ("mutable", mutable), ("time_fields", time_fields)):
+        for member in members:
+            if member not in names:
+                raise LayerSpecError(f"{where}: {group} names {member!r}, which is not a field")
+    for member in time_fields:
+        if fields[names.index(member)].type not in TIME_TYPES:
+            raise LayerSpecError(f"{where}: time field {member!r} must have a date, month or datetime type")
+    retention_from = retention.get("from")
+    if retention_from is not None and retention_from not in time_fields:
+        raise LayerSpecError(f"{where}: retention.from must be one of the time_fields {time_fields}")
+    for f in fields:
+        if f.derive_from and f.derive_from not in names:
+            raise LayerSpecError(f"{where}: field {f.name!r} derives from {f.derive_from!r}, not a field")
+    formats = {}
+    for fmt_name, fmt in doc.get("formats", {}).items():
+        columns = dict(_require(fmt, "columns", f"{where} format {fmt_name!r}"))
+        targets = set(columns.values()) | set(fmt.get("constants", {}))
+        allowed_targets = set(names) | {c for loc in locations for c in loc.input_columns}
+        stray = targets - allowed_targets
+        if stray:
+            raise LayerSpecError(f"{where}: format {fmt_name!r} maps onto unknown columns {sorted(stray)}")
+        formats[fmt_name] = FormatSpec(fmt_name, columns, dict(fmt.get("constants", {})),
+                                       fmt.get("description", ""))
+    checks = []
+    for item in doc.get("checks", ()):
+        check = CheckSpec(item.get("rule"), item.get("field"), item.get("reference"))
+        if check.rule not in CHECK_RULES:
+            raise LayerSpecError(f"{where}: check rule must be one of {CHECK_RULES}, got {check.rule!r}")
+        if check.field not in names or check.reference not in names:
+            raise LayerSpecError(f"{where}: check {check.rule} names fields that do not exist")
+        checks.append(check)
+    geometry = doc.get("geometry")
+    if geometry not in (None, "polygon"):
+        raise LayerSpecError(f"{where}: geometry may only be 'polygon', got {geometry!r}")
+    return LayerSpec(
+        name=name,
+        title=doc.get("title", name),
+        description=doc.get("description", ""),
+        sensitivity=sensitivity,
+        retention_years=float(_require(retention, "years", f"{where} retention")),
+        retention_from=retention_from,
+        key=key,
+        mutable=mutable,
+        fields=fields,
+        locations=locations,
+        geometry=geometry,
+        time_fields=time_fields,
+        formats=formats,
+        checks=tuple(checks),
+        path=path,
+    )
+
+
+def load_layer_specs(layers_dir: Path) -> dict[str, LayerSpec]:
+    """Every spec in ``layers_dir``, keyed by layer name."""
+    layers_dir = Path(layers_dir)
+    paths = sorted(layers_dir.glob("*.toml"))
+    if not paths:
+        raise LayerSpecError(f"no layer specs (*.toml) found in {layers_dir}")
+    return {spec.name: spec for spec in map(layer_from_toml, paths)}
+
+
+def get_layer(specs: dict[str, LayerSpec], name: str) -> LayerSpec:
+    """The spec called ``name``, or an error that lists the layers there are."""
+    try:
+        return specs[name]
+    except KeyError:
+        raise UnknownLayerError(f"no layer called {name!r}; the layers are: {', '.join(sorted(specs))}") from None

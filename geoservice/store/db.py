@@ -1,0 +1,170 @@
+"""The store: one object that owns the engine, the tables and the queries the rest of geoservice needs.
+
+SQLite (a file under ``instance/``) by default; PostgreSQL with PostGIS when the URL says so. Callers never
+write SQL: they call ``Store`` methods, which keeps the two databases behaving the same.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import shapely
+from sqlalchemy import create_engine, event, func, inspect, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from ..config import Settings
+from ..errors import SetupError
+from ..layers import LayerSpec, load_layer_specs
+from .tables import build_metadata
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; a SQLite file's folder is created if needed."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """Tables and queries over one database.
+
+    Parameters
+    ----------
+    engine
+        A SQLAlchemy engine (SQLite or PostgreSQL).
+    specs
+        The layer specs; each becomes a ``layer_<name>`` table.
+    resolutions
+        H3 resolutions stored per location.
+    """
+
+    def __init__(self, engine: Engine, specs: dict[str, LayerSpec], resolutions=(7, 8, 9, 10)):
+        self.engine = engine
+        self.specs = specs
+        self.resolutions = tuple(resolutions)
+        self.is_postgres = engine.dialect.name == "postgresql"
+        self.metadata, self.layer_tables = build_metadata(specs, self.resolutions, postgis=self.is_postgres)
+        self.batches = self.metadata.tables["batches"]
+        self.quarantine = self.metadata.tables["quarantine"]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Store":
+        return cls(make_engine(settings.database_url), load_layer_specs(settings.layers_dir), settings.resolutions)
+
+    # set-up ---------------------------------------------------------------------------------------------------
+    def init(self) -> None:
+        """Create what is missing (PostGIS extension, tables); refuse a schema that no longer fits the specs."""
+        if self.is_postgres:
+            self._ensure_postgis()
+        self.metadata.create_all(self.engine)
+        self._check_schema()
+
+    def _ensure_postgis(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        except (OperationalError, ProgrammingError) as exc:
+            raise SetupError(
+                "PostGIS is not available on this PostgreSQL server "
+                f"({str(exc.orig).strip().splitlines()[0]}). Install it (Debian: apt-get install "
+                "postgresql-15-postgis-3) and run CREATE EXTENSION postgis, or use the default SQLite store."
+            ) from None
+
+    def _check_schema(self) -> None:
+        inspector = inspect(self.engine)
+        for table in self.metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            missing = [c.name for c in table.columns if c.name not in have]
+            if missing:
+                raise SetupError(
+                    f"table {table.name} lacks columns {missing}: the layer spec or resolutions changed since the "
+                    "database was created. Rebuild it with `geoservice init-db --rebuild` (this deletes its data)."
+                )
+
+    def drop_all(self) -> None:
+        self.metadata.drop_all(self.engine)
+
+    # reading -------------------------------------------------------------------------------------------------
+    def layer_counts(self) -> dict[str, int]:
+        """Rows held per layer, in spec order."""
+        with self.engine.connect() as conn:
+            return {name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                    for name, table in self.layer_tables.items()}
+
+    def quarantine_counts(self) -> dict[str, int]:
+        q = self.quarantine
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(q.c.layer, func.count()).group_by(q.c.layer)).all()
+        return {layer: n for layer, n in rows}
+
+    def list_batches(self, layer: str | None = None) -> list[dict]:
+        b = self.batches
+        query = select(b).order_by(b.c.started_at)
+        if layer:
+            query = query.where(b.c.layer == layer)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def batch(self, batch_id: str) -> dict | None:
+        b = self.batches
+        with self.engine.connect() as conn:
+            row = conn.execute(select(b).where(b.c.batch_id.startswith(batch_id))).all()
+        if len(row) > 1:
+            raise SetupError(f"batch id prefix {batch_id!r} matches {len(row)} batches; give more characters")
+        return dict(row[0]._mapping) if row else None
+
+    def rejected_rows(self, batch_id: str) -> list[dict]:
+        """The quarantined rows of one batch, in file order, with their issues and raw values."""
+        q = self.quarantine
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(q).where(q.c.batch_id == batch_id).order_by(q.c.row_number)).all()
+        out = []
+        for r in rows:
+            item = dict(r._mapping)
+            item["issues"] = json.loads(item["issues"])
+            item["raw"] = json.loads(item["raw"])
+            out.append(item)
+        return out
+
+    def boundaries(self, levels=("borough", "ward")) -> list[dict]:
+        """Boundary polygons (shapely, WGS84) of the given levels."""
+        if "boundaries" not in self.layer_tables:
+            return []
+        t = self.layer_tables["boundaries"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.code, t.c.name, t.c.level, t.c.borough_code, t.c.geometry)
+                                .where(t.c.level.in_(levels)).order_by(t.c.code)).all()
+        return [{"code": r.code, "name": r.name, "level": r.level, "borough_code": r.borough_code,
+                 "geometry": shapely.from_geojson(r.geometry)} for r in rows]
+
+    def read_layer(self, layer: str, columns=None, where=None):
+        """A layer's rows as a pandas DataFrame (optionally some columns, optionally filtered)."""
+        import pandas as pd
+
+        table = self.layer_tables[layer]
+        cols = [table.c[c] for c in columns] if columns else [c for c in table.c if c.name != "geom"
+                                                               and not c.name.endswith("_geom")]
+        query = select(*cols)
+        if where is not None:
+            query = query.where(where(table))
+        with self.engine.connect() as conn:
+            result = conn.execute(query)
+            return pd.DataFrame(result.all(), columns=list(result.keys()))

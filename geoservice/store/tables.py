@@ -1,0 +1,129 @@
+"""SQLAlchemy Core tables, generated from the layer specs.
+
+Every layer gets ``layer_<name>`` with its typed fields plus system columns (record identity, batch, row,
+retention date) and, per location, the point, how it was located, its borough and ward and its H3 cells.
+On PostgreSQL each location also gets a PostGIS ``geometry(Point, 4326)`` column, and boundaries a
+``geometry(MultiPolygon, 4326)``, so analysts can open the layers in QGIS.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer,
+                        MetaData, String, Table, Text, UniqueConstraint)
+from sqlalchemy.types import UserDefinedType
+
+from ..layers import LayerSpec
+
+FIELD_COLUMN_TYPES = {
+    "text": Text,
+    "integer": BigInteger,
+    "number": Float,
+    "boolean": Boolean,
+    "date": Date,
+    "month": Date,
+    "datetime": DateTime,
+}
+
+LOCATION_SUFFIXES = ("lat", "lng", "located_by", "borough", "borough_match", "ward", "ward_match")
+
+
+class Geometry(UserDefinedType):
+    """A PostGIS geometry column (PostgreSQL only)."""
+
+    cache_ok = True
+
+    def __init__(self, kind: str = "GEOMETRY", srid: int = 4326):
+        self.kind = kind
+        self.srid = srid
+
+    def get_col_spec(self, **kw) -> str:
+        return f"geometry({self.kind},{self.srid})"
+
+
+def cell_column(location: str, res: int) -> str:
+    return f"{location}_cell_{res}"
+
+
+def geom_column(location: str) -> str:
+    return f"{location}_geom"
+
+
+def location_columns(location: str, resolutions) -> list[str]:
+    return [f"{location}_{s}" for s in LOCATION_SUFFIXES] + [cell_column(location, r) for r in resolutions]
+
+
+def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -> tuple[MetaData, dict[str, Table]]:
+    """The store's tables for these specs and resolutions."""
+    metadata = MetaData()
+    Table(
+        "batches", metadata,
+        Column("batch_id", String(32), primary_key=True),
+        Column("layer", String(64), nullable=False, index=True),
+        Column("source_name", Text, nullable=False),
+        Column("source_sha256", String(64), nullable=False),
+        Column("format", String(32), nullable=False),
+        Column("started_at", DateTime, nullable=False),
+        Column("finished_at", DateTime, nullable=False),
+        Column("rows_in", Integer, nullable=False),
+        Column("accepted", Integer, nullable=False),
+        Column("rejected", Integer, nullable=False),
+        Column("duplicate", Integer, nullable=False),
+        Column("ignored_columns", Text, nullable=False, default="[]"),
+        Column("settings", Text, nullable=False, default="{}"),
+    )
+    Table(
+        "quarantine", metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("batch_id", String(32), ForeignKey("batches.batch_id"), nullable=False, index=True),
+        Column("layer", String(64), nullable=False),
+        Column("source_name", Text, nullable=False),
+        Column("row_number", Integer, nullable=False),
+        Column("record_key", Text, nullable=False),
+        Column("content_hash", String(32), nullable=False),
+        Column("field", Text, nullable=False),
+        Column("reason_code", String(64), nullable=False, index=True),
+        Column("message", Text, nullable=False),
+        Column("issues", Text, nullable=False),
+        Column("raw", Text, nullable=False),
+        Index("ix_quarantine_layer_key", "layer", "record_key"),
+    )
+    layer_tables = {}
+    for spec in specs.values():
+        columns = [
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("record_key", Text, nullable=False),
+            Column("content_hash", String(32), nullable=False),
+            Column("batch_id", String(32), ForeignKey("batches.batch_id"), nullable=False, index=True),
+            Column("row_number", Integer, nullable=False),
+            Column("retain_until", Date, nullable=False, index=True),
+        ]
+        for f in spec.fields:
+            columns.append(Column(f.name, FIELD_COLUMN_TYPES[f.type], nullable=not f.required, comment=f.description
+                                  or None))
+        for loc in spec.locations:
+            columns += [
+                Column(f"{loc.name}_lat", Float), Column(f"{loc.name}_lng", Float),
+                Column(f"{loc.name}_located_by", String(16)),
+                Column(f"{loc.name}_borough", String(16), index=True),
+                Column(f"{loc.name}_borough_match", String(16)),
+                Column(f"{loc.name}_ward", String(16)),
+                Column(f"{loc.name}_ward_match", String(16)),
+            ]
+            columns += [Column(cell_column(loc.name, r), BigInteger) for r in resolutions]
+            if postgis:
+                columns.append(Column(geom_column(loc.name), Geometry("POINT")))
+        if spec.geometry:
+            columns.append(Column("geometry", Text, nullable=False, comment="GeoJSON, WGS84"))
+            if postgis:
+                columns.append(Column("geom", Geometry("MULTIPOLYGON")))
+        table = Table(spec.table_name, metadata, *columns,
+                      UniqueConstraint("record_key", name=f"uq_{spec.table_name}_record_key"),
+                      comment=spec.title)
+        if postgis:
+            for loc in spec.locations:
+                Index(f"ix_{spec.table_name}_{loc.name}_geom", table.c[geom_column(loc.name)],
+                      postgresql_using="gist")
+            if spec.geometry:
+                Index(f"ix_{spec.table_name}_geom", table.c["geom"], postgresql_using="gist")
+        layer_tables[spec.name] = table
+    return metadata, layer_tables
