@@ -1,3 +1,33 @@
-"""Places & Spaces: geospatial intelligence for contextual safeguarding."""
+"""Places & Spaces: geospatial intelligence for contextual safeguarding.
+
+``create_app`` builds the Flask service; the analysis core (``geoservice.ingest``, ``geoservice.store`` and the
+packages that follow) never imports Flask, so notebooks call it directly.
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+__all__ = ["create_app", "__version__"]
+
+
+def create_app(test_config: dict | None = None):
+    """The Flask app: defaults, then ``GEOSERVICE_*`` environment variables, then ``test_config``.
+
+    ``test_config`` may carry a ready ``GEOSERVICE_SETTINGS`` (a ``Settings``) to point the app at a store.
+    """
+    from flask import Flask
+
+    from .config import Settings
+    from .web import errors, home
+    from .web.store import init_app
+
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_mapping(JSON_SORT_KEYS=False)
+    if test_config:
+        app.config.update(test_config)
+    if "GEOSERVICE_SETTINGS" not in app.config:
+        app.config["GEOSERVICE_SETTINGS"] = Settings.from_env()
+    init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(home.bp)
+    return app

@@ -34,6 +34,7 @@ class FieldSpec:
     formats: tuple[str, ...] = ()
     derive_from: str | None = None
     derive_prefix: dict | None = None
+    future_allowed: bool = False
     description: str = ""
 
     @property
@@ -155,6 +156,7 @@ def _field_from_toml(item: dict, where: str) -> FieldSpec:
         formats=tuple(item.get("formats", ())),
         derive_from=derive.get("from"),
         derive_prefix=dict(derive.get("prefix", {})) or None,
+        future_allowed=bool(item.get("future_allowed", False)),
         description=item.get("description", ""),
     )
 

@@ -18,6 +18,7 @@ _FROM_BNG = Transformer.from_crs(27700, 4326, always_xy=True)
 
 INSIDE = "inside"
 NEAREST = "nearest"
+CLAIMED = "claimed"
 
 
 def lnglat_to_bng(lng, lat) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +108,23 @@ class AreaIndex:
             pairs = lv.tree.query_nearest(points, max_distance=self.tolerance_m, all_matches=False)
             codes[rest[pairs[0]]] = lv.codes[pairs[1]]
             match[rest[pairs[0]]] = NEAREST
+        return codes, match
+
+    def nearest_child(self, x: np.ndarray, y: np.ndarray, level: str, parent: str) -> tuple[np.ndarray, np.ndarray]:
+        """Code of the nearest ``level`` polygon within ``parent`` (e.g. a ward of one borough) within tolerance."""
+        codes = np.full(len(x), "", dtype=object)
+        match = np.full(len(x), "", dtype=object)
+        lv = self._levels.get(level)
+        if lv is None or len(x) == 0:
+            return codes, match
+        mine = np.flatnonzero(lv.parents == parent)
+        if mine.size == 0:
+            return codes, match
+        dist = np.stack([shapely.distance(lv.polygons[i], shapely.points(x, y)) for i in mine])
+        best = dist.argmin(axis=0)
+        ok = dist[best, np.arange(len(x))] <= self.tolerance_m
+        codes[ok] = lv.codes[mine[best[ok]]]
+        match[ok] = np.where(dist[best[ok], np.flatnonzero(ok)] == 0, INSIDE, NEAREST)
         return codes, match
 
     def distance_to(self, x: np.ndarray, y: np.ndarray, level: str, codes: np.ndarray) -> np.ndarray:

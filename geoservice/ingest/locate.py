@@ -16,7 +16,7 @@ import pandas as pd
 import shapely
 
 from ..layers import LocationSpec
-from .areas import AreaIndex, bng_to_lnglat, lnglat_to_bng
+from .areas import CLAIMED, AreaIndex, bng_to_lnglat, lnglat_to_bng
 from .reasons import IssueLog
 
 GREAT_BRITAIN = (49.8, 60.95, -8.75, 1.85)  # lat min, lat max, lng min, lng max (mainland, islands, Shetland)
@@ -195,7 +195,7 @@ def locate(loc: LocationSpec, values: pd.DataFrame, ctx: LocateContext, log: Iss
     if ok.size and ctx.areas is not None:
         borough[ok], borough_match[ok] = ctx.areas.assign(x[ok], y[ok], "borough")
         ward[ok], ward_match[ok] = ctx.areas.assign(x[ok], y[ok], "ward")
-        _check_claimed_borough(loc, values, ctx, log, ok, x, y, lat, lng, borough)
+        _check_claimed_borough(loc, values, ctx, log, ok, x, y, lat, lng, borough, borough_match, ward, ward_match)
     return {
         "lat": np.where(located & ~bad, lat, np.nan),
         "lng": np.where(located & ~bad, lng, np.nan),
@@ -253,8 +253,13 @@ def _check_great_britain(loc, log, lat, lng, method, located, bad):
     bad[rows[~inside]] = True
 
 
-def _check_claimed_borough(loc, values, ctx, log, ok, x, y, lat, lng, borough):
-    """Cross-check the point against the borough the row itself claims (a code, or an LSOA-style name)."""
+def _check_claimed_borough(loc, values, ctx, log, ok, x, y, lat, lng, borough, borough_match, ward, ward_match):
+    """Cross-check the point against the borough the row itself claims (a code, or an LSOA-style name).
+
+    Within the tolerance the claim wins (marked ``claimed``): the source placed the point with full-resolution
+    boundaries, ours are generalised. Beyond it the row is rejected (``borough_mismatch``), or reported as
+    ``coord_sign_flipped`` when negating the longitude would put it in the claimed borough.
+    """
     claimed = np.full(len(values), "", dtype=object)
     if loc.claimed_borough_name and loc.claimed_borough_name in values.columns:
         by_name = {name.lower(): code for code, name in ctx.areas.codes("borough").items()}
@@ -269,6 +274,12 @@ def _check_claimed_borough(loc, values, ctx, log, ok, x, y, lat, lng, borough):
     if rows.size == 0:
         return
     dist = ctx.areas.distance_to(x[rows], y[rows], "borough", claimed[rows])
+    near = rows[dist <= ctx.areas.tolerance_m]
+    for code in set(claimed[near]):
+        these = near[claimed[near] == code]
+        borough[these] = code
+        borough_match[these] = CLAIMED
+        ward[these], ward_match[these] = ctx.areas.nearest_child(x[these], y[these], "ward", code)
     far = rows[dist > ctx.areas.tolerance_m]
     if far.size == 0:
         return

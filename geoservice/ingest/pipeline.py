@@ -58,6 +58,7 @@ class IngestReport:
     duplicate: int
     reasons: dict[str, int]
     nearest_boundary: int
+    claimed_boundary: int
     ignored_columns: list[str]
     seconds: float
 
@@ -74,6 +75,8 @@ class IngestReport:
         if self.nearest_boundary:
             parts.append(f"{self.nearest_boundary:,} points just outside the generalised boundaries were given the "
                          "nearest borough")
+        if self.claimed_boundary:
+            parts.append(f"{self.claimed_boundary:,} points on a borough edge were given the borough their row names")
         if self.batch_id:
             parts.append(f"batch {self.batch_id[:12]}")
         parts.append(f"{self.seconds:.1f} s")
@@ -233,7 +236,6 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     step("validate", 0, 1)
     typed = validate_fields(spec, source.values, log, now)
     columns: dict[str, np.ndarray] = {}
-    nearest = 0
     if spec.locations:
         if postcodes is None and settings.postcode_table:
             postcodes = PostcodeTable.from_csv(settings.postcode_table)
@@ -243,7 +245,6 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
             located = locate(loc, source.values, ctx, log, source.row_numbers)
             for suffix, values in located.items():
                 columns[f"{loc.name}_{suffix}"] = values
-            nearest += int((located["borough_match"] == "nearest").sum())
             step(f"index {loc.name}", 0, 1)
             cells = points_to_cells(located["lat"], located["lng"], store.resolutions)
             for res, values in cells.items():
@@ -288,8 +289,8 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
                 layer=spec.name, batch_id=batch_id, source=path.name, format=source.format, rows_in=n,
                 accepted=len(accepted_idx), rejected=len(rejected_idx),
                 duplicate=int((status == "duplicate").sum()), reasons=dict(reasons),
-                nearest_boundary=int(sum(columns[f"{loc.name}_borough_match"][accepted_idx].tolist().count("nearest")
-                                         for loc in spec.locations)),
+                nearest_boundary=_count_matches(spec, columns, accepted_idx, "nearest"),
+                claimed_boundary=_count_matches(spec, columns, accepted_idx, "claimed"),
                 ignored_columns=list(source.ignored_columns), seconds=0.0,
             )
             conn.execute(store.batches.insert(), [{
@@ -315,6 +316,10 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     report.seconds = round(time.perf_counter() - started, 3)
     step("done", 1, 1)
     return report
+
+
+def _count_matches(spec: LayerSpec, columns: dict, rows: np.ndarray, how: str) -> int:
+    return int(sum((columns[f"{loc.name}_borough_match"][rows] == how).sum() for loc in spec.locations))
 
 
 def _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, idx, batch_id, today, step) -> None:

@@ -184,10 +184,13 @@ def _detect_format(path: Path, spec: LayerSpec, raw_head: bytes | None) -> str:
     if raw_head is not None:
         first_line = raw_head.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
         header = {h.strip() for h in next(csv.reader([first_line]), [])}
+        # A plain CSV names the spec's fields; a layout is chosen only when its own required columns are there.
+        if {c.lower() for c in _required_columns(spec)} <= {h.lower() for h in header}:
+            return "csv"
+        required = set(_required_columns(spec))
         for fmt in spec.formats.values():
-            if fmt.columns and set(fmt.columns) <= header | set(fmt.constants):
-                return fmt.name
-            if fmt.columns and len(set(fmt.columns) & header) >= max(3, len(fmt.columns) * 3 // 4):
+            needed = {src for src, dst in fmt.columns.items() if dst in required}
+            if needed and needed <= header:
                 return fmt.name
     return "csv"
 

@@ -21,7 +21,7 @@ from .reasons import IssueLog
 EARLIEST = pd.Timestamp("1900-01-01", tz="UTC")
 FUTURE_GRACE = pd.Timedelta(minutes=5)
 _MONTH_RE = re.compile(r"^\d{4}-\d{1,2}$")
-_ZONED_RE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+_ZONED_RE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}
 
@@ -143,7 +143,7 @@ def _times(spec: FieldSpec, texts: pd.Series, present: pd.Series, log: IssueLog,
     log.add(unreadable.to_numpy(), spec.name, "date_unparseable",
             [f"{spec.name} {t!r} is not a {spec.type} ({expected}{extra})" for t in texts[unreadable]])
     limit = now + FUTURE_GRACE if spec.type == "datetime" else now
-    future = present & parsed.notna() & (parsed > limit)
+    future = present & parsed.notna() & (parsed > limit) & (not spec.future_allowed)
     log.add(future.to_numpy(), spec.name, "date_in_future",
             [f"{spec.name} {t!r} is after now ({now:%Y-%m-%d %H:%M} UTC)" for t in texts[future]])
     old = present & parsed.notna() & (parsed < EARLIEST)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer,
                         MetaData, String, Table, Text, UniqueConstraint)
+from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.types import UserDefinedType
 
 from ..layers import LayerSpec
@@ -38,6 +39,10 @@ class Geometry(UserDefinedType):
 
     def get_col_spec(self, **kw) -> str:
         return f"geometry({self.kind},{self.srid})"
+
+
+# Let reflection (schema checks) recognise PostGIS columns instead of warning about an unknown type.
+postgresql_base.ischema_names.setdefault("geometry", Geometry)
 
 
 def cell_column(location: str, res: int) -> str:

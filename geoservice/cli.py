@@ -1,0 +1,251 @@
+"""The ``geoservice`` command.
+
+Every subcommand has ``--help``; long work shows progress on a terminal and ends with one readable summary
+line. Errors are one line on stderr (or one JSON object with ``--json``) and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .config import Settings
+from .errors import GeoserviceError
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _store(ctx: click.Context, init: bool = True):
+    from .store.db import Store
+
+    if "store" not in ctx.obj:
+        store = Store.from_settings(_settings(ctx))
+        if init:
+            store.init()
+        ctx.obj["store"] = store
+    return ctx.obj["store"]
+
+
+def handle_errors(as_json_param: str | None = None):
+    """Turn geoservice errors and Ctrl-C into a one-line message and an exit code."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            as_json = bool(kwargs.get(as_json_param)) if as_json_param else False
+            try:
+                return fn(*args, **kwargs)
+            except GeoserviceError as exc:
+                _fail(str(exc), as_json, EXIT_ERROR)
+            except KeyboardInterrupt:
+                _fail("interrupted: the batch was rolled back and nothing was written", as_json, EXIT_INTERRUPTED)
+
+        return wrapper
+
+    return decorate
+
+
+def _fail(message: str, as_json: bool, code: int):
+    if as_json:
+        click.echo(json.dumps({"ok": False, "error": message}))
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class _Progress:
+    """Stage-by-stage progress on stderr when it is a terminal; silent otherwise (CI logs, --json pipes)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if stage == "write" and total > 1:
+            if self._bar is None:
+                self._bar = click.progressbar(length=total, label="write", file=sys.stderr)
+                self._bar.__enter__()
+            self._bar.update(done - self._bar.pos)
+            return
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+        if stage != "done":
+            click.echo(f"{stage}…", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--database", envvar="GEOSERVICE_DATABASE_URL", help="SQLAlchemy URL of the store "
+              "(default: SQLite file under instance/).")
+@click.option("--instance", envvar="GEOSERVICE_INSTANCE_PATH", type=click.Path(file_okay=False),
+              help="Folder for the SQLite file, maps and other run-time files.")
+@click.version_option(package_name="geoservice")
+@click.pass_context
+def main(ctx: click.Context, database: str | None, instance: str | None) -> None:
+    """Places & Spaces: geospatial intelligence for contextual safeguarding."""
+    ctx.ensure_object(dict)
+    try:
+        ctx.obj["settings"] = Settings.from_env(database_url=database, instance_path=instance)
+    except GeoserviceError as exc:
+        _fail(str(exc), False, EXIT_ERROR)
+
+
+@main.command("init-db")
+@click.option("--rebuild", is_flag=True, help="Drop every table first (deletes all data).")
+@click.pass_context
+@handle_errors()
+def init_db(ctx: click.Context, rebuild: bool) -> None:
+    """Create the store's tables (and PostGIS on PostgreSQL)."""
+    store = _store(ctx, init=False)
+    if rebuild:
+        store.drop_all()
+    store.init()
+    click.echo(f"store ready: {len(store.layer_tables)} layer tables at {store.engine.url.render_as_string()}")
+
+
+@main.command()
+@click.argument("layer")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", help="csv, police-uk, osm-pois, geojson or gpkg (default: from the file).")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of a CSV file.")
+@click.option("--postcodes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV of postcode,latitude,longitude for rows located by postcode.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object with the batch report.")
+@click.pass_context
+@handle_errors("as_json")
+def ingest(ctx, layer, path, fmt, encoding, postcodes, as_json) -> None:
+    """Validate PATH as LAYER and store it as one atomic batch.
+
+    Every row ends accepted, rejected (kept in quarantine with its reasons: see `geoservice rejected`) or
+    duplicate (already held). Re-ingesting a file adds nothing.
+    """
+    from .ingest.locate import PostcodeTable
+    from .ingest.pipeline import ingest_file
+
+    store = _store(ctx)
+    table = PostcodeTable.from_csv(postcodes) if postcodes else None
+    report = ingest_file(store, layer, path, settings=_settings(ctx), fmt=fmt, encoding=encoding,
+                         postcodes=table, progress=_Progress(not as_json))
+    if as_json:
+        click.echo(json.dumps({"ok": True, **report.as_dict()}))
+    else:
+        click.echo(report.summary())
+
+
+@main.command()
+@click.argument("batch")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as one JSON array.")
+@click.option("--limit", default=0, help="Show at most this many rows (0: all).")
+@click.pass_context
+@handle_errors("as_json")
+def rejected(ctx, batch, as_json, limit) -> None:
+    """List the quarantined rows of BATCH (a batch id or its first characters)."""
+    store = _store(ctx)
+    found = store.batch(batch)
+    if found is None:
+        raise GeoserviceError(f"no batch {batch!r}; `geoservice batches` lists them")
+    rows = store.rejected_rows(found["batch_id"])
+    shown = rows[:limit] if limit else rows
+    if as_json:
+        click.echo(json.dumps(shown, default=str))
+        return
+    for row in shown:
+        click.echo(f"{row['source_name']} row {row['row_number']}: [{row['reason_code']}] {row['field']}: "
+                   f"{row['message']}")
+        for extra in row["issues"][1:]:
+            click.echo(f"    also [{extra['code']}] {extra['field']}: {extra['message']}")
+    click.echo(f"{len(rows):,} rejected rows in batch {found['batch_id'][:12]} ({found['layer']}, "
+               f"{found['source_name']})" + (f"; {len(shown):,} shown" if limit and len(rows) > limit else ""))
+
+
+@main.command()
+@click.option("--layer", help="Only batches of this layer.")
+@click.pass_context
+@handle_errors()
+def batches(ctx, layer) -> None:
+    """List ingested batches with their counts."""
+    store = _store(ctx)
+    rows = store.list_batches(layer)
+    for b in rows:
+        click.echo(f"{b['batch_id'][:12]}  {b['started_at']:%Y-%m-%d %H:%M}  {b['layer']:<18} {b['source_name']:<40} "
+                   f"in {b['rows_in']:>8,}  ok {b['accepted']:>8,}  rejected {b['rejected']:>6,}  "
+                   f"duplicate {b['duplicate']:>8,}")
+    click.echo(f"{len(rows)} batches")
+
+
+@main.command()
+@click.pass_context
+@handle_errors()
+def layers(ctx) -> None:
+    """List the layers with their row and quarantine counts."""
+    store = _store(ctx)
+    counts, quarantined = store.layer_counts(), store.quarantine_counts()
+    for name, spec in store.specs.items():
+        click.echo(f"{name:<18} {spec.sensitivity:<9} {counts[name]:>9,} rows  {quarantined.get(name, 0):>7,} "
+                   f"quarantined  {spec.title}")
+    click.echo(f"{len(store.specs)} layers, {sum(counts.values()):,} rows")
+
+
+@main.command()
+@click.option("--seed", default=1, show_default=True, help="Same seed, same world.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the layer files and ground_truth.json into.")
+@click.option("--year", default=2025, show_default=True, help="Calendar year the world's events fall in.")
+@click.pass_context
+@handle_errors()
+def synth(ctx, seed, out_dir, year) -> None:
+    """Write a seeded synthetic safeguarding world on the real geography, with its ground truth."""
+    from .synth.world import write_world
+
+    summary = write_world(out_dir, seed=seed, year=year, data_dir=_settings(ctx).data_dir)
+    click.echo(summary)
+
+
+@main.command()
+@click.option("--seed", default=1, show_default=True, help="Seed of the synthetic world.")
+@click.option("--serve/--no-serve", default=True, help="Serve the app when the database is built.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.pass_context
+@handle_errors()
+def demo(ctx, seed, serve, host, port) -> None:
+    """Build the demo database (real data + synthetic world) and serve it at http://HOST:PORT."""
+    from .demo import build_demo
+
+    settings = _settings(ctx)
+    build_demo(settings, seed=seed, echo=click.echo)
+    if serve:
+        _serve(settings, host, port)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.pass_context
+@handle_errors()
+def serve(ctx, host, port) -> None:
+    """Serve the web app over the configured store."""
+    _serve(_settings(ctx), host, port)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    from . import create_app
+
+    app = create_app({"GEOSERVICE_SETTINGS": settings})
+    click.echo(f"serving on http://{host}:{port} (Ctrl-C to stop)")
+    app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
