@@ -32,6 +32,7 @@ def _store(ctx: click.Context, init: bool = True):
         if init:
             store.init()
         ctx.obj["store"] = store
+        ctx.call_on_close(store.engine.dispose)
     return ctx.obj["store"]
 
 

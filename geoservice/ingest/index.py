@@ -1,9 +1,11 @@
 """Vectorised H3 indexing of points.
 
-``points_to_cells`` computes the finest resolution asked for with h3ronpy (Rust, over numpy arrays, split across
-threads) and every coarser one by bit operations on the 64-bit cell index, which is exactly what
-``h3.cell_to_parent`` does: set the resolution field and fill the unused digits with 7. Cells are int64 (H3
-indexes keep the top bit 0); ``h3.int_to_str`` gives the usual hex form.
+``points_to_cells`` gives, at each resolution, the cell that holds each point (exactly ``h3.latlng_to_cell``),
+computed with h3ronpy (Rust, over numpy arrays) on chunks spread across threads. Each resolution is computed
+from the point itself: H3 is not exactly hierarchical (a cell's seven children do not tile it), so the parent of
+a point's res-10 cell is not the res-9 cell holding the point for about 6% of points. ``cells_to_parents`` gives
+true parents (``h3.cell_to_parent``) for rolling cells up. Cells are int64 (H3 indexes keep the top bit 0);
+``h3.int_to_str`` gives the usual hex form.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def points_to_cells(lat, lng, resolutions=(7, 8, 9, 10), *, threads: int | None 
     resolutions
         H3 resolutions 0-15.
     threads
-        Worker threads for the finest resolution; default: the number of CPUs.
+        Worker threads; default: the number of CPUs.
     """
     lat = np.ascontiguousarray(lat, dtype=np.float64)
     lng = np.ascontiguousarray(lng, dtype=np.float64)
@@ -52,20 +54,23 @@ def points_to_cells(lat, lng, resolutions=(7, 8, 9, 10), *, threads: int | None 
     resolutions = sorted(set(int(r) for r in resolutions))
     if not resolutions or any(not 0 <= r <= 15 for r in resolutions):
         raise ValueError(f"resolutions must be 0-15, got {resolutions}")
-    finest = resolutions[-1]
     ok = np.isfinite(lat) & np.isfinite(lng) & (np.abs(lat) <= 90) & (np.abs(lng) <= 180)
-    finest_cells = np.zeros(lat.shape, dtype=np.uint64)
+    out = {res: np.zeros(lat.shape, dtype=np.int64) for res in resolutions}
     idx = np.flatnonzero(ok)
-    if idx.size:
-        threads = threads or os.cpu_count() or 1
-        parts = np.array_split(idx, max(1, min(threads, idx.size // MIN_CHUNK)))
-        if len(parts) == 1:
-            finest_cells[idx] = _cells_at(lat[idx], lng[idx], finest)
-        else:
-            with ThreadPoolExecutor(len(parts)) as pool:
-                for part, cells in zip(parts, pool.map(lambda p: _cells_at(lat[p], lng[p], finest), parts)):
-                    finest_cells[part] = cells
-    out = {finest: finest_cells.astype(np.int64)}
-    for res in resolutions[:-1]:
-        out[res] = cells_to_parents(finest_cells, res).astype(np.int64)
+    if idx.size == 0:
+        return out
+    threads = threads or os.cpu_count() or 1
+    parts = np.array_split(idx, max(1, min(threads, idx.size // MIN_CHUNK)))
+
+    def work(part: np.ndarray) -> dict[int, np.ndarray]:
+        return {res: _cells_at(lat[part], lng[part], res) for res in resolutions}
+
+    if len(parts) == 1:
+        results = [work(parts[0])]
+    else:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            results = list(pool.map(work, parts))
+    for part, cells in zip(parts, results):
+        for res in resolutions:
+            out[res][part] = cells[res].astype(np.int64)
     return out

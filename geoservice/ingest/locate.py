@@ -228,11 +228,15 @@ def _check_study_area(loc, ctx, log, lat_s, lng_s, lat, lng, x, y, method, locat
     rest = out[~swapped & ~flipped]
     if rest.size:
         area = ctx.areas.study_area(ctx.study_area)
-        dist = shapely.distance(area, shapely.points(x[rest], y[rest])) + ctx.areas.tolerance_m
+        dist = np.full(rest.size, np.inf)
+        finite = np.isfinite(x[rest]) & np.isfinite(y[rest])  # far abroad, the national grid has no coordinates
+        dist[finite] = shapely.distance(area, shapely.points(x[rest][finite], y[rest][finite])) + \
+            ctx.areas.tolerance_m
         log.add(rest, loc.lat, "outside_study_area",
-                [f"point ({lat[i]:.6f}, {lng[i]:.6f}) lies {d / 1000:.1f} km outside the study area "
-                 f"({', '.join(ctx.study_area)}); beyond the {ctx.areas.tolerance_m:g} m tolerance"
-                 for i, d in zip(rest, dist)])
+                [f"point ({lat[i]:.6f}, {lng[i]:.6f}) lies "
+                 + (f"{d / 1000:.1f} km" if np.isfinite(d) else "far")
+                 + f" outside the study area ({', '.join(ctx.study_area)}); beyond the "
+                 f"{ctx.areas.tolerance_m:g} m tolerance" for i, d in zip(rest, dist)])
     bad[out] = True
 
 

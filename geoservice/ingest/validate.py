@@ -179,7 +179,8 @@ def validate_fields(spec: LayerSpec, values: pd.DataFrame, log: IssueLog,
         elif f.is_time:
             typed[f.name] = _times(f, texts, present, log, now)
         else:
-            typed[f.name] = texts.where(present, None).to_numpy(dtype=object)
+            # np.where, not Series.where: pandas' string dtype would turn None into NaN (stored as 'NaN' text)
+            typed[f.name] = np.where(present.to_numpy(), texts.to_numpy(dtype=object), None)
     for check in spec.checks:
         later, earlier = typed[check.field], typed[check.reference]
         wrong = (later.notna() & earlier.notna() & (later < earlier)).to_numpy()

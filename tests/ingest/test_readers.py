@@ -1,0 +1,102 @@
+"""Whole files that cannot be read give one clear error naming the file and row; never a traceback."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from click.testing import CliRunner
+
+from geoservice.cli import main
+from geoservice.errors import InputFileError
+from geoservice.ingest.readers import read_table
+
+HEADER = "crime_id,month,crime_type,latitude,longitude"
+ROW = "X1,2024-05,Robbery,51.41,-0.188"
+
+
+def _bytes(tmp_path, name, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+MALFORMED = {
+    "empty file": ("empty.csv", b"", "is empty"),
+    "zero-byte gzip": ("empty.csv.gz", b"", "is empty"),
+    "gzip holding nothing": ("nothing.csv.gz", gzip.compress(b""), "holds no data"),
+    "truncated gzip": ("cut.csv.gz", gzip.compress((HEADER + "\n" + ROW + "\n").encode() * 50)[:40], "gzip"),
+    "binary named .csv": ("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "binary"),
+    "bad encoding": ("latin1.csv", (HEADER + "\n" + "X1,2024-05,Robbery,51.41,-0.188\nX2,2024-05,Caf\xe9,1,1\n")
+                     .encode("latin-1"), "row 3: byte 0xe9 is not valid utf-8"),
+    "ragged row": ("ragged.csv", (HEADER + "\n" + ROW + "\n" + ROW + ",extra,more\n").encode(), "row 3: has 7 fields"),
+    "short row": ("short.csv", (HEADER + "\n" + ROW + "\nX2,2024-05\n").encode(), "row 3: has 2 fields"),
+    "header only": ("header.csv", (HEADER + "\n").encode(), "no data rows"),
+    "missing required column": ("nocol.csv", b"crime_id,latitude,longitude\nX1,51.41,-0.188\n",
+                                "required columns ['month', 'crime_type'] are missing"),
+    "no location column": ("noloc.csv", b"crime_id,month,crime_type\nX1,2024-05,Robbery\n", "no column locates"),
+    "repeated header name": ("dupe.csv", b"month,month,crime_type,latitude,longitude\n", "repeats column names"),
+    "blank": ("blank.csv", b"\n\n  \n", "only blank space"),
+    "named .gz but plain": ("plain.csv.gz", (HEADER + "\n" + ROW + "\n").encode(), "not gzip-compressed"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_file_gives_a_clear_error(case, tmp_path, specs):
+    name, data, expected = MALFORMED[case]
+    path = _bytes(tmp_path, name, data)
+    with pytest.raises(InputFileError, match=None) as info:
+        read_table(path, specs["incidents"])
+    assert expected.lower() in str(info.value).lower()
+    assert name in str(info.value)
+
+
+@pytest.mark.parametrize("case", ["empty file", "binary named .csv", "ragged row", "zero-byte gzip"])
+def test_cli_reports_a_malformed_file_without_a_traceback(case, tmp_path):
+    name, data, expected = MALFORMED[case]
+    path = _bytes(tmp_path, name, data)
+    runner = CliRunner()
+    result = runner.invoke(main, ["--database", f"sqlite:///{tmp_path / 'db.sqlite'}", "ingest", "incidents",
+                                  str(path), "--json"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    payload = __import__("json").loads(result.output)
+    assert payload["ok"] is False and expected.lower() in payload["error"].lower()
+
+
+def test_utf8_bom_and_crlf_are_read(tmp_path, specs):
+    path = _bytes(tmp_path, "excel.csv", ("\ufeff" + HEADER + "\r\n" + ROW + "\r\n").encode("utf-8"))
+    table = read_table(path, specs["incidents"])
+    assert table.values.loc[0, "crime_id"] == "X1"
+    assert table.values.loc[0, "longitude"] == "-0.188"
+
+
+def test_another_encoding_can_be_named(tmp_path, specs):
+    path = _bytes(tmp_path, "latin.csv", (HEADER + "\nX1,2024-05,Caf\xe9,51.41,-0.188\n").encode("cp1252"))
+    table = read_table(path, specs["incidents"], encoding="cp1252")
+    assert table.values.loc[0, "crime_type"] == "Caf\u00e9"
+
+
+def test_quoted_values_with_commas_and_newlines(tmp_path, specs):
+    path = _bytes(tmp_path, "quoted.csv", (HEADER + ',context\nX1,2024-05,Robbery,51.41,-0.188,"a, b\nc"\n').encode())
+    table = read_table(path, specs["incidents"])
+    assert table.values.loc[0, "context"] == "a, b\nc"
+    assert list(table.row_numbers) == [2]
+
+
+def test_police_uk_layout_is_detected(tmp_path, specs):
+    header = ("Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Crime type,"
+              "Last outcome category,Context")
+    row = ",2024-05,Metropolitan Police Service,Metropolitan Police Service,-0.188,51.41,On or near X,E01003,"\
+          "Merton 014A,Anti-social behaviour,,"
+    path = _bytes(tmp_path, "2024-05-metropolitan-street.csv", (header + "\n" + row + "\n").encode())
+    table = read_table(path, specs["incidents"])
+    assert table.format == "police-uk"
+    assert table.values.loc[0, "lsoa_name"] == "Merton 014A"
+    assert table.values.loc[0, "crime_id"] == ""
+
+
+def test_unknown_format_is_refused(tmp_path, specs):
+    path = _bytes(tmp_path, "x.csv", (HEADER + "\n" + ROW + "\n").encode())
+    with pytest.raises(InputFileError, match="cannot be read as 'shapefile'"):
+        read_table(path, specs["incidents"], "shapefile")
