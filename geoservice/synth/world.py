@@ -424,7 +424,8 @@ class WorldBuilder:
                     room = (found_at + timedelta(hours=72) - offered).total_seconds() / 3600
                     completed = offered + timedelta(hours=float(rng.uniform(0.5, room)))
                 elif draw < 0.90:
-                    completed = found_at + timedelta(hours=float(rng.uniform(73, 240)))
+                    completed = max(found_at + timedelta(hours=float(rng.uniform(73, 240))),
+                                    offered + timedelta(hours=float(rng.uniform(1, 48))))
                 risk = "red" if to_line else str(rng.choice(["red", "amber", "green"], p=[.08, .42, .5]))
                 episode_id = f"ME{len(rows) + 1:05d}"
                 rows.append({

@@ -1,0 +1,27 @@
+"""The reference docs keep up with the code: every setting and every reason code is documented."""
+
+from __future__ import annotations
+
+from geoservice.config import PROJECT_ROOT, SETTINGS
+from geoservice.ingest.reasons import REASONS
+
+DOCS = PROJECT_ROOT / "docs"
+
+
+def test_every_setting_is_documented():
+    text = (DOCS / "settings.md").read_text()
+    for setting in SETTINGS:
+        assert f"`GEOSERVICE_{setting.name.upper()}`" in text, setting.name
+        assert setting.help, f"{setting.name} has help text"
+
+
+def test_every_reason_code_is_documented():
+    text = (DOCS / "reason-codes.md").read_text()
+    for code in REASONS:
+        assert f"`{code}`" in text, code
+
+
+def test_every_layer_is_documented(specs):
+    text = (DOCS / "layers.md").read_text()
+    for name in specs:
+        assert f"`{name}`" in text, name

@@ -1,0 +1,46 @@
+"""The front page lists the loaded layers with row counts; the API answers JSON in one error shape."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from geoservice import create_app
+from geoservice.ingest.pipeline import ingest_file
+
+
+@pytest.fixture
+def client(loaded_store, settings, tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("crime_id,month,crime_type,latitude,longitude\nA,2024-05,Robbery,51.41,-0.188\n"
+                    "B,2024-05,Drugs,51.42,-0.19\n")
+    ingest_file(loaded_store, "incidents", path, settings=settings)
+    app = create_app({"TESTING": True, "GEOSERVICE_SETTINGS": settings})
+    yield app.test_client()
+    app.extensions["geoservice_store"].engine.dispose()
+
+
+def test_front_page_lists_layers_with_counts(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    rows = dict(re.findall(r'data-layer="(\w+)">.*?class="num rows">([\d,]+)<', html, re.S))
+    assert rows["incidents"] == "2"
+    assert rows["boundaries"] == "152"
+    assert len(rows) == 8
+    assert "OpenStreetMap" in html and "police.uk" in html, "attributions are shown"
+    assert "http://" not in html and "https://" not in html, "the page works offline"
+
+
+def test_api_layers(client):
+    payload = client.get("/api/layers").get_json()
+    counts = {layer["name"]: layer["rows"] for layer in payload["layers"]}
+    assert payload["ok"] is True and counts["incidents"] == 2 and counts["people"] == 0
+
+
+def test_json_errors_have_one_shape(client):
+    response = client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert set(response.get_json()) == {"ok", "error", "errors", "status"}
+    assert response.get_json()["status"] == 404
