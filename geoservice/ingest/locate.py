@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from ..layers import LocationSpec
@@ -84,10 +86,16 @@ def _column(values: pd.DataFrame, name: str | None) -> np.ndarray:
 
 def _parse_numbers(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Numbers, and masks of values that are not numbers and of NaN/inf literals."""
-    parsed = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce").to_numpy(dtype=float)
-    lowered = np.array([t.lower() for t in texts], dtype=object) if len(texts) else np.array([], dtype=object)
-    nan_literal = np.isin(lowered, list(NAN_LITERALS)) if len(texts) else np.zeros(0, dtype=bool)
-    not_numeric = np.isnan(parsed) & ~nan_literal
+    try:  # Arrow parses a clean column ~15x faster than pandas, but refuses the whole column on one bad value
+        parsed = pc.cast(pa.array(texts, type=pa.string()), pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        parsed = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce").to_numpy(dtype=float)
+    nan = np.isnan(parsed)
+    nan_literal = np.zeros(len(texts), dtype=bool)
+    if nan.any():
+        rows = np.flatnonzero(nan)
+        nan_literal[rows] = [str(t).lower() in NAN_LITERALS for t in texts[rows]]
+    not_numeric = nan & ~nan_literal
     not_finite = nan_literal | np.isinf(parsed)
     return parsed, not_numeric, not_finite
 
@@ -181,9 +189,13 @@ def locate(loc: LocationSpec, values: pd.DataFrame, ctx: LocateContext, log: Iss
         bad[rows[~good]] = True
 
     located = method != ""
-    x, y = lnglat_to_bng(lng, lat)
+    # Geometry is worked out once per distinct point: police.uk "snap points" repeat many times over.
+    points = _DistinctPoints(lat, lng, np.flatnonzero(located & ~bad))
+    x, y = points.expand(*lnglat_to_bng(points.lng, points.lat))
     if loc.extent == "study_area":
-        _check_study_area(loc, ctx, log, lat_s, lng_s, lat, lng, x, y, method, located, bad)
+        inside = points.expand(ctx.areas.in_study_area(*lnglat_to_bng(points.lng, points.lat), ctx.study_area)
+                               if ctx.areas is not None else np.ones(points.lat.size, dtype=bool), fill=True)
+        _check_study_area(loc, ctx, log, lat_s, lng_s, lat, lng, x, y, method, located, bad, inside)
     else:
         _check_great_britain(loc, log, lat, lng, method, located, bad)
 
@@ -193,8 +205,11 @@ def locate(loc: LocationSpec, values: pd.DataFrame, ctx: LocateContext, log: Iss
     ward_match = np.full(n, "", dtype=object)
     ok = np.flatnonzero(located & ~bad)
     if ok.size and ctx.areas is not None:
-        borough[ok], borough_match[ok] = ctx.areas.assign(x[ok], y[ok], "borough")
-        ward[ok], ward_match[ok] = ctx.areas.assign(x[ok], y[ok], "ward")
+        ux, uy = lnglat_to_bng(points.lng, points.lat)
+        for level, codes, match in (("borough", borough, borough_match), ("ward", ward, ward_match)):
+            unique_codes, unique_match = ctx.areas.assign(ux, uy, level)
+            codes[ok] = points.expand(unique_codes, fill="")[ok]
+            match[ok] = points.expand(unique_match, fill="")[ok]
         _check_claimed_borough(loc, values, ctx, log, ok, x, y, lat, lng, borough, borough_match, ward, ward_match)
     return {
         "lat": np.where(located & ~bad, lat, np.nan),
@@ -207,12 +222,35 @@ def locate(loc: LocationSpec, values: pd.DataFrame, ctx: LocateContext, log: Iss
     }
 
 
-def _check_study_area(loc, ctx, log, lat_s, lng_s, lat, lng, x, y, method, located, bad):
+class _DistinctPoints:
+    """The distinct points among some rows, and a way back from per-point results to per-row ones."""
+
+    def __init__(self, lat: np.ndarray, lng: np.ndarray, rows: np.ndarray):
+        self.n = lat.size
+        self.rows = rows
+        codes, uniques = pd.factorize(lat[rows] + 1j * lng[rows])
+        self.inverse = codes
+        self.lat = np.asarray(uniques.real, dtype=float) if len(uniques) else np.zeros(0)
+        self.lng = np.asarray(uniques.imag, dtype=float) if len(uniques) else np.zeros(0)
+
+    def expand(self, *per_point, fill=np.nan):
+        """Per-row arrays (``fill`` where a row has no point) from per-point arrays."""
+        out = []
+        for values in per_point:
+            values = np.asarray(values)
+            full = np.full(self.n, fill, dtype=values.dtype if values.dtype != bool else bool)
+            if values.dtype == object or isinstance(fill, str):
+                full = np.full(self.n, fill, dtype=object)
+            full[self.rows] = values[self.inverse]
+            out.append(full)
+        return out[0] if len(out) == 1 else tuple(out)
+
+
+def _check_study_area(loc, ctx, log, lat_s, lng_s, lat, lng, x, y, method, located, bad, inside):
     if ctx.areas is None:
         return
     rows = np.flatnonzero(located & ~bad)
-    inside = ctx.areas.in_study_area(x[rows], y[rows], ctx.study_area)
-    out = rows[~inside]
+    out = rows[~inside[rows]]
     if out.size == 0:
         return
     sx, sy = lnglat_to_bng(lat[out], lng[out])  # swapped: latitude read as longitude

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import InputFileError
@@ -73,14 +74,14 @@ def _open_bytes(path: Path) -> bytes:
     return raw
 
 
-def _check_text(path: Path, raw: bytes, encoding: str) -> str:
-    """Reject binary content and undecodable bytes, naming the row of the first bad byte."""
+def _check_text(path: Path, raw: bytes, encoding: str) -> bytes:
+    """UTF-8 bytes of the file (BOM removed), after rejecting binary content and undecodable bytes."""
     head = raw[:SNIFF_BYTES]
     if b"\x00" in head:
         raise InputFileError(f"{path.name}: is a binary file, not CSV text (it contains NUL bytes); "
                              "export the data as CSV and try again")
     try:
-        return raw.decode(encoding)
+        text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         hint = " If it was saved from Excel, try --encoding cp1252." if encoding.lower().startswith("utf") else ""
@@ -89,6 +90,11 @@ def _check_text(path: Path, raw: bytes, encoding: str) -> str:
     except LookupError:
         raise InputFileError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or cp1252") \
             from None
+    if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig"):
+        data = raw  # already valid UTF-8: no need to copy it through str
+    else:
+        data = text.encode("utf-8")
+    return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
 
 
 def _first_ragged_row(text: str, width: int) -> tuple[int, int] | None:
@@ -98,18 +104,15 @@ def _first_ragged_row(text: str, width: int) -> tuple[int, int] | None:
     return None
 
 
-def _read_csv_text(path: Path, text: str) -> pd.DataFrame:
-    """Parse CSV text strictly: every row must have the header's number of fields."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
+def _read_csv_text(path: Path, data: bytes) -> pd.DataFrame:
+    """Parse UTF-8 CSV bytes strictly: every row must have the header's number of fields. Values are trimmed."""
+    if not data.strip():
         raise InputFileError(f"{path.name}: the file holds only blank space; nothing to ingest")
-    header = next(csv.reader(io.StringIO(text)))
-    header = [h.strip() for h in header]
+    first_line = data.split(b"\n", 1)[0].decode("utf-8")
+    header = [h.strip() for h in next(csv.reader([first_line]))]
     if len(set(header)) != len(header):
         dupes = sorted({h for h in header if header.count(h) > 1})
         raise InputFileError(f"{path.name} row 1: the header repeats column names {dupes}")
-    data = text.encode("utf-8")
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
@@ -119,16 +122,16 @@ def _read_csv_text(path: Path, text: str) -> pd.DataFrame:
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
     except (pa.ArrowInvalid, pa.ArrowException) as exc:
-        ragged = _first_ragged_row(text, len(header))
+        ragged = _first_ragged_row(data.decode("utf-8"), len(header))
         if ragged:
             number, width = ragged
             raise InputFileError(f"{path.name} row {number}: has {width} fields but the header has {len(header)}; "
                                  "the file is ragged (a stray comma or an unquoted value?); fix that row or "
                                  "re-export the file") from None
         raise InputFileError(f"{path.name}: cannot be parsed as CSV ({exc})") from None
-    frame = pd.DataFrame({name: np.asarray(table.column(i).to_numpy(zero_copy_only=False), dtype=object)
-                          for i, name in enumerate(header)})
-    return frame
+    return pd.DataFrame({name: np.asarray(pc.utf8_trim_whitespace(table.column(i)).to_numpy(zero_copy_only=False),
+                                          dtype=object)
+                         for i, name in enumerate(header)})
 
 
 def _strip(frame: pd.DataFrame) -> pd.DataFrame:
@@ -166,9 +169,9 @@ def _map_columns(path: Path, frame: pd.DataFrame, spec: LayerSpec, fmt: FormatSp
         raise InputFileError(f"{path.name} row 1: {'; '.join(parts)}. The header has {list(frame.columns)}.")
     for column in wanted:
         if column not in out.columns:
-            out[column] = ""
+            out[column] = np.full(len(out), "", dtype=object)
     ignored = tuple(c for c in frame.columns if c not in mapping)
-    return _strip(out[wanted]), ignored
+    return out[wanted], ignored
 
 
 def _required_columns(spec: LayerSpec) -> list[str]:
@@ -207,8 +210,7 @@ def read_table(path, spec: LayerSpec, fmt: str | None = None, *, encoding: str =
     fmt = fmt or _detect_format(path, spec, raw[:SNIFF_BYTES])
     if spec.geometry:
         raise InputFileError(f"layer {spec.name!r} holds polygons; give a GeoJSON or GeoPackage file")
-    text = _check_text(path, raw, encoding)
-    frame = _read_csv_text(path, text)
+    frame = _read_csv_text(path, _check_text(path, raw, encoding))
     if frame.empty:
         raise InputFileError(f"{path.name}: has a header row but no data rows; nothing to ingest")
     values, ignored = _map_columns(path, frame, spec, spec.formats.get(fmt))
@@ -232,7 +234,7 @@ def _read_geo(path: Path, spec: LayerSpec, fmt: str) -> SourceTable:
     if frame.crs is not None and frame.crs.to_epsg() != 4326:
         frame = frame.to_crs(4326)
     geoms = np.asarray(frame.geometry.values, dtype=object)
-    attributes = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    attributes = _strip(pd.DataFrame(frame.drop(columns=frame.geometry.name)))
     if spec.locations:
         loc = spec.locations[0]
         if loc.lat and loc.lat not in attributes.columns:

@@ -7,10 +7,14 @@ write SQL: they call ``Store`` methods, which keeps the two databases behaving t
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
+from itertools import islice, repeat
 from pathlib import Path
 
+import numpy as np
 import shapely
-from sqlalchemy import create_engine, event, func, inspect, select, text
+from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, bindparam, create_engine, event, func, inspect,
+                        select, text)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -20,13 +24,22 @@ from ..layers import LayerSpec, load_layer_specs
 from .tables import build_metadata
 
 
-def _sqlite_pragmas(dbapi_connection, _record):
+def _sqlite_connect(dbapi_connection, _record):
+    # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB of page cache: bulk loads touch big indexes
     cursor.close()
+
+
+def _sqlite_begin(connection):
+    # An explicit BEGIN makes every statement of a batch, DDL included, part of one transaction. The sqlite3
+    # module's own implicit transactions would commit or skip around DDL (SQLAlchemy's documented recipe).
+    connection.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -36,7 +49,8 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -101,6 +115,102 @@ class Store:
 
     def drop_all(self) -> None:
         self.metadata.drop_all(self.engine)
+
+    # bulk writing -------------------------------------------------------------------------------------------
+    BULK_CHUNK = 50_000
+    BULK_REBUILD_MIN_ROWS = 50_000
+
+    def _driver_values(self, column_type, values: np.ndarray) -> list:
+        """One column as the driver's native values, without SQLAlchemy's per-row processing.
+
+        Times arrive as numpy datetime64 (UTC, naive; NaT for none), cells as int64 (0 for none), numbers as
+        float (NaN for none) or object arrays. SQLite gets dates and times as the text SQLAlchemy itself stores.
+        """
+        if isinstance(column_type, (DateTime, Date)):
+            unit = "us" if isinstance(column_type, DateTime) else "D"
+            values = np.asarray(values).astype(f"datetime64[{unit}]")
+            missing = np.isnat(values)
+            if self.is_postgres:
+                out = values.astype(object)  # datetime / date objects
+            else:
+                out = np.datetime_as_string(values, unit=unit).astype(object)
+                if unit == "us":
+                    out = np.char.replace(out.astype(str), "T", " ").astype(object)
+            out[missing] = None
+            return out.tolist()
+        values = np.asarray(values)
+        if isinstance(column_type, BigInteger) and values.dtype.kind in "iu":
+            out = values.astype(object)
+            out[values == 0] = None
+            return out.tolist()
+        if isinstance(column_type, Float) and values.dtype.kind == "f":
+            out = values.astype(object)
+            out[np.isnan(values)] = None
+            return out.tolist()
+        if isinstance(column_type, Boolean) and not self.is_postgres:
+            return [None if v is None else int(v) for v in values.tolist()]
+        return values.tolist()
+
+    def insert_columns(self, conn, layer: str, data: dict[str, np.ndarray], progress=None,
+                       constants: dict[str, str] | None = None) -> None:
+        """Insert rows given column by column, as fast as the driver allows (COPY on PostgreSQL).
+
+        ``constants`` (column → text, the same on every row, such as the batch id) are bound once, not per row.
+        """
+        table = self.layer_tables[layer]
+        constants = constants or {}
+        names = list(data)
+        total = len(next(iter(data.values()))) if data else 0
+        columns = [self._driver_values(table.c[name].type, data[name]) for name in names]
+        if self.is_postgres:  # COPY takes whole rows
+            columns += [repeat(value, total) for value in constants.values()]
+            names += list(constants)
+        rows = zip(*columns)
+        quoted = ", ".join(f'"{name}"' for name in names)
+        done = 0
+        if self.is_postgres:
+            with conn.connection.driver_connection.cursor() as cursor:
+                with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                        done += 1
+                        if progress and done % self.BULK_CHUNK == 0:
+                            progress("write", done, total)
+        else:
+            literals = [bindparam(name, value).compile(conn, compile_kwargs={"literal_binds": True}).string
+                        for name, value in constants.items()]
+            quoted = ", ".join([quoted, *(f'"{name}"' for name in constants)]) if constants else quoted
+            sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join(["?"] * len(names) + literals)})'
+            while True:
+                chunk = list(islice(rows, self.BULK_CHUNK))
+                if not chunk:
+                    break
+                conn.exec_driver_sql(sql, chunk)
+                done += len(chunk)
+                if progress:
+                    progress("write", done, total)
+
+    @contextmanager
+    def bulk_load(self, conn, layer: str, incoming: int):
+        """Around a large load into a SQLite table no bigger than the load: drop its indexes, rebuild after.
+
+        Building an index once over sorted keys is much cheaper than inserting into it row by row. The rebuild
+        runs in the batch's transaction, so it is atomic with the load; the unique index on the record key is
+        rebuilt too and still refuses a duplicate.
+        """
+        table = self.layer_tables[layer]
+        if self.is_postgres or incoming < self.BULK_REBUILD_MIN_ROWS:
+            yield
+            return
+        existing = conn.execute(select(func.count()).select_from(table)).scalar_one()
+        if existing > incoming:
+            yield
+            return
+        for index in table.indexes:
+            conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+        yield
+        for index in table.indexes:
+            index.create(conn)
 
     # reading -------------------------------------------------------------------------------------------------
     def layer_counts(self) -> dict[str, int]:

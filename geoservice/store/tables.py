@@ -9,7 +9,7 @@ On PostgreSQL each location also gets a PostGIS ``geometry(Point, 4326)`` column
 from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer,
-                        MetaData, String, Table, Text, UniqueConstraint)
+                        MetaData, String, Table, Text)
 from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.types import UserDefinedType
 
@@ -83,8 +83,8 @@ def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -
         Column("layer", String(64), nullable=False),
         Column("source_name", Text, nullable=False),
         Column("row_number", Integer, nullable=False),
-        Column("record_key", Text, nullable=False),
-        Column("content_hash", String(32), nullable=False),
+        Column("record_key", BigInteger, nullable=False),
+        Column("content_hash", BigInteger, nullable=False),
         Column("field", Text, nullable=False),
         Column("reason_code", String(64), nullable=False, index=True),
         Column("message", Text, nullable=False),
@@ -96,8 +96,8 @@ def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -
     for spec in specs.values():
         columns = [
             Column("id", Integer, primary_key=True, autoincrement=True),
-            Column("record_key", Text, nullable=False),
-            Column("content_hash", String(32), nullable=False),
+            Column("record_key", BigInteger, nullable=False, comment="64-bit digest of the record's identity"),
+            Column("content_hash", BigInteger, nullable=False, comment="64-bit digest of its immutable content"),
             Column("batch_id", String(32), ForeignKey("batches.batch_id"), nullable=False, index=True),
             Column("row_number", Integer, nullable=False),
             Column("retain_until", Date, nullable=False, index=True),
@@ -121,9 +121,9 @@ def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -
             columns.append(Column("geometry", Text, nullable=False, comment="GeoJSON, WGS84"))
             if postgis:
                 columns.append(Column("geom", Geometry("MULTIPOLYGON")))
-        table = Table(spec.table_name, metadata, *columns,
-                      UniqueConstraint("record_key", name=f"uq_{spec.table_name}_record_key"),
-                      comment=spec.title)
+        table = Table(spec.table_name, metadata, *columns, comment=spec.title)
+        # A named unique index rather than a table constraint, so a bulk load can rebuild it (see Store.bulk_load)
+        Index(f"uq_{spec.table_name}_record_key", table.c.record_key, unique=True)
         if postgis:
             for loc in spec.locations:
                 Index(f"ix_{spec.table_name}_{loc.name}_geom", table.c[geom_column(loc.name)],
