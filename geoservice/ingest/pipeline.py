@@ -101,8 +101,8 @@ def _joined(values: pd.DataFrame, columns) -> list[str]:
 def _digest64(texts) -> np.ndarray:
     """64-bit BLAKE2b digests of ``texts`` as int64."""
     blake2b = hashlib.blake2b
-    return np.fromiter((int.from_bytes(blake2b(t.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
-                        for t in texts), dtype=np.int64, count=len(texts))
+    digests = b"".join([blake2b(t.encode("utf-8"), digest_size=8).digest() for t in texts])
+    return np.frombuffer(digests, dtype="<i8").copy() if texts else np.zeros(0, dtype=np.int64)
 
 
 def identify(spec: LayerSpec, values: pd.DataFrame, geometries=None) -> tuple[np.ndarray, np.ndarray]:

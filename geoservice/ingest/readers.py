@@ -129,14 +129,17 @@ def _read_csv_text(path: Path, data: bytes) -> pd.DataFrame:
                                  "the file is ragged (a stray comma or an unquoted value?); fix that row or "
                                  "re-export the file") from None
         raise InputFileError(f"{path.name}: cannot be parsed as CSV ({exc})") from None
+    # dtype=object keeps pandas from converting every column to its Arrow string type and back again
     return pd.DataFrame({name: np.asarray(pc.utf8_trim_whitespace(table.column(i)).to_numpy(zero_copy_only=False),
                                           dtype=object)
-                         for i, name in enumerate(header)})
+                         for i, name in enumerate(header)}, dtype=object)
 
 
 def _strip(frame: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({c: frame[c].astype(object).where(frame[c].notna(), "").astype(str).str.strip()
-                         for c in frame.columns}, index=pd.RangeIndex(len(frame)))
+    """Every value as a trimmed string, "" for missing (for formats that arrive typed, such as GeoJSON)."""
+    return pd.DataFrame({c: np.array(["" if pd.isna(v) else str(v).strip() for v in frame[c].tolist()],
+                                     dtype=object) for c in frame.columns}, index=pd.RangeIndex(len(frame)),
+                        dtype=object)
 
 
 def _map_columns(path: Path, frame: pd.DataFrame, spec: LayerSpec, fmt: FormatSpec | None):
@@ -152,7 +155,7 @@ def _map_columns(path: Path, frame: pd.DataFrame, spec: LayerSpec, fmt: FormatSp
     else:
         lookup = {c.lower(): c for c in wanted}
         mapping = {col: lookup[col.lower()] for col in frame.columns if col.lower() in lookup}
-    out = pd.DataFrame({dst: frame[src] for src, dst in mapping.items()}, index=frame.index)
+    out = pd.DataFrame({dst: frame[src] for src, dst in mapping.items()}, index=frame.index, dtype=object)
     if fmt is not None:
         for column, value in fmt.constants.items():
             out[column] = value
