@@ -12,7 +12,6 @@ of 40,000 points inside Merton and its neighbours; about 20% are anti-social beh
 from __future__ import annotations
 
 import argparse
-import gzip
 import sys
 import tempfile
 import time

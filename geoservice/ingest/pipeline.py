@@ -133,9 +133,9 @@ def _existing(conn, store: Store, spec: LayerSpec, keys: np.ndarray):
     table = store.layer_tables[spec.name]
     q = store.quarantine
     held = []
-    for source, key_col, hash_col, where in (
-        (table, table.c.record_key, table.c.content_hash, None),
-        (q, q.c.record_key, q.c.content_hash, q.c.layer == spec.name),
+    for key_col, hash_col, where in (
+        (table.c.record_key, table.c.content_hash, None),
+        (q.c.record_key, q.c.content_hash, q.c.layer == spec.name),
     ):
         base = select(key_col, hash_col)
         if where is not None:
@@ -353,15 +353,16 @@ def _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, idx
         data[f.name] = np.asarray(value)[idx]
     for name, values in columns.items():
         data[name] = values[idx]
+    if store.is_postgres:  # PostGIS points, written in the same COPY as EWKT
+        for loc in spec.locations:
+            lat, lng = data[f"{loc.name}_lat"], data[f"{loc.name}_lng"]
+            data[geom_column(loc.name)] = np.array(
+                [None if a != a else f"SRID=4326;POINT({b!r} {a!r})" for a, b in zip(lat.tolist(), lng.tolist())],
+                dtype=object)
     with store.bulk_load(conn, spec.name, idx.size):
         store.insert_columns(conn, spec.name, data, step, constants={"batch_id": batch_id})
     table = store.layer_tables[spec.name]
     if store.is_postgres:
-        for loc in spec.locations:
-            conn.execute(text(
-                f'UPDATE {table.name} SET "{geom_column(loc.name)}" = '
-                f'ST_SetSRID(ST_MakePoint("{loc.name}_lng", "{loc.name}_lat"), 4326) '
-                f'WHERE batch_id = :b AND "{loc.name}_lat" IS NOT NULL'), {"b": batch_id})
         if spec.geometry:
             conn.execute(text(f"UPDATE {table.name} SET geom = ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(geometry), "
                               "4326)) WHERE batch_id = :b"), {"b": batch_id})

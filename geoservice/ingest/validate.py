@@ -152,6 +152,14 @@ def _times(spec: FieldSpec, texts: pd.Series, present: pd.Series, log: IssueLog,
     return parsed.where(~(future | old))
 
 
+def _derive_by_prefix(codes: pd.Series, prefixes: dict[str, str]) -> pd.Series:
+    """The value for each code's first matching prefix ("" when none matches), e.g. E09… → borough."""
+    out = pd.Series("", index=codes.index, dtype=object)
+    for prefix, value in prefixes.items():
+        out[(out == "") & codes.str.startswith(prefix)] = value
+    return out
+
+
 def validate_fields(spec: LayerSpec, values: pd.DataFrame, log: IssueLog,
                     now: datetime | None = None) -> dict[str, object]:
     """Typed values of every field (``None``/NaT where empty or bad); issues are added to ``log``."""
@@ -163,8 +171,7 @@ def validate_fields(spec: LayerSpec, values: pd.DataFrame, log: IssueLog,
         texts = texts_of[f.name]
         if f.derive_from:
             source = texts_of[f.derive_from]
-            derived = source.map(lambda code: next((v for p, v in f.derive_prefix.items()
-                                                   if code.startswith(p)), ""))
+            derived = _derive_by_prefix(source, f.derive_prefix)
             texts = texts.where(texts != "", derived)
             texts_of[f.name] = texts
         present = texts != ""

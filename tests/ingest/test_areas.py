@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from geoservice.ingest.pipeline import ingest_file
 
@@ -55,3 +56,20 @@ def test_found_locations_may_lie_anywhere_in_great_britain(loaded_store, setting
     assert row.found_borough == "" or row.found_borough is None
     assert np.isclose(row.found_lat, 50.8553) and row.found_cell_9 is not None
     assert row.missing_from_borough == "E09000024"
+
+
+def test_postgis_geometry_matches_the_point(loaded_store, settings, tmp_path):
+    if not loaded_store.is_postgres:
+        pytest.skip("PostGIS geometry columns exist on PostgreSQL only")
+    from sqlalchemy import text
+
+    path = tmp_path / "a.csv"
+    path.write_text(HEADER + "\nA,2024-05,Robbery,51.4015,-0.1949\nB,2024-05,Robbery,51.4275,-0.1680\n")
+    ingest_file(loaded_store, "incidents", path, settings=settings)
+    with loaded_store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT ST_X(location_geom), ST_Y(location_geom), ST_SRID(location_geom), "
+                                 "location_lng, location_lat FROM layer_incidents ORDER BY crime_id")).all()
+        boroughs = conn.execute(text("SELECT count(*) FROM layer_boundaries WHERE ST_IsValid(geom) "
+                                     "AND GeometryType(geom) = 'MULTIPOLYGON'")).scalar_one()
+    assert [(x, y, srid) for x, y, srid, _, _ in rows] == [(lng, lat, 4326) for *_, lng, lat in rows]
+    assert boroughs == 152

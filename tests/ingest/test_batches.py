@@ -142,3 +142,44 @@ def test_postcode_table_locates_rows(loaded_store, settings, tmp_path):
     assert report.reasons == {"postcode_unknown": 1}
     row = loaded_store.read_layer("incidents").iloc[0]
     assert row.location_located_by == "postcode" and row.location_borough == "E09000024"
+
+
+@pytest.fixture(scope="module")
+def large_csv(tmp_path_factory):
+    """200,000 valid incident rows: big enough that an ingest is still running a couple of seconds in."""
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("large") / "large.csv"
+    rng = np.random.default_rng(5)
+    lat = rng.uniform(51.39, 51.43, 200_000)
+    lng = rng.uniform(-0.22, -0.16, 200_000)
+    with open(path, "w") as out:
+        out.write(HEADER + "\n")
+        out.writelines(f"L{i},2024-05,Robbery,{a:.6f},{b:.6f}\n" for i, (a, b) in enumerate(zip(lat, lng)))
+    return path
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_a_real_interrupt_or_kill_mid_ingest_leaves_nothing(signal_name, loaded_store, settings, large_csv):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, GEOSERVICE_DATABASE_URL=settings.database_url)
+    proc = subprocess.Popen([sys.executable, "-m", "geoservice.cli", "ingest", "incidents", str(large_csv)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    assert proc.poll() is None, "the ingest finished before it could be interrupted; use a larger file"
+    proc.send_signal(getattr(signal, signal_name))
+    out, err = proc.communicate(timeout=60)
+    if signal_name == "SIGINT":
+        assert proc.returncode == 130, (out, err)
+        assert "rolled back" in err and "Traceback" not in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    assert _nothing_written(loaded_store)
+    if signal_name == "SIGKILL":  # a killed writer leaves no lock or half-written page behind
+        report = ingest_file(loaded_store, "incidents", large_csv, settings=settings)
+        assert report.accepted == 200_000, "after the kill, the same file loads whole"
