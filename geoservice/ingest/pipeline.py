@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from ..config import Settings
 from ..errors import BatchConflictError, SetupError
@@ -285,8 +286,9 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
             status[i] = "rejected"
 
     batch_id = uuid.uuid4().hex
+    source_sha256 = _sha256(path)
     try:
-        with store.engine.begin() as conn:
+        with store.writing() as conn:
             (stored_keys, stored_hashes), (q_keys, q_hashes) = _existing(conn, store, spec, keys)
             open_rows = status != "duplicate"
             key_stored, same_stored = _lookup(stored_keys, stored_hashes, keys, hashes)
@@ -310,7 +312,7 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
                 ignored_columns=list(source.ignored_columns), seconds=0.0,
             )
             conn.execute(store.batches.insert(), [{
-                "batch_id": batch_id, "layer": spec.name, "source_name": path.name, "source_sha256": _sha256(path),
+                "batch_id": batch_id, "layer": spec.name, "source_name": path.name, "source_sha256": source_sha256,
                 "format": source.format, "started_at": started_at,
                 "finished_at": datetime.now(timezone.utc).replace(tzinfo=None),
                 "rows_in": n, "accepted": report.accepted, "rejected": report.rejected,
@@ -322,13 +324,9 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
             _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, accepted_idx, batch_id,
                             now.date(), step)
             _write_quarantine(conn, store, spec, source, keys, hashes, rejected_idx, issues, batch_id)
-    except BaseException as exc:  # noqa: B902 — includes KeyboardInterrupt; the transaction is already rolled back
-        from sqlalchemy.exc import IntegrityError
-
-        if isinstance(exc, IntegrityError):
-            raise BatchConflictError(f"another ingest wrote records of {spec.name} while this one ran; nothing of "
-                                     "this batch was kept; run it again") from None
-        raise
+    except IntegrityError:  # the transaction has rolled back: nothing of this batch is kept
+        raise BatchConflictError(f"another ingest wrote records of {spec.name} while this one ran; nothing of "
+                                 "this batch was kept; run it again") from None
     report.seconds = round(time.perf_counter() - started, 3)
     step("done", 1, 1)
     return report

@@ -39,7 +39,9 @@ def _sqlite_connect(dbapi_connection, _record):
 def _sqlite_begin(connection):
     # An explicit BEGIN makes every statement of a batch, DDL included, part of one transaction. The sqlite3
     # module's own implicit transactions would commit or skip around DDL (SQLAlchemy's documented recipe).
-    connection.exec_driver_sql("BEGIN")
+    # Writers ask for BEGIN IMMEDIATE (see Store.writing) so two ingests queue instead of deadlocking.
+    mode = connection.get_execution_options().get("sqlite_begin", "")
+    connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def make_engine(url: str) -> Engine:
@@ -117,6 +119,21 @@ class Store:
         self.metadata.drop_all(self.engine)
 
     # bulk writing -------------------------------------------------------------------------------------------
+    @contextmanager
+    def writing(self):
+        """A write transaction: all or nothing. On SQLite it takes the write lock at once, so a second writer
+        waits (up to the busy timeout) instead of failing when both try to upgrade a read lock."""
+        engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if not self.is_postgres else self.engine
+        try:
+            with engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                raise SetupError("the database stayed busy with another writer for 30 s; nothing was written; "
+                                 "try again when the other ingest has finished") from None
+            raise
+
+
     BULK_CHUNK = 50_000
     BULK_REBUILD_MIN_ROWS = 50_000
 

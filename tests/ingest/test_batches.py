@@ -183,3 +183,22 @@ def test_a_real_interrupt_or_kill_mid_ingest_leaves_nothing(signal_name, loaded_
     if signal_name == "SIGKILL":  # a killed writer leaves no lock or half-written page behind
         report = ingest_file(loaded_store, "incidents", large_csv, settings=settings)
         assert report.accepted == 200_000, "after the kill, the same file loads whole"
+
+
+def test_concurrent_ingests_queue_and_both_land(loaded_store, settings, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from geoservice.store.db import Store
+
+    files = [_incidents(tmp_path / f"part{k}.csv", 3000, start=k * 3000) for k in range(3)]
+    stores = [Store.from_settings(settings) for _ in files]
+    try:
+        with ThreadPoolExecutor(len(files)) as pool:
+            reports = list(pool.map(lambda pair: ingest_file(pair[0], "incidents", pair[1], settings=settings),
+                                    zip(stores, files)))
+    finally:
+        for store in stores:
+            store.engine.dispose()
+    assert [r.accepted for r in reports] == [3000, 3000, 3000]
+    assert loaded_store.layer_counts()["incidents"] == 9000
+    assert len(loaded_store.list_batches("incidents")) == 3
