@@ -1,0 +1,261 @@
+"""Getis-Ord Gi* hot spots on H3 cells, with inference that holds on sparse counts.
+
+``gi_star`` returns, per cell, the analytic Gi* z-score (binary weights, the cell itself included: the same
+number as esda's ``G_Local(..., transform="B", star=True).Zs`` and ArcGIS Pro's GiZScore) and a two-sided
+conditional-permutation p-value: the cell's own value held fixed, its neighbours drawn without replacement from
+the other cells' values. For whole-number counts that p-value is computed **exactly**, from the full permutation
+distribution of the neighbourhood sum (a generating-function count over the distinct values; see
+``_exact_null``), so it has no Monte Carlo error and no floor: with 999 random permutations the smallest
+p-value is 0.001, which Benjamini-Hochberg over hundreds of cells can never pass, so a small real cluster would
+go unfound. Ties count as extreme on both sides, so p-values are conservative on discrete counts, never
+anti-conservative. Values that are not whole numbers (weighted combinations of layers) fall back to
+``permutations`` seeded random permutations.
+
+Caveats. Cells come from filling the study-area polygons at the cells' centres, so a cell on a borough edge
+belongs to one borough only. esda's ``p_sim`` is a folded one-sided pseudo p-value that counts ties against the
+cell; on sparse counts it flags most all-zero neighbourhoods (measured on Greater London's res-9 cells with pure
+noise at mean 0.05 per cell: 78% of cells at p_sim < 0.05). Use it as an oracle for ``z`` only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import h3
+import numpy as np
+import pandas as pd
+
+from ..errors import GeoserviceError
+
+MAX_K = 3
+
+
+class HotspotInputError(GeoserviceError, ValueError):
+    """The counts given to a hot-spot analysis cannot be used as they are."""
+
+
+# study area and neighbourhoods --------------------------------------------------------------------------------
+def polygons_to_cells(polygons, res: int) -> pd.Index:
+    """Every H3 cell (int) whose centre lies in any of the shapely (Multi)Polygons (WGS84), sorted."""
+    if not 0 <= res <= 15:
+        raise HotspotInputError(f"res must be 0-15, got {res}")
+    cells: set[int] = set()
+    for polygon in polygons:
+        parts = getattr(polygon, "geoms", [polygon])
+        for part in parts:
+            outer = [(y, x) for x, y in part.exterior.coords]
+            holes = [[(y, x) for x, y in ring.coords] for ring in part.interiors]
+            cells.update(h3.str_to_int(c) for c in h3.polygon_to_cells(h3.LatLngPoly(outer, *holes), res))
+    return pd.Index(sorted(cells), dtype=np.int64, name="cell")
+
+
+def neighbourhoods(cells: pd.Index, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The k-ring of each cell within ``cells`` (itself included), as flat positions and row offsets (CSR)."""
+    if not 1 <= k <= MAX_K:
+        raise HotspotInputError(f"k must be 1-{MAX_K}, got {k}")
+    members = [h3.grid_disk(h3.int_to_str(int(c)), k) for c in cells]
+    sizes = np.fromiter((len(m) for m in members), dtype=np.int64, count=len(members))
+    flat = np.fromiter((h3.str_to_int(c) for m in members for c in m), dtype=np.int64, count=int(sizes.sum()))
+    positions = cells.get_indexer(flat)
+    inside = positions >= 0
+    row = np.repeat(np.arange(len(cells)), sizes)[inside]
+    positions = positions[inside]
+    offsets = np.zeros(len(cells) + 1, dtype=np.int64)
+    np.add.at(offsets, row + 1, 1)
+    return positions, np.cumsum(offsets)
+
+
+# the exact conditional null -----------------------------------------------------------------------------------
+def _subset_sum_counts(values: np.ndarray, counts: np.ndarray, max_draws: int, max_sum: int) -> np.ndarray:
+    """W[t, s]: how many t-element sub-multisets of the population have sum s (float64)."""
+    table = np.zeros((max_draws + 1, max_sum + 1))
+    table[0, 0] = 1.0
+    for value, count in zip(values.tolist(), counts.tolist()):
+        for t in range(max_draws, 0, -1):  # descending, so rows t-j still hold the previous values
+            for j in range(1, min(count, t) + 1):
+                shift = j * value
+                if shift > max_sum:
+                    break
+                table[t, shift:] += math.comb(count, j) * table[t - j, : max_sum + 1 - shift]
+    return table
+
+
+def _exact_null(y: np.ndarray, own_values: np.ndarray, max_draws: int) -> dict[int, np.ndarray]:
+    """For each own value u: the distribution of the sum of t draws without replacement from the population with
+    one u removed, for t = 0..max_draws (rows), over sums 0..S (columns).
+
+    The full population's distribution F is counted once; removing one element of value u follows from the
+    identity W_-u[t, s] = W[t, s] - W_-u[t-1, s-u] (subsets that avoid the removed element), which normalised
+    reads G[t, s] = (n F[t, s] - t G[t-1, s-u]) / (n - t).
+    """
+    n = y.size
+    values, counts = np.unique(y, return_counts=True)
+    top = np.sort(y)[::-1][:max_draws]
+    max_sum = int(top.sum())
+    table = _subset_sum_counts(values, counts, max_draws, max_sum)
+    totals = np.array([math.comb(n, t) for t in range(max_draws + 1)], dtype=float)
+    full = table / totals[:, None]
+    out = {}
+    for u in np.unique(own_values).tolist():
+        g = np.zeros_like(full)
+        g[0, 0] = 1.0
+        for t in range(1, max_draws + 1):
+            shifted = np.zeros(max_sum + 1)
+            if u <= max_sum:
+                shifted[u:] = g[t - 1, : max_sum + 1 - u]
+            g[t] = np.clip((n * full[t] - t * shifted) / (n - t), 0.0, None)
+        out[u] = g
+    return out
+
+
+def _exact_p(y: np.ndarray, neighbour_sum: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Upper and lower tail probabilities of each cell's neighbour sum under the exact conditional null."""
+    y_int = y.astype(np.int64)
+    nulls = _exact_null(y_int, y_int, int(draws.max()))
+    upper = np.ones(y.size)
+    lower = np.ones(y.size)
+    s = neighbour_sum.astype(np.int64)
+    for u, g in nulls.items():
+        mine = np.flatnonzero(y_int == u)
+        upper_tail = np.cumsum(g[:, ::-1], axis=1)[:, ::-1]  # P(S >= s)
+        lower_tail = np.cumsum(g, axis=1)  # P(S <= s)
+        t = draws[mine]
+        upper[mine] = upper_tail[t, np.minimum(s[mine], g.shape[1] - 1)]
+        lower[mine] = lower_tail[t, np.minimum(s[mine], g.shape[1] - 1)]
+    return np.minimum(upper, 1.0), np.minimum(lower, 1.0)
+
+
+def _permutation_p(y: np.ndarray, neighbour_sum: np.ndarray, draws: np.ndarray, permutations: int,
+                   seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tail p-values from random conditional permutations (for values that are not whole numbers)."""
+    rng = np.random.default_rng(seed)
+    n = y.size
+    upper = np.ones(n)
+    lower = np.ones(n)
+    for t in np.unique(draws).tolist():
+        cells = np.flatnonzero(draws == t)
+        if t == 0:
+            continue
+        for start in range(0, cells.size, 2000):
+            block = cells[start:start + 2000]
+            picks = rng.integers(0, n - 1, size=(block.size, permutations, t))
+            # without replacement: redraw the (rare) draws that picked one cell twice
+            while t > 1:
+                ordered = np.sort(picks, axis=2)
+                clash = (np.diff(ordered, axis=2) == 0).any(axis=2)
+                if not clash.any():
+                    break
+                picks[clash] = rng.integers(0, n - 1, size=(int(clash.sum()), t))
+            picks += picks >= block[:, None, None]  # skip the cell itself
+            sums = y[picks].sum(axis=2)
+            obs = neighbour_sum[block][:, None]
+            upper[block] = ((sums >= obs).sum(axis=1) + 1) / (permutations + 1)
+            lower[block] = ((sums <= obs).sum(axis=1) + 1) / (permutations + 1)
+    return upper, lower
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values)."""
+    p = np.asarray(p, dtype=float)
+    n = p.size
+    order = np.argsort(p)
+    ranked = p[order] * n / np.arange(1, n + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(n)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+# the statistic ----------------------------------------------------------------------------------------------
+def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int = 0,
+            alpha: float = 0.05) -> pd.DataFrame:
+    """Getis-Ord Gi* hot and cold spots over H3 cells.
+
+    Parameters
+    ----------
+    counts
+        Values per H3 cell (int64 or hex index), for **every** cell of the study area, zeros included (build it
+        with ``polygons_to_cells``; cells with no events must be there, or the null is wrong).
+    k
+        Neighbourhood: the k-ring (1-3) of each cell, within the study area, the cell itself included.
+    permutations
+        Random permutations used only when the values are not all whole numbers (whole-number counts get the
+        exact permutation distribution).
+    seed
+        Seed of those permutations.
+    alpha
+        False discovery rate for the ``hot`` and ``cold`` flags.
+
+    Returns
+    -------
+    DataFrame indexed by cell with ``value``; ``neighbourhood_sum`` (the cell and its neighbours);
+    ``neighbours`` (how many, the cell excluded); ``z`` (analytic Gi* z-score); ``p`` (two-sided conditional
+    permutation p-value); ``q`` (Benjamini-Hochberg adjusted); ``bin`` (-3..3 as ArcGIS Gi_Bin: 99/95/90%
+    confidence on ``q``, signed by ``z``); ``hot`` and ``cold`` (``q <= alpha``). ``.attrs["settings"]`` records
+    k, the method, permutations, seed, alpha, the number of cells and a hash of the input.
+    """
+    if not isinstance(counts, pd.Series):
+        raise HotspotInputError(f"counts must be a pandas Series indexed by H3 cell, got {type(counts).__name__}")
+    if counts.empty:
+        raise HotspotInputError("counts is empty: give every cell of the study area, zeros included")
+    if not 0 < alpha < 1:
+        raise HotspotInputError(f"alpha must be between 0 and 1, got {alpha}")
+    if permutations < 1:
+        raise HotspotInputError(f"permutations must be at least 1, got {permutations}")
+    index = counts.index
+    if index.dtype == object or pd.api.types.is_string_dtype(index.dtype):
+        try:
+            index = pd.Index([h3.str_to_int(c) for c in index], dtype=np.int64)
+        except (ValueError, TypeError):
+            raise HotspotInputError("counts must be indexed by H3 cells (hex strings or 64-bit integers)") from None
+    cells = pd.Index(np.asarray(index, dtype=np.int64), name="cell")
+    if not cells.is_unique:
+        raise HotspotInputError("counts has a cell more than once; sum them first")
+    bad = [c for c in cells[:1000] if not h3.is_valid_cell(h3.int_to_str(int(c)))]
+    if bad:
+        raise HotspotInputError(f"{len(bad)} index values are not valid H3 cells, e.g. {bad[0]}")
+    if len({h3.get_resolution(h3.int_to_str(int(c))) for c in cells[:1000]}) > 1:
+        raise HotspotInputError("counts mixes H3 resolutions; use one resolution")
+    y = counts.to_numpy(dtype=float)
+    if not np.isfinite(y).all() or (y < 0).any():
+        raise HotspotInputError("counts must be finite and not negative")
+
+    positions, offsets = neighbourhoods(cells, k)
+    sizes = np.diff(offsets)
+    neighbourhood_sum = np.add.reduceat(y[positions], offsets[:-1])
+    n = y.size
+    mean = y.mean()
+    sd = y.std()  # population standard deviation, as Getis-Ord and esda use
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (neighbourhood_sum - sizes * mean) / (sd * np.sqrt(sizes * (n - sizes) / (n - 1)))
+    z = np.where(np.isfinite(z), z, 0.0)
+
+    draws = sizes - 1
+    neighbour_sum = neighbourhood_sum - y
+    whole = bool(np.all(y == np.round(y)))
+    if whole:
+        upper, lower = _exact_p(y, neighbour_sum, draws)
+        method = "exact conditional permutation distribution"
+    else:
+        upper, lower = _permutation_p(y, neighbour_sum, draws, permutations, seed)
+        method = f"{permutations} conditional permutations"
+    p = np.minimum(1.0, 2 * np.minimum(upper, lower))
+    p[draws == 0] = 1.0  # an isolated cell has no neighbours to test
+    q = benjamini_hochberg(p)
+    level = np.select([q <= 0.01, q <= 0.05, q <= 0.10], [3, 2, 1], 0)
+    direction = np.sign(neighbour_sum - draws * (y.sum() - y) / max(n - 1, 1))
+    bins = (level * direction).astype(int)
+    bins[(bins > 0) & (neighbourhood_sum == 0)] = 0  # an all-zero neighbourhood is never hot
+    result = pd.DataFrame({
+        "value": y, "neighbourhood_sum": neighbourhood_sum, "neighbours": draws, "z": z, "p": p, "q": q,
+        "bin": bins, "hot": (q <= alpha) & (bins > 0), "cold": (q <= alpha) & (bins < 0),
+    }, index=cells)
+    result.attrs["settings"] = {
+        "statistic": "Getis-Ord Gi* (binary weights, self included)", "k": k, "method": method,
+        "permutations": None if whole else permutations, "seed": None if whole else seed, "alpha": alpha,
+        "cells": n, "res": h3.get_resolution(h3.int_to_str(int(cells[0]))),
+        "input_sha256": hashlib.sha256(np.ascontiguousarray(cells.to_numpy()).tobytes()
+                                       + np.ascontiguousarray(y).tobytes()).hexdigest(),
+    }
+    return result

@@ -1,0 +1,202 @@
+"""Gi* hot spots: the analytic z matches esda, p-values are calibrated on null data, planted spots are found."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+
+from geoservice.analysis.hotspots import (HotspotInputError, _exact_null, _exact_p, _permutation_p,
+                                          benjamini_hochberg, gi_star, neighbourhoods, polygons_to_cells)
+from geoservice.ingest.index import points_to_cells
+
+from ..conftest import DATA_DIR, POLICE_UK, needs_data
+
+MERTON = "E09000024"
+
+
+@pytest.fixture(scope="module")
+def boroughs():
+    if not (DATA_DIR / "london_boroughs.geojson").exists():
+        pytest.skip("shared data not found")
+    import geopandas as gpd
+
+    return gpd.read_file(DATA_DIR / "london_boroughs.geojson", engine="pyogrio").set_index("code")
+
+
+@pytest.fixture(scope="module")
+def merton_cells(boroughs):
+    return {res: polygons_to_cells([boroughs.geometry[MERTON]], res) for res in (9, 10)}
+
+
+def test_exact_null_equals_full_enumeration():
+    rng = np.random.default_rng(1)
+    y = rng.poisson(1.3, 12).astype(np.int64)
+    nulls = _exact_null(y, y, 4)
+    for i in range(y.size):
+        others = np.delete(y, i)
+        for t in range(5):
+            sums = [others[list(c)].sum() for c in itertools.combinations(range(others.size), t)]
+            expected = np.bincount(sums, minlength=nulls[int(y[i])].shape[1]) / len(sums)
+            np.testing.assert_allclose(nulls[int(y[i])][t], expected, atol=1e-12)
+
+
+def test_permutations_agree_with_the_exact_distribution():
+    rng = np.random.default_rng(2)
+    y = rng.poisson(0.8, 400).astype(float)
+    draws = rng.integers(3, 7, 400)
+    neighbour_sum = rng.poisson(0.8 * draws).astype(float)
+    exact_upper, exact_lower = _exact_p(y, neighbour_sum, draws)
+    mc_upper, mc_lower = _permutation_p(y, neighbour_sum, draws, 20_000, seed=3)
+    np.testing.assert_allclose(mc_upper, exact_upper, atol=0.015)
+    np.testing.assert_allclose(mc_lower, exact_lower, atol=0.015)
+
+
+@needs_data(POLICE_UK.name, "london_boroughs.geojson")
+def test_z_matches_esda_on_real_police_data(merton_cells):
+    import esda
+    import libpysal
+
+    cells = merton_cells[9]
+    frame = pd.read_csv(POLICE_UK, usecols=["Latitude", "Longitude"])
+    located = points_to_cells(frame.Latitude.to_numpy(), frame.Longitude.to_numpy(), (9,))[9]
+    counts = pd.Series(located).value_counts().reindex(cells, fill_value=0)
+    ours = gi_star(counts)
+    positions, offsets = neighbourhoods(cells, 1)
+    neighbours = {i: [int(j) for j in positions[offsets[i]:offsets[i + 1]] if j != i] for i in range(len(cells))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weights = libpysal.weights.W(neighbours, silence_warnings=True)
+        oracle = esda.G_Local(counts.to_numpy(dtype=float), weights, transform="B", star=True, permutations=0)
+    assert counts.sum() > 10_000 and len(cells) > 300
+    np.testing.assert_allclose(ours.z.to_numpy(), oracle.Zs, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("res", [9, 10])
+@pytest.mark.parametrize("mean", [0.05, 0.5, 5.0])
+def test_null_data_makes_no_hot_spots(res, mean, merton_cells):
+    cells = merton_cells[res]
+    rng = np.random.default_rng(int(mean * 100) + res)
+    shares, discoveries = [], []
+    for _ in range(4):
+        result = gi_star(pd.Series(rng.poisson(mean, len(cells)), index=cells))
+        shares.append((result.p < 0.05).mean())
+        discoveries.append(int((result.q <= 0.05).sum()))
+    monte_carlo_error = 3 * np.sqrt(0.05 * 0.95 / (4 * len(cells)))
+    assert np.mean(shares) <= 0.05 + monte_carlo_error, shares
+    assert max(discoveries) <= 2, discoveries
+
+
+def test_a_small_planted_cluster_passes_fdr(merton_cells):
+    """The permutation floor pitfall: 7 cells among ~400 must survive Benjamini-Hochberg at default settings."""
+    cells = merton_cells[9]
+    rng = np.random.default_rng(7)
+    y = pd.Series(rng.poisson(0.5, len(cells)), index=cells)
+    centre = cells[len(cells) // 2]
+    cluster = [h3.str_to_int(c) for c in h3.grid_disk(h3.int_to_str(int(centre)), 1)]
+    y[cluster] += rng.poisson(3, len(cluster))
+    result = gi_star(y)
+    assert result.loc[centre, "hot"] and result.loc[centre, "bin"] >= 2
+    assert result.loc[centre, "p"] < 1e-4 < 0.001, "below the 999-permutation floor"
+    assert set(result.index[result.hot]) <= set(cluster) | {
+        h3.str_to_int(c) for c in h3.grid_disk(h3.int_to_str(int(centre)), 2)}
+
+
+def test_an_all_zero_neighbourhood_is_never_hot(merton_cells):
+    cells = merton_cells[9]
+    y = pd.Series(0, index=cells)
+    y.iloc[:40] = 30  # a dense corner; most of the borough is empty
+    result = gi_star(y)
+    empty = result.neighbourhood_sum == 0
+    assert empty.any()
+    assert (result.bin[empty] <= 0).all() and not result.hot[empty].any()
+
+
+@pytest.fixture(scope="module")
+def planted(boroughs):
+    if not (DATA_DIR / "wards_merton_neighbours.geojson").exists():
+        pytest.skip("shared data not found")
+    from geoservice.config import MERTON_AND_NEIGHBOURS
+    from geoservice.synth.world import build_world
+
+    world = build_world(DATA_DIR, seed=1)
+    incidents = world.tables["incidents"]
+    cells = polygons_to_cells([boroughs.geometry[c] for c in MERTON_AND_NEIGHBOURS], 9)
+    located = points_to_cells(incidents.latitude.astype(float).to_numpy(),
+                              incidents.longitude.astype(float).to_numpy(), (9,))[9]
+    counts = pd.Series(located).value_counts().reindex(cells, fill_value=0)
+    return world, cells, gi_star(counts)
+
+
+def _ring(place, res=9, k=1):
+    return {h3.str_to_int(c) for c in h3.grid_disk(h3.latlng_to_cell(place["lat"], place["lng"], res), k)}
+
+
+def test_planted_hot_places_stand_out(planted):
+    world, cells, result = planted
+    for place in world.hot_places:
+        near = result.reindex(list(_ring(place))).dropna()
+        assert near.p.min() < 0.01 and near.z.max() > 5, place["name"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Known power gap, issue 3: the exact conditional null draws neighbours from a population holding the other "
+    "planted places' large counts, so a neighbourhood of ~90 incidents reaches only p ~ 1e-4..2e-3; after FDR "
+    "over 2,815 cells one of six planted places (72 incidents) stays at q ~ 0.10. Needs a more powerful valid "
+    "local statistic on heavy-tailed counts (e.g. rank or variance-stabilised sums under the same exact null)."))
+def test_every_planted_hot_place_is_hot_at_95_percent_after_fdr(planted):
+    world, cells, result = planted
+    for place in world.hot_places:
+        assert result.reindex(list(_ring(place))).hot.any(), place["name"]
+
+
+def test_planted_world_has_few_false_hot_spots(planted):
+    world, cells, result = planted
+    hot_cells = set(result.index[result.hot])
+    near_planted = set().union(*(_ring(p, k=3) for p in world.hot_places))
+    assert hot_cells and len(hot_cells - near_planted) <= 0.01 * len(cells)
+
+
+def test_result_records_settings(merton_cells):
+    cells = merton_cells[9]
+    result = gi_star(pd.Series(np.arange(len(cells)) % 3, index=cells), k=2)
+    settings = result.attrs["settings"]
+    assert settings["k"] == 2 and settings["cells"] == len(cells) and settings["res"] == 9
+    assert settings["method"].startswith("exact") and len(settings["input_sha256"]) == 64
+    weighted = gi_star(pd.Series((np.arange(len(cells)) % 3) * 0.5, index=cells), permutations=199, seed=4)
+    assert weighted.attrs["settings"]["permutations"] == 199 and weighted.attrs["settings"]["seed"] == 4
+    again = gi_star(pd.Series((np.arange(len(cells)) % 3) * 0.5, index=cells), permutations=199, seed=4)
+    pd.testing.assert_frame_equal(weighted, again)
+
+
+def test_hex_string_index_is_accepted(merton_cells):
+    cells = merton_cells[9]
+    as_int = gi_star(pd.Series(np.arange(len(cells)) % 4, index=cells))
+    as_hex = gi_star(pd.Series(np.arange(len(cells)) % 4, index=[h3.int_to_str(int(c)) for c in cells]))
+    np.testing.assert_allclose(as_int.z.to_numpy(), as_hex.z.to_numpy())
+
+
+@pytest.mark.parametrize("counts, message", [
+    ([1, 2], "must be a pandas Series"),
+    (pd.Series([], dtype=float), "is empty"),
+    (pd.Series([1.0], index=["not-a-cell"]), "indexed by H3 cells"),
+    (pd.Series([-1.0], index=[h3.str_to_int(h3.latlng_to_cell(51.4, -0.19, 9))]), "not negative"),
+])
+def test_bad_input_says_what_to_fix(counts, message):
+    with pytest.raises(HotspotInputError, match=message):
+        gi_star(counts)
+
+
+def test_k_is_checked(merton_cells):
+    with pytest.raises(HotspotInputError, match="k must be 1-3, got 5"):
+        gi_star(pd.Series(1, index=merton_cells[9]), k=5)
+
+
+def test_benjamini_hochberg_matches_the_definition():
+    p = np.array([0.01, 0.04, 0.03, 0.20, 0.5])
+    # sorted 0.01, 0.03, 0.04, 0.2, 0.5 -> n*p/rank = 0.05, 0.075, 0.0667, 0.25, 0.5 -> monotone from the right
+    np.testing.assert_allclose(benjamini_hochberg(p), [0.05, 0.0667, 0.0667, 0.25, 0.5], atol=1e-4)
