@@ -54,9 +54,10 @@ def neighbourhoods(cells: pd.Index, k: int = 1) -> tuple[np.ndarray, np.ndarray]
     """The k-ring of each cell within ``cells`` (itself included), as flat positions and row offsets (CSR)."""
     if not 1 <= k <= MAX_K:
         raise HotspotInputError(f"k must be 1-{MAX_K}, got {k}")
-    members = [h3.grid_disk(h3.int_to_str(int(c)), k) for c in cells]
+    grid_disk = h3.api.basic_int.grid_disk  # the integer API: no string conversions
+    members = [grid_disk(c, k) for c in cells.tolist()]
     sizes = np.fromiter((len(m) for m in members), dtype=np.int64, count=len(members))
-    flat = np.fromiter((h3.str_to_int(c) for m in members for c in m), dtype=np.int64, count=int(sizes.sum()))
+    flat = np.fromiter((c for m in members for c in m), dtype=np.int64, count=int(sizes.sum()))
     positions = cells.get_indexer(flat)
     inside = positions >= 0
     row = np.repeat(np.arange(len(cells)), sizes)[inside]
@@ -168,6 +169,12 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
 
 
 # the statistic ----------------------------------------------------------------------------------------------
+def _checked_values(y: np.ndarray) -> np.ndarray:
+    if not np.isfinite(y).all() or (y < 0).any():
+        raise HotspotInputError("counts must be finite and not negative")
+    return y
+
+
 def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int = 0,
             alpha: float = 0.05) -> pd.DataFrame:
     """Getis-Ord Gi* hot and cold spots over H3 cells.
@@ -203,7 +210,16 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
         raise HotspotInputError(f"alpha must be between 0 and 1, got {alpha}")
     if permutations < 1:
         raise HotspotInputError(f"permutations must be at least 1, got {permutations}")
-    index = counts.index
+    cells = _as_cells(counts.index)
+    y = _checked_values(counts.to_numpy(dtype=float))
+
+    result = _gi_star_core(y, cells, neighbourhoods(cells, k), permutations, seed, alpha)
+    result.attrs["settings"]["k"] = k
+    return result
+
+
+def _as_cells(index: pd.Index) -> pd.Index:
+    """The index as int64 H3 cells (from hex strings too), checked."""
     if index.dtype == object or pd.api.types.is_string_dtype(index.dtype):
         try:
             index = pd.Index([h3.str_to_int(c) for c in index], dtype=np.int64)
@@ -217,11 +233,13 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
         raise HotspotInputError(f"{len(bad)} index values are not valid H3 cells, e.g. {bad[0]}")
     if len({h3.get_resolution(h3.int_to_str(int(c))) for c in cells[:1000]}) > 1:
         raise HotspotInputError("counts mixes H3 resolutions; use one resolution")
-    y = counts.to_numpy(dtype=float)
-    if not np.isfinite(y).all() or (y < 0).any():
-        raise HotspotInputError("counts must be finite and not negative")
+    return cells
 
-    positions, offsets = neighbourhoods(cells, k)
+
+def _gi_star_core(y: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, np.ndarray], permutations: int,
+                  seed: int, alpha: float) -> pd.DataFrame:
+    """Gi* over checked values with precomputed neighbourhoods (shared across time bins)."""
+    positions, offsets = structure
     sizes = np.diff(offsets)
     neighbourhood_sum = np.add.reduceat(y[positions], offsets[:-1])
     n = y.size
@@ -252,7 +270,7 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
         "bin": bins, "hot": (q <= alpha) & (bins > 0), "cold": (q <= alpha) & (bins < 0),
     }, index=cells)
     result.attrs["settings"] = {
-        "statistic": "Getis-Ord Gi* (binary weights, self included)", "k": k, "method": method,
+        "statistic": "Getis-Ord Gi* (binary weights, self included)", "k": None, "method": method,
         "permutations": None if whole else permutations, "seed": None if whole else seed, "alpha": alpha,
         "cells": n, "res": h3.get_resolution(h3.int_to_str(int(cells[0]))),
         "input_sha256": hashlib.sha256(np.ascontiguousarray(cells.to_numpy()).tobytes()
