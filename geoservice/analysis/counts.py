@@ -1,0 +1,112 @@
+"""From the store to the counts hot-spot analyses take: study-area cells, layer counts, the concern index.
+
+The study area is every cell whose centre lies in the chosen boroughs' polygons (from the boundaries layer),
+never only the cells that happen to hold events; cells with nothing are zeros. Counts come from each layer's
+stored cell columns (``<location>_cell_<res>``), so any layer, location, resolution (7-10), borough set and time
+window works the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import DateTime
+
+from ..store.db import Store
+from ..store.tables import cell_column
+from .hotspots import HotspotInputError, polygons_to_cells
+
+DEFAULT_CONCERN_INDEX = Path(__file__).with_name("concern_index.toml")
+
+
+def study_cells(store: Store, boroughs, res: int) -> pd.Index:
+    """Cells of the given boroughs (GSS codes) at ``res``, filled from the boundaries layer."""
+    if res not in store.resolutions:
+        raise HotspotInputError(f"res must be one of the stored resolutions {list(store.resolutions)}, got {res}")
+    wanted = set(boroughs)
+    polygons = [b["geometry"] for b in store.boundaries(("borough",)) if b["code"] in wanted]
+    found = {b["code"] for b in store.boundaries(("borough",))} & wanted
+    if found != wanted:
+        raise HotspotInputError(f"boroughs {sorted(wanted - found)} are not in the boundaries layer")
+    return polygons_to_cells(polygons, res)
+
+
+def layer_counts(store: Store, layer: str, cells: pd.Index, *, res: int, location: str | None = None,
+                 time_field: str | None = None, start=None, end=None, filters: dict | None = None) -> pd.Series:
+    """Events of ``layer`` per cell of ``cells`` (zeros included) in [start, end) of ``time_field``."""
+    spec = store.specs[layer]
+    if not spec.locations:
+        raise HotspotInputError(f"layer {layer!r} has no locations to count")
+    location = location or spec.locations[0].name
+    if location not in [loc.name for loc in spec.locations]:
+        raise HotspotInputError(f"layer {layer!r} has no location {location!r}; "
+                                f"it has {[loc.name for loc in spec.locations]}")
+    time_field = time_field or (spec.time_fields[0] if spec.time_fields else None)
+    filters = dict(filters or {})
+    for name in filters:
+        if name not in spec.field_names:
+            raise HotspotInputError(f"layer {layer!r} has no field {name!r} to filter on")
+    column = cell_column(location, res)
+
+    def bound(table, value):
+        # a date column compares with dates, a datetime column with (UTC, naive) datetimes: on SQLite both are
+        # text, and '2025-01-01' >= '2025-01-01 00:00:00' is false
+        stamp = pd.Timestamp(value)
+        stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+        return stamp.to_pydatetime() if isinstance(table.c[time_field].type, DateTime) else stamp.date()
+
+    def where(table):
+        clauses = [table.c[column].is_not(None)]
+        if time_field and start is not None:
+            clauses.append(table.c[time_field] >= bound(table, start))
+        if time_field and end is not None:
+            clauses.append(table.c[time_field] < bound(table, end))
+        clauses += [table.c[name] == value for name, value in filters.items()]
+        from sqlalchemy import and_
+
+        return and_(*clauses)
+
+    frame = store.read_layer(layer, [column], where=where)
+    counts = frame[column].astype("int64").value_counts()
+    return counts.reindex(cells, fill_value=0).astype("int64").rename(layer)
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+    name: str
+    layer: str
+    location: str | None = None
+    time_field: str | None = None
+    weight: float = 1.0
+    filter: dict = dataclasses.field(default_factory=dict)
+
+
+def load_concern_index(path=DEFAULT_CONCERN_INDEX) -> list[Component]:
+    """The components of a concern index config (TOML, ``[[components]]``)."""
+    doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        return [Component(**item) for item in doc["components"]]
+    except (KeyError, TypeError) as exc:
+        raise HotspotInputError(f"{path}: each [[components]] needs name, layer and optionally location, "
+                                f"time_field, weight, filter ({exc})") from None
+
+
+def concern_index(store: Store, *, res: int = 9, boroughs, start=None, end=None,
+                  components: list[Component] | None = None) -> pd.DataFrame:
+    """Per cell of the boroughs: each component's count and the weighted ``concern`` total."""
+    components = components if components is not None else load_concern_index()
+    cells = study_cells(store, boroughs, res)
+    frame = pd.DataFrame(index=cells)
+    total = pd.Series(0.0, index=cells)
+    for c in components:
+        counts = layer_counts(store, c.layer, cells, res=res, location=c.location, time_field=c.time_field,
+                              start=start, end=end, filters=c.filter)
+        frame[c.name] = counts
+        total += c.weight * counts
+    frame["concern"] = total
+    frame.attrs["settings"] = {"res": res, "boroughs": list(boroughs), "start": str(start), "end": str(end),
+                               "components": [dataclasses.asdict(c) for c in components]}
+    return frame

@@ -1,0 +1,87 @@
+"""Counts from the store: study-area cells, any layer and window, and the concern index with its breakdown."""
+
+from __future__ import annotations
+
+import h3
+import pandas as pd
+import pytest
+
+from geoservice.analysis.counts import Component, concern_index, layer_counts, study_cells
+from geoservice.analysis.hotspots import HotspotInputError
+from geoservice.ingest.pipeline import ingest_file
+from geoservice.synth.world import LAYER_FILES, write_world
+
+from ..conftest import DATA_DIR, needs_data
+
+MERTON = "E09000024"
+pytestmark = needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson")
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("world")
+    write_world(out, seed=1, data_dir=DATA_DIR)
+    return out
+
+
+@pytest.fixture
+def world_store(loaded_store, settings, world_dir):
+    for name in LAYER_FILES:
+        ingest_file(loaded_store, name, world_dir / f"{name}.csv", settings=settings)
+    return loaded_store
+
+
+def _expected(frame, lat, lng, cells, res=9):
+    located = [h3.str_to_int(h3.latlng_to_cell(a, b, res)) for a, b in zip(frame[lat].astype(float),
+                                                                           frame[lng].astype(float))]
+    return pd.Series(located, dtype="int64").value_counts().reindex(cells, fill_value=0)
+
+
+def test_concern_index_components_match_the_source_files(world_store, world_dir):
+    index = concern_index(world_store, res=9, boroughs=[MERTON], start="2025-01-01", end="2026-01-01")
+    cells = study_cells(world_store, [MERTON], 9)
+    assert list(index.index) == list(cells)
+    incidents = pd.read_csv(world_dir / "incidents.csv", dtype=str, keep_default_na=False)
+    survey = pd.read_csv(world_dir / "survey_responses.csv", dtype=str, keep_default_na=False)
+    missing = pd.read_csv(world_dir / "missing_episodes.csv", dtype=str, keep_default_na=False)
+    pd.testing.assert_series_equal(index["incidents"], _expected(incidents, "latitude", "longitude", cells),
+                                   check_names=False)
+    unsafe = survey[survey.feeling == "unsafe"]
+    pd.testing.assert_series_equal(index["survey_unsafe"], _expected(unsafe, "latitude", "longitude", cells),
+                                   check_names=False)
+    found_at = pd.to_datetime(missing.found_at.replace("", None), utc=True)
+    found = missing[(missing.found_latitude != "") & (found_at >= "2025-01-01") & (found_at < "2026-01-01")]
+    assert len(found) < (missing.found_latitude != "").sum(), "the window matters: some are found in 2026"
+    pd.testing.assert_series_equal(index["missing_found"],
+                                   _expected(found, "found_latitude", "found_longitude", cells), check_names=False)
+    assert (index.concern == index.incidents + 3 * index.missing_found + 2 * index.survey_unsafe).all()
+    assert index.concern.sum() > 0 and index.attrs["settings"]["res"] == 9
+
+
+def test_time_window_and_boroughs(world_store, world_dir):
+    cells = study_cells(world_store, [MERTON, "E09000032"], 9)
+    spring = layer_counts(world_store, "incidents", cells, res=9, start="2025-03-01", end="2025-06-01")
+    incidents = pd.read_csv(world_dir / "incidents.csv", dtype=str, keep_default_na=False)
+    in_window = incidents[incidents.month.isin(["2025-03", "2025-04", "2025-05"])]
+    pd.testing.assert_series_equal(spring, _expected(in_window, "latitude", "longitude", cells), check_names=False)
+    assert len(cells) > len(study_cells(world_store, [MERTON], 9))
+
+
+def test_res_10_and_a_custom_index(world_store):
+    components = [Component("incidents", "incidents", weight=1), Component("sessions", "outreach_sessions")]
+    index = concern_index(world_store, res=10, boroughs=[MERTON], components=components)
+    assert list(index.columns) == ["incidents", "sessions", "concern"]
+    assert h3.get_resolution(h3.int_to_str(int(index.index[0]))) == 10
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda s: study_cells(s, ["E09999999"], 9), "not in the boundaries layer"),
+    (lambda s: study_cells(s, [MERTON], 6), "stored resolutions"),
+    (lambda s: layer_counts(s, "people", study_cells(s, [MERTON], 9), res=9), "no locations"),
+    (lambda s: layer_counts(s, "incidents", study_cells(s, [MERTON], 9), res=9, location="found"), "no location"),
+    (lambda s: layer_counts(s, "incidents", study_cells(s, [MERTON], 9), res=9, filters={"colour": "x"}),
+     "no field 'colour'"),
+])
+def test_bad_requests_say_what_to_fix(loaded_store, call, message):
+    with pytest.raises(HotspotInputError, match=message):
+        call(loaded_store)
