@@ -1,0 +1,108 @@
+"""From hot cells to hot-spot areas a panel can name: "Kestrel Park and Harrow Lane Estate (Figge's Marsh)".
+
+Contiguous significant hot cells (sharing an edge) merge into one area. Each area gets the ward holding most of
+its cell centres and the named places nearest to it (within ``max_place_distance_m`` of its cells), the
+kinds people refer to first (parks, stations, schools, estates, youth and sports venues, shopping centres) before
+others, then by distance. Places come from the places layer (OpenStreetMap points and local or synthetic places).
+"""
+
+from __future__ import annotations
+
+import h3
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..ingest.areas import lnglat_to_bng
+from ..store.db import Store
+
+#: Kinds of place panels name hot spots by, most telling first (OpenStreetMap fclass names and our own kinds).
+SALIENT_KINDS = ("park", "estate", "station", "railway_station", "school", "college", "youth_club",
+                 "community_centre", "sports_centre", "playground", "shopping_centre", "mall", "shopping_parade",
+                 "fast_food", "supermarket", "pub")
+
+
+def connected_areas(cells: pd.Index) -> list[list[int]]:
+    """Groups of cells joined by shared edges, largest first."""
+    members = set(int(c) for c in cells)
+    parent = {c: c for c in members}
+
+    def find(c):
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    grid_disk = h3.api.basic_int.grid_disk
+    for c in members:
+        for other in grid_disk(c, 1):
+            if other in members:
+                a, b = find(c), find(other)
+                if a != b:
+                    parent[a] = b
+    groups: dict[int, list[int]] = {}
+    for c in members:
+        groups.setdefault(find(c), []).append(c)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
+
+
+def named_places(store: Store, boroughs=None) -> pd.DataFrame:
+    """Places with a name: ``name``, ``kind``, ``lat``, ``lng``."""
+    frame = store.read_layer("places", ["name", "kind", "location_lat", "location_lng", "location_borough"])
+    frame = frame[frame["name"].notna() & (frame["name"] != "")]
+    if boroughs is not None:
+        frame = frame[frame.location_borough.isin(list(boroughs))]
+    return frame.rename(columns={"location_lat": "lat", "location_lng": "lng"})[["name", "kind", "lat", "lng"]] \
+        .drop_duplicates("name").reset_index(drop=True)
+
+
+def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dict] | None = None,
+                  breakdown: pd.DataFrame | None = None, max_place_distance_m: float = 200,
+                  places_per_area: int = 2) -> pd.DataFrame:
+    """One row per hot-spot area of a ``gi_star`` result (cells with ``hot``).
+
+    Returns ``name``, ``places`` (the places named), ``ward``/``ward_name``, ``cells``, ``n_cells``, ``lat``,
+    ``lng`` (mean of the cell centres), ``value`` (sum), ``max_z``, ``min_q`` and, with ``breakdown`` (a
+    concern-index frame), one summed column per component.
+    """
+    hot = result.index[result["hot"].to_numpy()]
+    groups = connected_areas(hot)
+    ward_polygons = [(w["code"], w["name"], w["geometry"]) for w in (wards or [])]
+    px, py = lnglat_to_bng(places.lng.to_numpy(), places.lat.to_numpy()) if len(places) else (np.zeros(0),) * 2
+    priority = places.kind.map({k: i for i, k in enumerate(SALIENT_KINDS)}).fillna(len(SALIENT_KINDS)).to_numpy() \
+        if len(places) else np.zeros(0)
+    rows = []
+    for number, group in enumerate(groups, start=1):
+        centres = np.array([h3.cell_to_latlng(h3.int_to_str(c)) for c in group])
+        lat, lng = centres[:, 0].mean(), centres[:, 1].mean()
+        cx, cy = lnglat_to_bng(centres[:, 1], centres[:, 0])
+        chosen: list[str] = []
+        if len(places):
+            # distance to the nearest cell, roughly: to its centre less one edge length (its circumradius)
+            edge = h3.average_hexagon_edge_length(h3.get_resolution(h3.int_to_str(group[0])), unit="m")
+            gap = np.min(np.hypot(px[:, None] - cx[None, :], py[:, None] - cy[None, :]), axis=1) - edge
+            near = np.flatnonzero(gap <= max_place_distance_m)
+            order = near[np.lexsort((gap[near], priority[near]))]
+            chosen = places.name.to_numpy()[order][:places_per_area].tolist()
+        ward_code, ward_name = "", ""
+        if ward_polygons:
+            votes: dict[tuple, int] = {}
+            for la, ln in centres:
+                point = shapely.Point(ln, la)
+                for code, name, polygon in ward_polygons:
+                    if polygon.contains(point):
+                        votes[(code, name)] = votes.get((code, name), 0) + 1
+                        break
+            if votes:
+                ward_code, ward_name = max(votes, key=votes.get)
+        label = " and ".join(chosen) if chosen else f"hot spot {number}"
+        name = f"{label} ({ward_name})" if ward_name else label
+        sub = result.loc[group]
+        row = {"area": number, "name": name, "places": chosen, "ward": ward_code, "ward_name": ward_name,
+               "cells": [h3.int_to_str(c) for c in group], "n_cells": len(group), "lat": lat, "lng": lng,
+               "value": float(sub["value"].sum()), "max_z": float(sub["z"].max()), "min_q": float(sub["q"].min())}
+        if breakdown is not None:
+            for column in breakdown.columns:
+                row[column] = float(breakdown.loc[group, column].sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
