@@ -199,6 +199,42 @@ def layers(ctx) -> None:
 
 
 @main.command()
+@click.option("--borough", "boroughs", multiple=True, required=True, help="GSS code; repeat for several.")
+@click.option("--res", default=9, show_default=True, help="H3 resolution (one of the stored ones, 7-10).")
+@click.option("--k", default=1, show_default=True, help="Neighbourhood: the k-ring (1-3).")
+@click.option("--from", "start", help="Start of the window (inclusive), e.g. 2025-01-01.")
+@click.option("--to", "end", help="End of the window (exclusive).")
+@click.option("--layer", help="Count one layer (default: the concern index of several).")
+@click.option("--alpha", default=0.05, show_default=True, help="False discovery rate for hot and cold.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every cell's result (z, p, q, bin, counts) to this CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: settings and named areas.")
+@click.pass_context
+@handle_errors("as_json")
+def hotspots(ctx, boroughs, res, k, start, end, layer, alpha, csv_path, as_json) -> None:
+    """Find Gi* hot spots and name the hot-spot areas (ward and nearby places)."""
+    from .analysis.hotspot_areas import hotspot_report
+
+    cells, areas = hotspot_report(_store(ctx), boroughs=boroughs, res=res, k=k, start=start, end=end,
+                                  layer=layer, alpha=alpha)
+    if csv_path:
+        out = cells.copy()
+        out.index = [__import__("h3").int_to_str(int(c)) for c in out.index]
+        out.to_csv(csv_path, index_label="cell")
+    settings = cells.attrs["settings"]
+    if as_json:
+        click.echo(json.dumps({"ok": True, "settings": settings, "areas": areas.to_dict(orient="records")},
+                              default=str))
+        return
+    for area in areas.itertuples():
+        click.echo(f"{area.area:>3}. {area.name}: {area.n_cells} cells, {area.value:,.0f} total, "
+                   f"max z {area.max_z:.1f}, q {area.min_q:.2g}")
+    click.echo(f"{settings['layer']}, res {res}, {settings['cells']:,} cells in {', '.join(boroughs)}: "
+               f"{int(cells.hot.sum())} hot and {int(cells.cold.sum())} cold cells at FDR {alpha}; "
+               f"{len(areas)} hot-spot areas ({settings['method']})")
+
+
+@main.command()
 @click.option("--seed", default=1, show_default=True, help="Same seed, same world.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the layer files and ground_truth.json into.")

@@ -106,3 +106,30 @@ def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dic
                 row[column] = float(breakdown.loc[group, column].sum())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=None, end=None,
+                   layer: str | None = None, alpha: float = 0.05):
+    """Hot spots of one layer (or, with ``layer=None``, the concern index) over some boroughs and a window.
+
+    Returns ``(cells, areas)``: the ``gi_star`` result joined to the counts (and the concern breakdown), and the
+    named hot-spot areas.
+    """
+    from .counts import concern_index, layer_counts, study_cells
+    from .hotspots import gi_star
+
+    if layer is None:
+        breakdown = concern_index(store, res=res, boroughs=boroughs, start=start, end=end)
+        values = breakdown["concern"]
+    else:
+        cells = study_cells(store, boroughs, res)
+        values = layer_counts(store, layer, cells, res=res, start=start, end=end)
+        breakdown = values.to_frame(layer)
+    result = gi_star(values, k=k, alpha=alpha)
+    result.attrs["settings"].update({"layer": layer or "concern index", "boroughs": list(boroughs),
+                                     "start": str(start), "end": str(end)})
+    areas = hotspot_areas(result, places=named_places(store, boroughs), wards=store.boundaries(("ward",)),
+                          breakdown=breakdown)
+    cells = result.join(breakdown.drop(columns=[c for c in breakdown.columns if c in result.columns]))
+    cells.attrs = result.attrs
+    return cells, areas

@@ -72,3 +72,32 @@ def test_salient_places_come_before_closer_ordinary_ones():
     result = pd.DataFrame({"hot": [True], "value": [5.0], "z": [4.0], "q": [0.01]}, index=[_int(cell)])
     areas = hotspot_areas(result, places=places, places_per_area=1)
     assert areas.loc[0, "places"] == ["Kestrel Park"]
+
+
+@needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson")
+def test_hotspots_command(loaded_store, settings, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from geoservice.analysis.hotspot_areas import hotspot_report
+    from geoservice.cli import main
+
+    write_world(tmp_path, seed=1, data_dir=DATA_DIR)
+    for name in LAYER_FILES:
+        ingest_file(loaded_store, name, tmp_path / f"{name}.csv", settings=settings)
+    args = ["--database", settings.database_url, "hotspots", "--borough", "E09000024", "--from", "2025-01-01",
+            "--to", "2026-01-01"]
+    out_csv = tmp_path / "cells.csv"
+    result = CliRunner().invoke(main, [*args, "--json", "--csv", str(out_csv)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    cells, areas = hotspot_report(loaded_store, boroughs=["E09000024"], start="2025-01-01", end="2026-01-01")
+    assert [a["name"] for a in payload["areas"]] == list(areas.name)
+    assert payload["settings"]["layer"] == "concern index" and payload["settings"]["method"].startswith("exact")
+    written = pd.read_csv(out_csv)
+    assert len(written) == len(cells) and {"cell", "z", "p", "q", "bin", "incidents", "concern"} <= set(written)
+    text = CliRunner().invoke(main, [*args, "--layer", "incidents"])
+    assert text.exit_code == 0 and "hot-spot areas" in text.output.splitlines()[-1]
+    bad = CliRunner().invoke(main, [*args, "--res", "6"])
+    assert bad.exit_code == 2 and "stored resolutions" in bad.output
