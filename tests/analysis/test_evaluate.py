@@ -8,19 +8,8 @@ import pandas as pd
 import pytest
 
 from geoservice.analysis.evaluate import forward_evaluation, prediction_scores
-from geoservice.analysis.hotspots import HotspotInputError, polygons_to_cells
+from geoservice.analysis.hotspots import HotspotInputError
 
-from ..conftest import DATA_DIR
-
-
-@pytest.fixture(scope="module")
-def merton_cells():
-    if not (DATA_DIR / "london_boroughs.geojson").exists():
-        pytest.skip("shared data not found")
-    import geopandas as gpd
-
-    boroughs = gpd.read_file(DATA_DIR / "london_boroughs.geojson", engine="pyogrio").set_index("code")
-    return polygons_to_cells([boroughs.geometry["E09000024"]], 9)
 
 
 def test_scores_follow_their_definitions():
@@ -42,7 +31,7 @@ def test_nothing_flagged_scores_no_hits():
 
 
 def test_a_persistent_cluster_is_predicted_and_noise_is_not(merton_cells):
-    cells = merton_cells
+    cells = merton_cells[9]
     rng = np.random.default_rng(5)
     months = pd.period_range("2025-01", periods=6, freq="M")
     cube = pd.DataFrame(rng.poisson(0.5, (len(cells), 6)), index=cells, columns=months)
@@ -59,4 +48,4 @@ def test_a_persistent_cluster_is_predicted_and_noise_is_not(merton_cells):
 
 def test_window_is_checked(merton_cells):
     with pytest.raises(HotspotInputError, match="more than window=3"):
-        forward_evaluation(pd.DataFrame(0, index=merton_cells, columns=range(3)), window=3)
+        forward_evaluation(pd.DataFrame(0, index=merton_cells[9], columns=range(3)), window=3)

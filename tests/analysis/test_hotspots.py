@@ -16,23 +16,6 @@ from geoservice.ingest.index import points_to_cells
 
 from ..conftest import DATA_DIR, POLICE_UK, needs_data
 
-MERTON = "E09000024"
-
-
-@pytest.fixture(scope="module")
-def boroughs():
-    if not (DATA_DIR / "london_boroughs.geojson").exists():
-        pytest.skip("shared data not found")
-    import geopandas as gpd
-
-    return gpd.read_file(DATA_DIR / "london_boroughs.geojson", engine="pyogrio").set_index("code")
-
-
-@pytest.fixture(scope="module")
-def merton_cells(boroughs):
-    return {res: polygons_to_cells([boroughs.geometry[MERTON]], res) for res in (9, 10)}
-
-
 def test_exact_null_equals_full_enumeration():
     rng = np.random.default_rng(1)
     y = rng.poisson(1.3, 12).astype(np.int64)

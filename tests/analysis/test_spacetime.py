@@ -7,11 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geoservice.analysis.hotspots import HotspotInputError, polygons_to_cells
+from geoservice.analysis.hotspots import HotspotInputError
 from geoservice.analysis.spacetime import (PATTERNS, classify_patterns, cube_from_events, emerging_hotspots,
                                            mann_kendall)
 
-from ..conftest import DATA_DIR
 
 
 def test_mann_kendall_matches_pymannkendall():
@@ -80,22 +79,12 @@ def test_boundaries_between_patterns(hot, cold, expected):
     assert classify_patterns(hot[None, :], cold[None, :], np.array([0.0]), np.array([1.0]))[0] == expected
 
 
-@pytest.fixture(scope="module")
-def merton_cells():
-    if not (DATA_DIR / "london_boroughs.geojson").exists():
-        pytest.skip("shared data not found")
-    import geopandas as gpd
-
-    boroughs = gpd.read_file(DATA_DIR / "london_boroughs.geojson", engine="pyogrio").set_index("code")
-    return polygons_to_cells([boroughs.geometry["E09000024"]], 9)
-
-
 def _disk(cell, k=1):
     return [h3.str_to_int(c) for c in h3.grid_disk(h3.int_to_str(int(cell)), k)]
 
 
 def test_planted_persistent_and_emerging_clusters(merton_cells):
-    cells = merton_cells
+    cells = merton_cells[9]
     rng = np.random.default_rng(11)
     weeks = pd.period_range("2025-01-06", periods=20, freq="W-SUN")
     cube = pd.DataFrame(rng.poisson(0.4, (len(cells), len(weeks))), index=cells, columns=weeks)
@@ -113,7 +102,7 @@ def test_planted_persistent_and_emerging_clusters(merton_cells):
 
 
 def test_cube_from_events_fills_zeros_and_bins_by_week(merton_cells):
-    cells = merton_cells
+    cells = merton_cells[9]
     events = [cells[0], cells[0], cells[5], 123]  # the last is not a study cell
     times = ["2025-01-06T10:00:00Z", "2025-01-14T10:00:00Z", "2025-01-07T23:00:00Z", "2025-01-07T10:00:00Z"]
     cube = cube_from_events(events, times, cells, freq="week", start="2025-01-06", end="2025-01-20")
@@ -129,4 +118,4 @@ def test_a_trend_needs_three_bins():
 
 def test_unknown_frequency_is_refused(merton_cells):
     with pytest.raises(HotspotInputError, match="freq must be one of"):
-        cube_from_events([merton_cells[0]], ["2025-01-06"], merton_cells, freq="fortnight")
+        cube_from_events([merton_cells[9][0]], ["2025-01-06"], merton_cells[9], freq="fortnight")
