@@ -191,10 +191,11 @@ def locate(loc: LocationSpec, values: pd.DataFrame, ctx: LocateContext, log: Iss
     located = method != ""
     # Geometry is worked out once per distinct point: police.uk "snap points" repeat many times over.
     points = _DistinctPoints(lat, lng, np.flatnonzero(located & ~bad))
-    x, y = points.expand(*lnglat_to_bng(points.lng, points.lat))
+    ux, uy = lnglat_to_bng(points.lng, points.lat)
+    x, y = points.expand(ux, uy)
     if loc.extent == "study_area":
-        inside = points.expand(ctx.areas.in_study_area(*lnglat_to_bng(points.lng, points.lat), ctx.study_area)
-                               if ctx.areas is not None else np.ones(points.lat.size, dtype=bool), fill=True)
+        inside = points.expand(ctx.areas.in_study_area(ux, uy, ctx.study_area) if ctx.areas is not None
+                               else np.ones(points.lat.size, dtype=bool), fill=True)
         _check_study_area(loc, ctx, log, lat_s, lng_s, lat, lng, x, y, method, located, bad, inside)
     else:
         _check_great_britain(loc, log, lat, lng, method, located, bad)
@@ -205,7 +206,6 @@ def locate(loc: LocationSpec, values: pd.DataFrame, ctx: LocateContext, log: Iss
     ward_match = np.full(n, "", dtype=object)
     ok = np.flatnonzero(located & ~bad)
     if ok.size and ctx.areas is not None:
-        ux, uy = lnglat_to_bng(points.lng, points.lat)
         for level, codes, match in (("borough", borough, borough_match), ("ward", ward, ward_match)):
             unique_codes, unique_match = ctx.areas.assign(ux, uy, level)
             codes[ok] = points.expand(unique_codes, fill="")[ok]
@@ -238,9 +238,8 @@ class _DistinctPoints:
         out = []
         for values in per_point:
             values = np.asarray(values)
-            full = np.full(self.n, fill, dtype=values.dtype if values.dtype != bool else bool)
-            if values.dtype == object or isinstance(fill, str):
-                full = np.full(self.n, fill, dtype=object)
+            dtype = object if values.dtype == object or isinstance(fill, str) else values.dtype
+            full = np.full(self.n, fill, dtype=dtype)
             full[self.rows] = values[self.inverse]
             out.append(full)
         return out[0] if len(out) == 1 else tuple(out)
