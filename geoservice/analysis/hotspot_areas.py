@@ -57,13 +57,14 @@ def named_places(store: Store, boroughs=None) -> pd.DataFrame:
 
 
 def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dict] | None = None,
-                  breakdown: pd.DataFrame | None = None, max_place_distance_m: float = 200,
-                  places_per_area: int = 2) -> pd.DataFrame:
+                  breakdown: pd.DataFrame | None = None, periods: pd.DataFrame | None = None,
+                  max_place_distance_m: float = 200, places_per_area: int = 2) -> pd.DataFrame:
     """One row per hot-spot area of a ``gi_star`` result (cells with ``hot``).
 
     Returns ``name``, ``places`` (the places named), ``ward``/``ward_name``, ``cells``, ``n_cells``, ``lat``,
-    ``lng`` (mean of the cell centres), ``value`` (sum), ``max_z``, ``min_q`` and, with ``breakdown`` (a
-    concern-index frame), one summed column per component.
+    ``lng`` (mean of the cell centres), ``value`` (sum), ``max_z``, ``min_q``; with ``breakdown`` (a
+    concern-index frame) one summed column per component; with ``periods`` (cells × time bins) ``by_period``,
+    the area's total in each bin.
     """
     hot = result.index[result["hot"].to_numpy()]
     groups = connected_areas(hot)
@@ -104,6 +105,8 @@ def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dic
         if breakdown is not None:
             for column in breakdown.columns:
                 row[column] = float(breakdown.loc[group, column].sum())
+        if periods is not None:
+            row["by_period"] = {str(p): float(v) for p, v in periods.loc[group].sum().items()}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -118,18 +121,25 @@ def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=No
     from .counts import concern_index, layer_counts, study_cells
     from .hotspots import gi_star
 
-    if layer is None:
-        breakdown = concern_index(store, res=res, boroughs=boroughs, start=start, end=end)
-        values = breakdown["concern"]
-    else:
-        cells = study_cells(store, boroughs, res)
-        values = layer_counts(store, layer, cells, res=res, start=start, end=end)
-        breakdown = values.to_frame(layer)
+    def values_between(a, b):
+        if layer is None:
+            frame = concern_index(store, res=res, boroughs=boroughs, start=a, end=b)
+            return frame["concern"], frame
+        counts = layer_counts(store, layer, study_cells(store, boroughs, res), res=res, start=a, end=b)
+        return counts, counts.to_frame(layer)
+
+    values, breakdown = values_between(start, end)
+    periods = None
+    if start is not None and end is not None:  # the areas' totals month by month
+        months = pd.period_range(pd.Timestamp(start), pd.Timestamp(end) - pd.Timedelta(days=1), freq="M")
+        periods = pd.DataFrame({str(m): values_between(max(m.start_time, pd.Timestamp(start)),
+                                                       min((m + 1).start_time, pd.Timestamp(end)))[0]
+                                for m in months})
     result = gi_star(values, k=k, alpha=alpha)
     result.attrs["settings"].update({"layer": layer or "concern index", "boroughs": list(boroughs),
                                      "start": str(start), "end": str(end)})
     areas = hotspot_areas(result, places=named_places(store, boroughs), wards=store.boundaries(("ward",)),
-                          breakdown=breakdown)
+                          breakdown=breakdown, periods=periods)
     cells = result.join(breakdown.drop(columns=[c for c in breakdown.columns if c in result.columns]))
     cells.attrs = result.attrs
     return cells, areas

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import h3
 import pandas as pd
+import pytest
 
 from geoservice.analysis.counts import concern_index, study_cells
 from geoservice.analysis.hotspot_areas import connected_areas, hotspot_areas, named_places
@@ -95,6 +96,9 @@ def test_hotspots_command(loaded_store, settings, tmp_path):
     cells, areas = hotspot_report(loaded_store, boroughs=["E09000024"], start="2025-01-01", end="2026-01-01")
     assert [a["name"] for a in payload["areas"]] == list(areas.name)
     assert payload["settings"]["layer"] == "concern index" and payload["settings"]["method"].startswith("exact")
+    for area in payload["areas"]:  # month by month, adding up to the year
+        assert list(area["by_period"]) == [f"2025-{m:02d}" for m in range(1, 13)]
+        assert sum(area["by_period"].values()) == pytest.approx(area["value"])
     written = pd.read_csv(out_csv)
     assert len(written) == len(cells) and {"cell", "z", "p", "q", "bin", "incidents", "concern"} <= set(written)
     text = CliRunner().invoke(main, [*args, "--layer", "incidents"])
