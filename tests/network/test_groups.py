@@ -107,3 +107,19 @@ def test_peer_groups_on_any_networkx_graph_are_seeded():
 def test_density_needs_leiden():
     with pytest.raises(NetworkInputError, match="modularity only"):
         peer_groups(nx.path_graph(4), density=0.1, backend="louvain")
+
+
+def test_ego_network_lists_every_link_with_its_evidence(world_store, truth):
+    from geoservice.network.ego import ego_network
+
+    graph = graph_from_evidence(world_store, as_of=AS_OF)
+    group = next(g for g in truth["peer_groups"] if g["adults"] and len(g["members"]) >= 5)
+    child = next(m for m in group["members"] if graph.degree(m) > 0)
+    ego = ego_network(graph, child, hops=2)
+    assert set(ego.children).isdisjoint(ego.adults_posing_risk) and child not in ego.children
+    assert set(ego.children) <= set(truth["children_ids"]) and set(ego.adults_posing_risk) <= set(truth["adult_ids"])
+    assert len(ego.links) == sum(len(d["evidence"]) for _, _, d in ego.graph.edges(data=True)) > 0
+    assert ego.links.hops.between(1, 2).all()
+    assert ego.links[["source_layer", "source_record", "evidence_date", "grading"]].notna().all().all()
+    with pytest.raises(NetworkInputError, match="not in the network"):
+        ego_network(graph, "NOBODY")
