@@ -1,0 +1,59 @@
+"""Exports for the tools analysts already use: GraphML and GEXF (Gephi), CSV entities and links (i2 Analyst's
+Notebook's tabular import).
+
+Only pseudonymous ids leave: people are exported by ``person_id`` with their subject category and borough. Graph
+formats take scalar attributes only, so each edge's evidence list travels as a JSON string (``evidence_json``);
+the i2 links file has one row per evidence item, so every link is shown with its source, date and grading.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import networkx as nx
+import pandas as pd
+
+NODE_FIELDS = ("subject_category", "home_borough")
+EDGE_FIELDS = ("weight", "first_seen", "last_seen", "expires_on")
+
+
+def _flat(graph: nx.Graph) -> nx.Graph:
+    flat = nx.Graph()
+    for node, data in graph.nodes(data=True):
+        flat.add_node(str(node), **{k: str(data[k]) for k in NODE_FIELDS if data.get(k) is not None})
+    for a, b, data in graph.edges(data=True):
+        attributes = {k: data[k] for k in EDGE_FIELDS if data.get(k) is not None}
+        attributes["types"] = ";".join(data.get("types", []))
+        attributes["evidence_json"] = json.dumps(data.get("evidence", []), sort_keys=True)
+        flat.add_edge(str(a), str(b), **attributes)
+    return flat
+
+
+def to_graphml(graph: nx.Graph, path) -> Path:
+    """Write GraphML (opens in Gephi, yEd, Cytoscape)."""
+    nx.write_graphml(_flat(graph), path)
+    return Path(path)
+
+
+def to_gexf(graph: nx.Graph, path) -> Path:
+    """Write GEXF (Gephi's own format)."""
+    nx.write_gexf(_flat(graph), path)
+    return Path(path)
+
+
+def to_i2_csv(graph: nx.Graph, entities_path, links_path) -> tuple[Path, Path]:
+    """Write entities (one row per person) and links (one row per evidence item) for i2's tabular import."""
+    entities = pd.DataFrame([{"entity_id": node, "entity_type": data.get("subject_category", ""),
+                              "label": node, "borough": data.get("home_borough", "")}
+                             for node, data in graph.nodes(data=True)])
+    links = pd.DataFrame([{"from_id": a, "to_id": b, "link_type": item.get("type", ""),
+                           "date": item.get("evidence_date", ""), "grading": item.get("grading", ""),
+                           "source_layer": item.get("source_layer", ""), "source_record": item.get("source_record", ""),
+                           "expires_on": item.get("expires_on", ""), "evidence_id": item.get("association_id", "")}
+                          for a, b, data in graph.edges(data=True) for item in data.get("evidence", [])],
+                         columns=["from_id", "to_id", "link_type", "date", "grading", "source_layer", "source_record",
+                                  "expires_on", "evidence_id"])
+    entities.to_csv(entities_path, index=False)
+    links.to_csv(links_path, index=False)
+    return Path(entities_path), Path(links_path)
