@@ -1,0 +1,47 @@
+"""A child's timeline lists missing episodes and links in order; escalation says why."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from geoservice.ingest.pipeline import ingest_file
+from geoservice.network.build import NetworkInputError, graph_from_evidence
+from geoservice.network.timeline import child_timeline, escalation
+from geoservice.synth.world import build_world, write_world
+
+from ..conftest import DATA_DIR, needs_data
+
+
+def _timeline(dates_and_risks):
+    return pd.DataFrame([{"date": pd.Timestamp(d), "kind": "missing", "detail": "", "risk": r, "record": str(i)}
+                         for i, (d, r) in enumerate(dates_and_risks)])
+
+
+def test_escalation_reasons():
+    calm = _timeline([("2025-01-05", "green"), ("2025-02-20", "green"), ("2025-05-01", "green")])
+    assert escalation(calm, as_of="2025-06-30") == []
+    worse = _timeline([("2025-01-05", "green"), ("2025-03-01", "green"), ("2025-05-01", "amber"),
+                       ("2025-05-20", "red"), ("2025-06-10", "red")])
+    reasons = escalation(worse, as_of="2025-06-30")
+    assert any(r.startswith("more events") for r in reasons)
+    assert any("red missing episode" in r for r in reasons)
+    assert any(r.startswith("more frequent") for r in reasons)
+
+
+@needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson")
+def test_timeline_of_a_county_line_child(loaded_store, settings, tmp_path):
+    write_world(tmp_path, seed=1, data_dir=DATA_DIR)
+    for name in ("people", "associations", "missing_episodes"):
+        ingest_file(loaded_store, name, tmp_path / f"{name}.csv", settings=settings)
+    truth = build_world(DATA_DIR, seed=1).truth
+    graph = graph_from_evidence(loaded_store, as_of="2026-01-01")
+    child = next(c for c in truth["county_line"]["children"] if c in graph)
+    timeline = child_timeline(loaded_store, graph, child)
+    assert timeline.date.is_monotonic_increasing
+    missing = timeline[timeline.kind == "missing"]
+    assert set(truth["county_line"]["episode_ids"]) & set(missing.record)
+    assert missing.detail.str.contains("outside London").any()
+    assert (timeline.kind == "link").any()
+    with pytest.raises(NetworkInputError, match="not in the network"):
+        child_timeline(loaded_store, graph, "NOBODY")
