@@ -27,8 +27,9 @@ def study_cells(store: Store, boroughs, res: int) -> pd.Index:
     if res not in store.resolutions:
         raise HotspotInputError(f"res must be one of the stored resolutions {list(store.resolutions)}, got {res}")
     wanted = set(boroughs)
-    polygons = [b["geometry"] for b in store.boundaries(("borough",)) if b["code"] in wanted]
-    found = {b["code"] for b in store.boundaries(("borough",))} & wanted
+    chosen = [b for b in store.boundaries(("borough",)) if b["code"] in wanted]
+    polygons = [b["geometry"] for b in chosen]
+    found = {b["code"] for b in chosen}
     if found != wanted:
         raise HotspotInputError(f"boroughs {sorted(wanted - found)} are not in the boundaries layer")
     return polygons_to_cells(polygons, res)
@@ -95,10 +96,13 @@ def load_concern_index(path=DEFAULT_CONCERN_INDEX) -> list[Component]:
 
 
 def concern_index(store: Store, *, res: int = 9, boroughs, start=None, end=None,
-                  components: list[Component] | None = None) -> pd.DataFrame:
-    """Per cell of the boroughs: each component's count and the weighted ``concern`` total."""
+                  components: list[Component] | None = None, cells: pd.Index | None = None) -> pd.DataFrame:
+    """Per cell of the boroughs: each component's count and the weighted ``concern`` total.
+
+    ``cells``: the boroughs' study cells at ``res`` when already known (saves filling the polygons again).
+    """
     components = components if components is not None else load_concern_index()
-    cells = study_cells(store, boroughs, res)
+    cells = study_cells(store, boroughs, res) if cells is None else cells
     frame = pd.DataFrame(index=cells)
     total = pd.Series(0.0, index=cells)
     for c in components:

@@ -121,11 +121,13 @@ def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=No
     from .counts import concern_index, layer_counts, study_cells
     from .hotspots import gi_star
 
+    cells = study_cells(store, boroughs, res)  # once, for the window and every month in it
+
     def values_between(a, b):
         if layer is None:
-            frame = concern_index(store, res=res, boroughs=boroughs, start=a, end=b)
+            frame = concern_index(store, res=res, boroughs=boroughs, start=a, end=b, cells=cells)
             return frame["concern"], frame
-        counts = layer_counts(store, layer, study_cells(store, boroughs, res), res=res, start=a, end=b)
+        counts = layer_counts(store, layer, cells, res=res, start=a, end=b)
         return counts, counts.to_frame(layer)
 
     values, breakdown = values_between(start, end)
@@ -140,6 +142,6 @@ def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=No
                                      "start": str(start), "end": str(end)})
     areas = hotspot_areas(result, places=named_places(store, boroughs), wards=store.boundaries(("ward",)),
                           breakdown=breakdown, periods=periods)
-    cells = result.join(breakdown.drop(columns=[c for c in breakdown.columns if c in result.columns]))
-    cells.attrs = result.attrs
-    return cells, areas
+    joined = result.join(breakdown.drop(columns=[c for c in breakdown.columns if c in result.columns]))
+    joined.attrs = result.attrs
+    return joined, areas

@@ -134,6 +134,7 @@ def _existing(conn, store: Store, spec: LayerSpec, keys: np.ndarray):
     table = store.layer_tables[spec.name]
     q = store.quarantine
     held = []
+    unique_keys = np.unique(keys)
     for key_col, hash_col, where in (
         (table.c.record_key, table.c.content_hash, None),
         (q.c.record_key, q.c.content_hash, q.c.layer == spec.name),
@@ -145,7 +146,6 @@ def _existing(conn, store: Store, spec: LayerSpec, keys: np.ndarray):
         if size == 0:
             held.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
             continue
-        unique_keys = np.unique(keys)
         if size <= 4 * unique_keys.size:  # cheaper to read them all than to ask in pieces
             rows = conn.execute(base).all()
         else:
@@ -163,8 +163,7 @@ def _lookup(held_keys: np.ndarray, held_hashes: np.ndarray, keys: np.ndarray, ha
     if held_keys.size == 0:
         none = np.zeros(keys.size, dtype=bool)
         return none, none
-    key_held = pd.Index(held_keys).get_indexer(keys) >= 0 if pd.Index(held_keys).is_unique else \
-        np.isin(keys, held_keys)
+    key_held = np.isin(keys, held_keys)
     pair_held = pd.MultiIndex.from_arrays([held_keys, held_hashes]).get_indexer(
         pd.MultiIndex.from_arrays([keys, hashes])) >= 0
     return key_held, pair_held
