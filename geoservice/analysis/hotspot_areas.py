@@ -56,6 +56,34 @@ def named_places(store: Store, boroughs=None) -> pd.DataFrame:
         .drop_duplicates("name").reset_index(drop=True)
 
 
+class PlaceNamer:
+    """Names for a set of H3 cells: the named places within a distance of them, salient kinds first, then nearest.
+
+    ``places``: a frame with ``name``, ``kind``, ``lat``, ``lng`` (``named_places``).
+    """
+
+    def __init__(self, places: pd.DataFrame):
+        self.names = places.name.to_numpy() if len(places) else np.zeros(0, dtype=object)
+        self.x, self.y = lnglat_to_bng(places.lng.to_numpy(float), places.lat.to_numpy(float)) if len(places) \
+            else (np.zeros(0), np.zeros(0))
+        self.priority = places.kind.map({k: i for i, k in enumerate(SALIENT_KINDS)}).fillna(
+            len(SALIENT_KINDS)).to_numpy() if len(places) else np.zeros(0)
+
+    def near(self, cells, *, max_distance_m: float = 200, limit: int = 2) -> list[str]:
+        """Up to ``limit`` place names within ``max_distance_m`` of the cells (ids as int or str)."""
+        cells = [h3.int_to_str(c) if isinstance(c, (int, np.integer)) else c for c in cells]
+        if not len(self.names) or not cells:
+            return []
+        centres = np.array([h3.cell_to_latlng(c) for c in cells])
+        cx, cy = lnglat_to_bng(centres[:, 1], centres[:, 0])
+        # distance to the nearest cell, roughly: to its centre less one edge length (its circumradius)
+        edge = h3.average_hexagon_edge_length(h3.get_resolution(cells[0]), unit="m")
+        gap = np.min(np.hypot(self.x[:, None] - cx[None, :], self.y[:, None] - cy[None, :]), axis=1) - edge
+        near = np.flatnonzero(gap <= max_distance_m)
+        order = near[np.lexsort((gap[near], self.priority[near]))]
+        return list(dict.fromkeys(self.names[order].tolist()))[:limit]
+
+
 def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dict] | None = None,
                   breakdown: pd.DataFrame | None = None, periods: pd.DataFrame | None = None,
                   max_place_distance_m: float = 200, places_per_area: int = 2) -> pd.DataFrame:
@@ -69,22 +97,12 @@ def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dic
     hot = result.index[result["hot"].to_numpy()]
     groups = connected_areas(hot)
     ward_polygons = [(w["code"], w["name"], w["geometry"]) for w in (wards or [])]
-    px, py = lnglat_to_bng(places.lng.to_numpy(), places.lat.to_numpy()) if len(places) else (np.zeros(0),) * 2
-    priority = places.kind.map({k: i for i, k in enumerate(SALIENT_KINDS)}).fillna(len(SALIENT_KINDS)).to_numpy() \
-        if len(places) else np.zeros(0)
+    namer = PlaceNamer(places)
     rows = []
     for number, group in enumerate(groups, start=1):
         centres = np.array([h3.cell_to_latlng(h3.int_to_str(c)) for c in group])
         lat, lng = centres[:, 0].mean(), centres[:, 1].mean()
-        cx, cy = lnglat_to_bng(centres[:, 1], centres[:, 0])
-        chosen: list[str] = []
-        if len(places):
-            # distance to the nearest cell, roughly: to its centre less one edge length (its circumradius)
-            edge = h3.average_hexagon_edge_length(h3.get_resolution(h3.int_to_str(group[0])), unit="m")
-            gap = np.min(np.hypot(px[:, None] - cx[None, :], py[:, None] - cy[None, :]), axis=1) - edge
-            near = np.flatnonzero(gap <= max_place_distance_m)
-            order = near[np.lexsort((gap[near], priority[near]))]
-            chosen = places.name.to_numpy()[order][:places_per_area].tolist()
+        chosen = namer.near(group, max_distance_m=max_place_distance_m, limit=places_per_area)
         ward_code, ward_name = "", ""
         if ward_polygons:
             votes: dict[tuple, int] = {}

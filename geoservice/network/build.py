@@ -2,8 +2,9 @@
 
 Nodes are people with their closed ``subject_category`` (a child at risk is never relabelled or merged with an
 adult who poses risk; professionals are left out unless asked for). Edges come only from evidence items — the
-associations layer (reported associations, co-offending, missing together, siblings, school, online) — grouped
-by pair: each edge keeps every item (source layer and record, date, type, 3x5x2 grading, expiry). An edge exists
+associations layer (reported associations, co-offending, missing together, siblings, school, online) and the
+missing-together items derived from overlapping episodes found together (``derive.py``) — grouped by pair: each
+edge keeps every item (source layer and record, date, type, 3x5x2 grading, expiry, whether derived). An edge exists
 on a date only while at least one of its items is unexpired then, so an expired association disappears from the
 graph and from everything built on it. Edges can be filtered by date window, type and reliability.
 """
@@ -17,6 +18,7 @@ import pandas as pd
 
 from ..errors import GeoserviceError
 from ..store.db import Store
+from .derive import missing_together_evidence
 
 CHILD = "child_at_risk"
 ADULT = "adult_posing_risk"
@@ -34,7 +36,7 @@ def _as_date(value) -> date | None:
 
 def graph_from_evidence(store: Store, *, as_of=None, start=None, end=None, types=None,
                         worst_source: str = "C", worst_assessment: int = 5,
-                        include_professionals: bool = False) -> nx.Graph:
+                        include_professionals: bool = False, derive_missing_together: bool = True) -> nx.Graph:
     """The evidenced network of people on ``as_of`` (default today).
 
     Parameters
@@ -48,6 +50,8 @@ def graph_from_evidence(store: Store, *, as_of=None, start=None, end=None, types
     worst_source, worst_assessment
         Reliability floor on the 3x5x2 grading: source evaluation at least as good as ``worst_source`` (A best)
         and intelligence assessment at most ``worst_assessment`` (1 best).
+    derive_missing_together
+        Add the missing-together evidence the missing-episodes layer holds (see ``derive.py``).
     """
     as_of = _as_date(as_of) or date.today()
     if worst_source not in SOURCE_ORDER or not 1 <= int(worst_assessment) <= 5:
@@ -60,7 +64,13 @@ def graph_from_evidence(store: Store, *, as_of=None, start=None, end=None, types
     for row in people.itertuples(index=False):
         graph.add_node(row.person_id, subject_category=row.subject_category, home_borough=row.home_borough,
                        sex=row.sex, birth_month=None if pd.isna(row.birth_month) else str(row.birth_month)[:7])
-    links = store.read_layer("associations")
+    links = store.read_layer("associations").assign(derived=False)
+    if derive_missing_together:
+        episodes = store.read_layer("missing_episodes", ["episode_id", "person_id", "reported_missing_at",
+                                                          "found_at", "found_lat", "found_lng"])
+        derived = missing_together_evidence(episodes, links)
+        if len(derived):
+            links = pd.concat([links, derived], ignore_index=True) if len(links) else derived
     if links.empty:
         return graph
     for column in ("evidence_date", "expires_on"):
@@ -79,7 +89,7 @@ def graph_from_evidence(store: Store, *, as_of=None, start=None, end=None, types
         item = {"association_id": row.association_id, "type": row.association_type,
                 "source_layer": row.source_layer, "source_record": row.source_record,
                 "evidence_date": str(row.evidence_date), "grading": f"{row.source_evaluation}{row.intelligence_assessment}",
-                "expires_on": str(row.expires_on)}
+                "expires_on": str(row.expires_on), "derived": bool(row.derived)}
         a, b = row.person_a, row.person_b
         if graph.has_edge(a, b):
             edge = graph.edges[a, b]

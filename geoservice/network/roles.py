@@ -1,7 +1,7 @@
 """What a panel asks of each peer group and each person's place in the network, children and adults kept apart.
 
 ``group_summaries``: per group, its children, the adults who pose risk linked to it (never members), the boroughs
-it spans, its recent evidence and new links since a date, and the places its members were found when missing.
+it spans, its recent evidence and new links since a date, and the places it uses (``places.places_used``).
 ``network_roles``: degree, betweenness (bridges between groups), eigenvector centrality and k-core, as one table
 for children and a separate one for adults who pose risk. ``exposure``: how many hops each child is from peers
 harmed recently, and how many such peers lie within two hops.
@@ -9,19 +9,20 @@ harmed recently, and how many such peers lie within two hops.
 
 from __future__ import annotations
 
-import h3
 import networkx as nx
 import pandas as pd
 
+from ..analysis.hotspot_areas import PlaceNamer
 from .build import ADULT, CHILD
+from .places import places_used
 
 
-def group_summaries(graph: nx.Graph, groups, *, since=None, found: pd.DataFrame | None = None,
-                    recent_days: int = 90) -> pd.DataFrame:
+def group_summaries(graph: nx.Graph, groups, *, since=None, visits: pd.DataFrame | None = None,
+                    namer: PlaceNamer | None = None, recent_days: int = 90) -> pd.DataFrame:
     """One row per peer group (groups of children from ``peer_groups`` on the children subgraph).
 
-    ``found``: missing episodes with ``person_id``, ``found_lat``, ``found_lng`` (the places a group uses);
-    ``since``: evidence dated on or after it counts as new.
+    ``visits``: ``places.person_places`` (where members were found or involved in incidents), summarised as the
+    group's top places, named by ``namer``; ``since``: evidence dated on or after it counts as new.
     """
     as_of = pd.Timestamp(graph.graph.get("as_of") or pd.Timestamp.today().date())
     since = pd.Timestamp(since) if since is not None else None
@@ -35,18 +36,14 @@ def group_summaries(graph: nx.Graph, groups, *, since=None, found: pd.DataFrame 
         adults = sorted({n for m in members for n in graph.neighbors(m) if category.get(n) == ADULT})
         new_links = sum(1 for _, _, d in inside for item in d["evidence"]
                         if since is not None and pd.Timestamp(item["evidence_date"]) >= since)
-        places = []
-        if found is not None and len(found):
-            mine = found[found.person_id.isin(members) & found.found_lat.notna()]
-            cells = [h3.latlng_to_cell(a, b, 9) for a, b in zip(mine.found_lat, mine.found_lng)]
-            places = pd.Series(cells, dtype=object).value_counts().head(3).index.tolist()
+        places = places_used(members, visits, namer=namer) if visits is not None else []
         boroughs = sorted({borough.get(m) for m in members if borough.get(m)})
         rows.append({
             "group": number, "children": members, "size": len(members), "adults_posing_risk": adults,
             "boroughs": boroughs, "spans_boroughs": len(boroughs) > 1, "links": len(inside),
             "last_evidence": max(dates).date().isoformat() if dates else None,
             "recent_evidence": sum(1 for d in dates if (as_of - d).days <= recent_days),
-            "new_links_since": new_links, "found_cells": places,
+            "new_links_since": new_links, "places": places,
         })
     return pd.DataFrame(rows)
 

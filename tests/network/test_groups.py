@@ -5,29 +5,16 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from geoservice.ingest.pipeline import ingest_file
 from geoservice.network.build import (ADULT, CHILD, NetworkInputError, children_subgraph, graph_from_evidence,
                                       people_of)
 from geoservice.network.groups import SAFEGUARDING_DENSITY, adjusted_rand_index, labels_of, peer_groups
-from geoservice.synth.world import build_world, write_world
 
-from ..conftest import DATA_DIR, needs_data
-
-pytestmark = needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson")
-AS_OF = "2026-01-01"
-
-
-@pytest.fixture(scope="module")
-def truth():
-    return build_world(DATA_DIR, seed=1).truth
+from .conftest import AS_OF
 
 
 @pytest.fixture
-def world_store(loaded_store, settings, tmp_path):
-    write_world(tmp_path, seed=1, data_dir=DATA_DIR)
-    for name in ("people", "associations"):
-        ingest_file(loaded_store, name, tmp_path / f"{name}.csv", settings=settings)
-    return loaded_store
+def world_store(load_world):
+    return load_world("people", "associations")
 
 
 def test_adjusted_rand_index_known_values():

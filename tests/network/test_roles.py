@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import h3
 import networkx as nx
 import pandas as pd
-import pytest
 
-from geoservice.ingest.pipeline import ingest_file
+from geoservice.analysis.hotspot_areas import PlaceNamer, named_places
 from geoservice.network.build import ADULT, CHILD, children_subgraph, graph_from_evidence
 from geoservice.network.groups import SAFEGUARDING_DENSITY, peer_groups
+from geoservice.network.places import person_places
 from geoservice.network.roles import exposure, group_summaries, network_roles
-from geoservice.synth.world import build_world, write_world
 
-from ..conftest import DATA_DIR, needs_data
-
-pytestmark = needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson")
+from .conftest import AS_OF
 
 
 def _toy():
@@ -41,20 +39,12 @@ def test_roles_are_split_by_category():
     assert roles["children"].index[0] == "c2", "the bridge has the highest betweenness"
 
 
-@pytest.fixture
-def world(loaded_store, settings, tmp_path):
-    write_world(tmp_path, seed=1, data_dir=DATA_DIR)
-    for name in ("people", "associations", "missing_episodes"):
-        ingest_file(loaded_store, name, tmp_path / f"{name}.csv", settings=settings)
-    return loaded_store, build_world(DATA_DIR, seed=1).truth
-
-
-def test_group_summaries_on_the_synthetic_world(world):
-    store, truth = world
-    graph = graph_from_evidence(store, as_of="2026-01-01")
+def test_group_summaries_on_the_synthetic_world(load_world, truth):
+    store = load_world("people", "associations", "missing_episodes", "places")
+    graph = graph_from_evidence(store, as_of=AS_OF)
     groups = peer_groups(children_subgraph(graph), density=SAFEGUARDING_DENSITY)
-    found = store.read_layer("missing_episodes", ["person_id", "found_lat", "found_lng"])
-    summary = group_summaries(graph, groups, since="2025-10-01", found=found)
+    visits = person_places(store, as_of=AS_OF, graph=graph)
+    summary = group_summaries(graph, groups, since="2025-10-01", visits=visits, namer=PlaceNamer(named_places(store)))
     assert len(summary) == len(groups)
     children, adults = set(truth["children_ids"]), set(truth["adult_ids"])
     for row in summary.itertuples():
@@ -63,4 +53,11 @@ def test_group_summaries_on_the_synthetic_world(world):
     mine = summary[summary.children.map(lambda c: bool(set(c) & set(line["children"])))]
     assert set(line["adults"]) & set().union(*mine.adults_posing_risk), "the county-line adult is linked"
     assert summary.spans_boroughs.any(), "planted cross-borough groups span boroughs"
-    assert summary.new_links_since.sum() > 0 and summary.found_cells.map(len).sum() > 0
+    assert summary.new_links_since.sum() > 0
+    # the county line's group uses its destination most; planted hang-outs are named among groups' places
+    top = mine.places.map(lambda places: places[0]).tolist()
+    assert any(h3.great_circle_distance(h3.cell_to_latlng(p["cell"]), (line["lat"], line["lng"])) < 3 for p in top)
+    hangout_ids = {g["hangout_place"] for g in truth["peer_groups"]}
+    hangouts = {p["name"] for p in truth["hot_places"] if p["place_id"] in hangout_ids}
+    named = {p["name"] for places in summary.places for p in places}
+    assert len(hangouts & named) >= 3, (hangouts, named)

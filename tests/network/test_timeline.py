@@ -5,12 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from geoservice.ingest.pipeline import ingest_file
 from geoservice.network.build import NetworkInputError, graph_from_evidence
 from geoservice.network.timeline import child_timeline, escalation
-from geoservice.synth.world import build_world, write_world
 
-from ..conftest import DATA_DIR, needs_data
+from .conftest import AS_OF
 
 
 def _timeline(dates_and_risks):
@@ -29,13 +27,9 @@ def test_escalation_reasons():
     assert any(r.startswith("more frequent") for r in reasons)
 
 
-@needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson")
-def test_timeline_of_a_county_line_child(loaded_store, settings, tmp_path):
-    write_world(tmp_path, seed=1, data_dir=DATA_DIR)
-    for name in ("people", "associations", "missing_episodes"):
-        ingest_file(loaded_store, name, tmp_path / f"{name}.csv", settings=settings)
-    truth = build_world(DATA_DIR, seed=1).truth
-    graph = graph_from_evidence(loaded_store, as_of="2026-01-01")
+def test_timeline_of_a_county_line_child(load_world, truth):
+    loaded_store = load_world("people", "associations", "missing_episodes")
+    graph = graph_from_evidence(loaded_store, as_of=AS_OF)
     child = next(c for c in truth["county_line"]["children"] if c in graph)
     timeline = child_timeline(loaded_store, graph, child)
     assert timeline.date.is_monotonic_increasing
