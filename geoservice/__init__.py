@@ -17,6 +17,7 @@ def create_app(test_config: dict | None = None):
     """
     from flask import Flask
 
+    from .attribution import attributions
     from .config import Settings
     from .web import errors, home
     from .web.store import init_app
@@ -30,4 +31,5 @@ def create_app(test_config: dict | None = None):
     init_app(app)
     errors.init_app(app)
     app.register_blueprint(home.bp)
+    app.context_processor(lambda: {"attributions": attributions()})
     return app

@@ -237,6 +237,36 @@ def hotspots(ctx, boroughs, res, k, start, end, layer, alpha, csv_path, as_json)
 
 
 @main.command()
+@click.option("--borough", required=True, help="GSS code of the home borough, e.g. E09000024 (Merton).")
+@click.option("--from", "start", required=True, help="Start of the period (inclusive), e.g. 2025-01-01.")
+@click.option("--to", "end", required=True, help="End of the period (exclusive).")
+@click.option("--since", help="Date of the last panel: later items are marked new. [default: 28 days before --to]")
+@click.option("--as-of", help="Links expired before this day are left out. [default: today]")
+@click.option("--share-with", help="GSS code of a neighbour borough: write the minimised, pseudonymous version.")
+@click.option("--format", "fmt", type=click.Choice(["html", "csv", "json"]), default="html", show_default=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="File to write (a folder for --format csv).")
+@click.pass_context
+@handle_errors()
+def linkage(ctx, borough, start, end, since, as_of, share_with, fmt, out) -> None:
+    """Cross-borough linkage report for a MACE panel (or, with --share-with, for a neighbour borough)."""
+    from .pseudonyms import Pseudonymiser, pseudonym_key
+    from .reports.linkage import linkage_report, minimise_for, write_linkage
+
+    report = linkage_report(_store(ctx), borough, start=start, end=end, as_of=as_of, since=since)
+    if share_with:
+        key = pseudonym_key(_settings(ctx))
+        report = minimise_for(report, share_with, Pseudonymiser(key, f"{borough}>{share_with}"))
+    path = write_linkage(report, out, fmt)
+    counts = {name: len(report.tables[name]) for name in ("children_elsewhere", "cross_borough_groups",
+                                                           "adults_elsewhere", "cross_borough_links",
+                                                           "county_lines", "new_since")}
+    click.echo(f"{report.about['borough_name']} {report.about['from']} to {report.about['to']}"
+               + (f", minimised for {report.about['shared_with_name']}" if share_with else "") + ": "
+               + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items()) + f"; wrote {path}")
+
+
+@main.command()
 @click.option("--seed", default=1, show_default=True, help="Same seed, same world.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the layer files and ground_truth.json into.")

@@ -52,6 +52,9 @@ SETTINGS = (
     Setting("postcode_table", None,
             "CSV of postcode,latitude,longitude (for example an ONS Postcode Directory extract) used to locate "
             "rows that carry only a postcode."),
+    Setting("pseudonym_key", None,
+            "Secret key for the pseudonymous ids in reports shared with another borough. Default: a random key "
+            "made on first use and kept in instance/pseudonym.key; keep it to answer a neighbour's follow-up."),
 )
 
 
@@ -77,6 +80,7 @@ class Settings:
     study_area_tolerance_m: float = 250.0
     resolutions: tuple[int, ...] = (7, 8, 9, 10)
     postcode_table: Path | None = None
+    pseudonym_key: str | None = dataclasses.field(default=None, repr=False)  # a secret: never printed
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":
@@ -107,4 +111,5 @@ class Settings:
             study_area_tolerance_m=tolerance,
             resolutions=resolutions,
             postcode_table=Path(raw["postcode_table"]) if raw["postcode_table"] else None,
+            pseudonym_key=raw["pseudonym_key"] or None,
         )

@@ -7,6 +7,7 @@ skipping). Each PostgreSQL test session works in a throwaway database of its own
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from geoservice.config import PROJECT_ROOT, Settings
 from geoservice.store.db import Store, make_engine
 from geoservice.layers import load_layer_specs
+from geoservice.synth.world import write_world
 
 DATA_DIR = Path(os.environ.get("GEOSERVICE_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
 POSTGRES_URL = os.environ.get("GEOSERVICE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -110,3 +112,36 @@ def write_csv(tmp_path):
         return path
 
     return write
+
+
+# the synthetic world (seed 1), written once per session -------------------------------------------------------
+#: The day the network and report tests look at the world from: after its year (2025), before most evidence expires.
+AS_OF = "2026-01-01"
+
+
+@pytest.fixture(scope="session")
+def world_dir(tmp_path_factory):
+    if not (DATA_DIR / "london_boroughs.geojson").exists():
+        pytest.skip(f"shared data not found in {DATA_DIR}")
+    folder = tmp_path_factory.mktemp("world")
+    write_world(folder, seed=1, data_dir=DATA_DIR)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def truth(world_dir):
+    return json.loads((world_dir / "ground_truth.json").read_text())
+
+
+@pytest.fixture
+def load_world(loaded_store, settings, world_dir):
+    """``load_world(*layers)`` ingests those layers of the world into the boundary-loaded store and returns it."""
+
+    def load(*layers):
+        from geoservice.ingest.pipeline import ingest_file
+
+        for name in layers:
+            ingest_file(loaded_store, name, world_dir / f"{name}.csv", settings=settings)
+        return loaded_store
+
+    return load

@@ -7,7 +7,7 @@ import pandas as pd
 from geoservice.network.build import graph_from_evidence
 from geoservice.network.derive import DERIVED_TTL_DAYS, missing_together_pairs
 
-from .conftest import AS_OF
+from ..conftest import AS_OF
 
 # about 0.0009 degrees of latitude is 100 m
 BASE = {"reported_missing_at": "2025-03-01T18:00:00", "found_at": "2025-03-02T09:00:00",

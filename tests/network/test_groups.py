@@ -9,7 +9,7 @@ from geoservice.network.build import (ADULT, CHILD, NetworkInputError, children_
                                       people_of)
 from geoservice.network.groups import SAFEGUARDING_DENSITY, adjusted_rand_index, labels_of, peer_groups
 
-from .conftest import AS_OF
+from ..conftest import AS_OF
 
 
 @pytest.fixture

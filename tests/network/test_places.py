@@ -8,7 +8,7 @@ from geoservice.analysis.hotspot_areas import PlaceNamer, named_places
 from geoservice.network.build import graph_from_evidence
 from geoservice.network.places import person_place_graph, person_places, place_node, places_used
 
-from .conftest import AS_OF
+from ..conftest import AS_OF
 
 
 def test_visits_come_from_finds_and_evidenced_incidents(load_world, truth):

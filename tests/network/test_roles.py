@@ -12,7 +12,7 @@ from geoservice.network.groups import SAFEGUARDING_DENSITY, peer_groups
 from geoservice.network.places import person_places
 from geoservice.network.roles import exposure, group_summaries, network_roles
 
-from .conftest import AS_OF
+from ..conftest import AS_OF
 
 
 def _toy():

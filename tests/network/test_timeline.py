@@ -8,7 +8,7 @@ import pytest
 from geoservice.network.build import NetworkInputError, graph_from_evidence
 from geoservice.network.timeline import child_timeline, escalation
 
-from .conftest import AS_OF
+from ..conftest import AS_OF
 
 
 def _timeline(dates_and_risks):

@@ -1,0 +1,53 @@
+"""Pseudonymous ids for what leaves the partnership: the same person gets the same id in every report made for one
+recipient, a different id for another recipient, and nobody without the key can reverse or link them.
+
+An id is a keyed hash (HMAC-SHA-256) of the recipient context and the person's own id, kept to 64 bits and written
+in base 32: ``PS-`` and 13 letters and digits. The key is the ``pseudonym_key`` setting, or a random key made
+once and kept in the instance folder (readable by its owner only) so the sharing borough can answer follow-up
+questions by recomputing ids.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from .config import Settings
+
+PREFIX = "PS-"
+
+
+def pseudonym_key(settings: Settings) -> bytes:
+    """The key from settings, else the instance's key file (made on first use)."""
+    if settings.pseudonym_key:
+        return settings.pseudonym_key.encode()
+    path = Path(settings.instance_path) / "pseudonym.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+    return path.read_bytes().strip()
+
+
+class Pseudonymiser:
+    """``pseudonymise(person_id)`` for one recipient context (for example ``"E09000024>E09000022"``)."""
+
+    def __init__(self, key: bytes, context: str):
+        if not key:
+            raise ValueError("a pseudonym key must not be empty")
+        self._key = key
+        self.context = context
+
+    def __call__(self, identifier: str) -> str:
+        message = f"{self.context}\x1f{identifier}".encode()
+        digest = hmac.new(self._key, message, hashlib.sha256).digest()
+        return PREFIX + base64.b32encode(digest[:8]).decode().rstrip("=")
