@@ -26,7 +26,7 @@ def planted_graph(people: int, seed: int = 0) -> tuple[nx.Graph, list[set]]:
     rng = np.random.default_rng(seed)
     sizes = []
     while sum(sizes) < people:
-        sizes.append(int(np.clip(rng.poisson(8), 3, 15)))
+        sizes.append(int(np.clip(rng.poisson(9.5), 3, 15)))
     sizes[-1] -= sum(sizes) - people
     edges = []
     start = 0

@@ -1,7 +1,7 @@
 """What a panel asks of each peer group and each person's place in the network, children and adults kept apart.
 
 ``group_summaries``: per group, its children, the adults who pose risk linked to it (never members), the boroughs
-it spans, its recent evidence and new links since a date, and the places it uses (``places.places_used``).
+it spans, its recent evidence, new links and new members since a date, and the places it uses (``places.places_used``).
 ``network_roles``: degree, betweenness (bridges between groups), eigenvector centrality and k-core, as one table
 for children and a separate one for adults who pose risk. ``exposure``: how many hops each child is from peers
 harmed recently, and how many such peers lie within two hops.
@@ -36,6 +36,13 @@ def group_summaries(graph: nx.Graph, groups, *, since=None, visits: pd.DataFrame
         adults = sorted({n for m in members for n in graph.neighbors(m) if category.get(n) == ADULT})
         new_links = sum(1 for _, _, d in inside for item in d["evidence"]
                         if since is not None and pd.Timestamp(item["evidence_date"]) >= since)
+        # a new member: their first evidenced link inside the group is dated on or after ``since``
+        joined = {}
+        for a, b, d in inside:
+            first = min(pd.Timestamp(item["evidence_date"]) for item in d["evidence"])
+            for m in (a, b):
+                joined[m] = min(joined.get(m, first), first)
+        new_members = sorted(m for m, when in joined.items() if since is not None and when >= since)
         places = places_used(members, visits, namer=namer) if visits is not None else []
         boroughs = sorted({borough.get(m) for m in members if borough.get(m)})
         rows.append({
@@ -43,7 +50,7 @@ def group_summaries(graph: nx.Graph, groups, *, since=None, visits: pd.DataFrame
             "boroughs": boroughs, "spans_boroughs": len(boroughs) > 1, "links": len(inside),
             "last_evidence": max(dates).date().isoformat() if dates else None,
             "recent_evidence": sum(1 for d in dates if (as_of - d).days <= recent_days),
-            "new_links_since": new_links, "places": places,
+            "new_links_since": new_links, "new_members_since": new_members, "places": places,
         })
     return pd.DataFrame(rows)
 

@@ -1,5 +1,5 @@
-"""A child's timeline for case discussion: missing episodes and new evidenced links in date order, and whether
-things are escalating.
+"""A child's timeline for case discussion: missing episodes, incidents the evidence names, and new evidenced links
+in date order, and whether things are escalating.
 
 Escalation is flagged when, comparing the last ``window_days`` with the window before it, there are more events,
 a more serious missing episode (risk grade green < amber < red), or episodes closer together. Each flag says why.
@@ -17,7 +17,7 @@ RISK = {"green": 1, "amber": 2, "red": 3}
 
 
 def child_timeline(store: Store, graph: nx.Graph, person: str) -> pd.DataFrame:
-    """Events about ``person``: ``date``, ``kind`` (missing / link), ``detail``, ``risk``, ``record``."""
+    """Events about ``person``: ``date``, ``kind`` (missing / link / incident), ``detail``, ``risk``, ``record``."""
     if person not in graph:
         raise NetworkInputError(f"{person!r} is not in the network")
     episodes = store.read_layer("missing_episodes", ["episode_id", "person_id", "reported_missing_at", "found_at",
@@ -33,6 +33,20 @@ def child_timeline(store: Store, graph: nx.Graph, person: str) -> pd.DataFrame:
             rows.append({"date": pd.Timestamp(item["evidence_date"]), "kind": "link", "risk": None,
                          "detail": f"{item['type']} with {other} ({item['grading']}, {item['source_layer']})",
                          "record": item["association_id"]})
+    # incidents the evidence names (co-involvement): one event per incident, dated by its evidence
+    named = {}
+    for other in graph.neighbors(person):
+        for item in graph.edges[person, other]["evidence"]:
+            if item["source_layer"] == "incidents" and item["source_record"]:
+                named.setdefault(item["source_record"], (pd.Timestamp(item["evidence_date"]), set()))[1].add(other)
+    if named:
+        incidents = store.read_layer("incidents", ["crime_id", "crime_type", "location_borough"],
+                                     where=lambda t: t.c.crime_id.in_(sorted(named))).drop_duplicates("crime_id")
+        for incident in incidents.itertuples():
+            when, others = named[incident.crime_id]
+            rows.append({"date": when, "kind": "incident", "risk": None, "record": incident.crime_id,
+                         "detail": f"{incident.crime_type} in {incident.location_borough or 'outside London'} "
+                                   f"(with {', '.join(sorted(others))}); involvement is not guilt"})
     frame = pd.DataFrame(rows, columns=["date", "kind", "detail", "risk", "record"])
     return frame.sort_values(["date", "record"]).reset_index(drop=True)
 

@@ -54,6 +54,12 @@ def test_group_summaries_on_the_synthetic_world(load_world, truth):
     assert set(line["adults"]) & set().union(*mine.adults_posing_risk), "the county-line adult is linked"
     assert summary.spans_boroughs.any(), "planted cross-borough groups span boroughs"
     assert summary.new_links_since.sum() > 0
+    # members who joined since: their first link inside the group is recent
+    assert summary.new_members_since.map(len).sum() > 0
+    for row in summary.itertuples():
+        first_inside = {m: min(item["evidence_date"] for other in graph.neighbors(m) if other in row.children
+                               for item in graph.edges[m, other]["evidence"]) for m in row.children}
+        assert row.new_members_since == sorted(m for m, first in first_inside.items() if first >= "2025-10-01")
     # the county line's group uses its destination most; planted hang-outs are named among groups' places
     top = mine.places.map(lambda places: places[0]).tolist()
     assert any(h3.great_circle_distance(h3.cell_to_latlng(p["cell"]), (line["lat"], line["lng"])) < 3 for p in top)

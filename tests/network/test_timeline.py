@@ -28,7 +28,7 @@ def test_escalation_reasons():
 
 
 def test_timeline_of_a_county_line_child(load_world, truth):
-    loaded_store = load_world("people", "associations", "missing_episodes")
+    loaded_store = load_world("people", "associations", "missing_episodes", "incidents")
     graph = graph_from_evidence(loaded_store, as_of=AS_OF)
     child = next(c for c in truth["county_line"]["children"] if c in graph)
     timeline = child_timeline(loaded_store, graph, child)
@@ -37,5 +37,15 @@ def test_timeline_of_a_county_line_child(load_world, truth):
     assert set(truth["county_line"]["episode_ids"]) & set(missing.record)
     assert missing.detail.str.contains("outside London").any()
     assert (timeline.kind == "link").any()
+    # every incident a child's evidence names is on their timeline once, with its crime type
+    def incidents_named(person):
+        return {item["source_record"] for other in graph.neighbors(person)
+                for item in graph.edges[person, other]["evidence"] if item["source_layer"] == "incidents"}
+
+    involved = next(c for c in truth["children_ids"] if c in graph and len(incidents_named(c)) >= 2)
+    incidents = child_timeline(loaded_store, graph, involved).query("kind == 'incident'")
+    named = incidents_named(involved)
+    assert named and set(incidents.record) == named and incidents.record.is_unique
+    assert incidents.detail.str.contains("involvement is not guilt").all()
     with pytest.raises(NetworkInputError, match="not in the network"):
         child_timeline(loaded_store, graph, "NOBODY")

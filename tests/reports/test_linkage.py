@@ -180,5 +180,9 @@ def test_linkage_command_writes_html_csv_and_json(world_store, settings, tmp_pat
     shared = "".join(p.read_text() for p in (tmp_path / "csv").iterdir())
     assert "minimised for Lambeth" in result.output and not RAW_ID.findall(shared)
     assert (tmp_path / "instance" / "pseudonym.key").stat().st_mode & 0o077 == 0, "the key is its owner's alone"
+    result = runner.invoke(main, base + ["--share-with", LAMBETH, "--out", str(tmp_path / "shared.html")])
+    assert result.exit_code == 0, result.output
+    shared_page = (tmp_path / "shared.html").read_text()
+    assert "Minimised for Lambeth" in shared_page and not RAW_ID.findall(shared_page)
     result = runner.invoke(main, base + ["--share-with", "nowhere", "--out", str(page)])
     assert result.exit_code == 2 and "another London borough" in result.output
