@@ -27,11 +27,6 @@ import pyarrow.csv as pacsv
 from ..errors import InputFileError
 from ..layers import FormatSpec, LayerSpec
 
-# pyarrow's own Ctrl-C handling swaps in a handler for each read and can lose a SIGINT that lands as a read
-# finishes (the ingest then completed instead of rolling back). Python's handler never loses it: the interrupt is
-# raised as soon as the read returns, and the batch rolls back.
-pa.enable_signal_handlers(False)
-
 GEO_FORMATS = ("geojson", "gpkg")
 SNIFF_BYTES = 64 * 1024
 
