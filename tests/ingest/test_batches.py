@@ -168,8 +168,10 @@ def test_a_real_interrupt_or_kill_mid_ingest_leaves_nothing(signal_name, loaded_
     import time
 
     env = dict(os.environ, GEOSERVICE_DATABASE_URL=settings.database_url)
+    # as in a terminal: Ctrl-C's default action, even when this test runs in a background job (which ignores it)
     proc = subprocess.Popen([sys.executable, "-m", "geoservice.cli", "ingest", "incidents", str(large_csv)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(2.0)
     assert proc.poll() is None, "the ingest finished before it could be interrupted; use a larger file"
     proc.send_signal(getattr(signal, signal_name))
