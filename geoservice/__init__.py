@@ -19,7 +19,7 @@ def create_app(test_config: dict | None = None):
 
     from .attribution import attributions
     from .config import Settings
-    from .web import errors, home
+    from .web import errors, home, maps
     from .web.store import init_app
 
     app = Flask(__name__, instance_relative_config=False)
@@ -31,5 +31,6 @@ def create_app(test_config: dict | None = None):
     init_app(app)
     errors.init_app(app)
     app.register_blueprint(home.bp)
+    app.register_blueprint(maps.bp)
     app.context_processor(lambda: {"attributions": attributions()})
     return app

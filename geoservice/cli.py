@@ -236,6 +236,33 @@ def hotspots(ctx, boroughs, res, k, start, end, layer, alpha, csv_path, as_json)
                f"{len(areas)} hot-spot areas ({settings['method']})")
 
 
+@main.command(name="map")
+@click.argument("spec")
+@click.option("--borough", "boroughs", multiple=True, required=True, help="GSS code; repeat for several.")
+@click.option("--from", "start", help="Start of a rolling window (inclusive). [default: from the spec]")
+@click.option("--to", "end", help="End of a rolling window (exclusive). [default: after the latest record]")
+@click.option("--period", help="Calendar period of a fixed-window map (youth_area): 2025 or 2025Q3.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HTML file to write.")
+@click.pass_context
+@handle_errors()
+def map_command(ctx, spec, boroughs, start, end, period, out) -> None:
+    """Render a map product (a spec name in maps/, or a path to a spec) as one offline HTML page."""
+    from .maps.products import build_map
+    from .maps.render import write_map
+    from .maps.specs import load_map_spec, load_map_specs
+
+    settings = _settings(ctx)
+    chosen = load_map_spec(spec) if spec.endswith(".toml") else load_map_specs(settings.maps_dir).get(spec)
+    if chosen is None:
+        known = ", ".join(sorted(load_map_specs(settings.maps_dir)))
+        raise GeoserviceError(f"no map spec called {spec!r} in {settings.maps_dir}; known: {known}")
+    built = build_map(_store(ctx), chosen, boroughs=boroughs, start=start, end=end, period=period,
+                      tile_url=settings.map_tile_url)
+    path = write_map(built, out)
+    click.echo(f"{chosen.name} for {built.config['area']}, {built.config['period']}: {built.expected_hexes:,} hexes "
+               f"shown, {len(built.config['layers'])} layers, {path.stat().st_size / 1e6:.2f} MB; wrote {path}")
+
+
 @main.command()
 @click.option("--borough", required=True, help="GSS code of the home borough, e.g. E09000024 (Merton).")
 @click.option("--from", "start", required=True, help="Start of the period (inclusive), e.g. 2025-01-01.")

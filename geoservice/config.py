@@ -52,6 +52,11 @@ SETTINGS = (
     Setting("postcode_table", None,
             "CSV of postcode,latitude,longitude (for example an ONS Postcode Directory extract) used to locate "
             "rows that carry only a postcode."),
+    Setting("maps_dir", str(PROJECT_ROOT / "maps"),
+            "Folder holding the map product specs (one TOML file per map)."),
+    Setting("map_tile_url", None,
+            "Tile URL template of an internal tile server (e.g. https://tiles.council.internal/{z}/{x}/{y}.png) "
+            "for a basemap. Default: none, so maps make no request beyond the serving host."),
     Setting("pseudonym_key", None,
             "Secret key for the pseudonymous ids in reports shared with another borough. Default: a random key "
             "made on first use and kept in instance/pseudonym.key; keep it to answer a neighbour's follow-up."),
@@ -80,6 +85,8 @@ class Settings:
     study_area_tolerance_m: float = 250.0
     resolutions: tuple[int, ...] = (7, 8, 9, 10)
     postcode_table: Path | None = None
+    maps_dir: Path = PROJECT_ROOT / "maps"
+    map_tile_url: str | None = None
     pseudonym_key: str | None = dataclasses.field(default=None, repr=False)  # a secret: never printed
 
     @classmethod
@@ -111,5 +118,7 @@ class Settings:
             study_area_tolerance_m=tolerance,
             resolutions=resolutions,
             postcode_table=Path(raw["postcode_table"]) if raw["postcode_table"] else None,
+            maps_dir=Path(raw["maps_dir"]),
+            map_tile_url=raw["map_tile_url"] or None,
             pseudonym_key=raw["pseudonym_key"] or None,
         )

@@ -36,8 +36,11 @@ def study_cells(store: Store, boroughs, res: int) -> pd.Index:
 
 
 def layer_counts(store: Store, layer: str, cells: pd.Index, *, res: int, location: str | None = None,
-                 time_field: str | None = None, start=None, end=None, filters: dict | None = None) -> pd.Series:
-    """Events of ``layer`` per cell of ``cells`` (zeros included) in [start, end) of ``time_field``."""
+                 time_field: str | None = None, start=None, end=None, filters: dict | None = None,
+                 sum_field: str | None = None, distinct_field: str | None = None) -> pd.Series:
+    """Events of ``layer`` per cell of ``cells`` (zeros included) in [start, end) of ``time_field``; with
+    ``sum_field``, the sum of that numeric field instead; with ``distinct_field``, the number of distinct values
+    of that field (distinct people rather than events)."""
     spec = store.specs[layer]
     if not spec.locations:
         raise HotspotInputError(f"layer {layer!r} has no locations to count")
@@ -70,6 +73,16 @@ def layer_counts(store: Store, layer: str, cells: pd.Index, *, res: int, locatio
 
         return and_(*clauses)
 
+    for extra in (sum_field, distinct_field):
+        if extra is not None and extra not in spec.field_names:
+            raise HotspotInputError(f"layer {layer!r} has no field {extra!r}")
+    if sum_field is not None or distinct_field is not None:
+        field = sum_field or distinct_field
+        frame = store.read_layer(layer, [column, field], where=where)
+        by_cell = frame.groupby(frame[column].astype("int64"))[field]
+        values = pd.to_numeric(frame[field]).fillna(0).groupby(frame[column].astype("int64")).sum() \
+            if sum_field else by_cell.nunique()
+        return values.reindex(cells, fill_value=0).astype("int64").rename(field)
     frame = store.read_layer(layer, [column], where=where)
     counts = frame[column].astype("int64").value_counts()
     return counts.reindex(cells, fill_value=0).astype("int64").rename(layer)

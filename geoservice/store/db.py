@@ -282,6 +282,12 @@ class Store:
         return [{"code": r.code, "name": r.name, "level": r.level, "borough_code": r.borough_code,
                  "geometry": shapely.from_geojson(r.geometry)} for r in rows]
 
+    def latest(self, layer: str, field: str):
+        """The largest value of one field of a layer (None when the layer is empty)."""
+        table = self.layer_tables[layer]
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(table.c[field]))).scalar()
+
     def read_layer(self, layer: str, columns=None, where=None):
         """A layer's rows as a pandas DataFrame (optionally some columns, optionally filtered)."""
         import pandas as pd

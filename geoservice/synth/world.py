@@ -544,10 +544,15 @@ class WorldBuilder:
         for place in hot:
             place["outreach"] = place in covered
         sites = [(p["lat"], p["lng"]) for p in covered]
+        gaps = np.array([(p["lat"], p["lng"]) for p in hot if not p["outreach"]])
         wards = self.geo.wards_of(MERTON_AND_NEIGHBOURS)
-        for _ in range(6):
+        while len(sites) < len(covered) + 6:  # other sites, kept 1 km from the planted gaps so the gaps stay gaps
             ward = wards.iloc[int(rng.integers(0, len(wards)))]
-            sites.append(tuple(self.geo.sample_in(rng, ward.geometry, 1)[0]))
+            site = tuple(self.geo.sample_in(rng, ward.geometry, 1)[0])
+            metres = np.hypot((gaps[:, 0] - site[0]) * 111_320,
+                              (gaps[:, 1] - site[1]) * 111_320 * np.cos(np.radians(site[0]))) if len(gaps) else [1e9]
+            if np.min(metres) > 1000:
+                sites.append(site)
         teams = ["Merton Detached Team", "Wandle Outreach", "Southside Youth Project"]
         rows = []
         for s, (lat, lng) in enumerate(sites):

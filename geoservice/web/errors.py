@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, request
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 from ..errors import GeoserviceError
@@ -13,7 +14,7 @@ def error_response(status: int, message: str, errors: list | None = None):
         response = jsonify({"ok": False, "error": message, "errors": errors or [], "status": status})
         response.status_code = status
         return response
-    return f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{message}</p>", status
+    return f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{escape(message)}</p>", status
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,389 @@
+"""Build a map product from its spec: the analysis results it shows, packed small for the page.
+
+A page carries cells as their hexagon outlines (six vertices in 1e-5 degree steps, each after the first as a
+difference from the one before), once for all layers; each layer lists the cells it colours and their values, and
+the browser draws them. Only cells with something to show are sent. This keeps a six-borough map a few hundred
+kilobytes where folium's plain GeoJSON of the same cells is megabytes (``benchmarks/maps.py``).
+
+What each layer kind shows (``docs/maps.md``): ``hotspots`` (Gi* bins of the concern index), ``counts`` (one
+concern-index component), ``emerging`` (emerging hot-spot patterns, with each month's bins for the time control),
+``hotspot_areas`` (named areas), ``group_places`` (cells peer groups use, named), ``concern``, ``outreach``
+(sessions or young people reached), ``gaps`` (hot-spot areas of concern ranked by concern per outreach session),
+``distinct`` (distinct people per cell, suppressed and rounded: the only person-derived kind an aggregate map may
+use) and ``boundaries``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import h3
+import numpy as np
+import pandas as pd
+
+from ..analysis.counts import concern_index, layer_counts, study_cells
+from ..analysis.hotspot_areas import PlaceNamer, hotspot_areas, hotspot_report, named_places
+from ..analysis.spacetime import emerging_hotspots
+from ..attribution import attributions
+from ..store.db import Store
+from .specs import MapSpec, MapSpecError
+
+SCALE = 100_000  # coordinates travel as whole numbers of 1e-5 degrees (about 1 m)
+
+BIN_STYLE = {"kind": "classes", "values": [-3, -2, -1, 1, 2, 3],
+             "colours": ["#2166ac", "#67a9cf", "#d1e5f0", "#fddbc7", "#ef8a62", "#b2182b"],
+             "labels": ["cold spot, 99%", "cold spot, 95%", "cold spot, 90%", "hot spot, 90%", "hot spot, 95%",
+                        "hot spot, 99%"]}
+REDS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
+GREENS = ["#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c"]
+PURPLES = ["#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"]
+
+
+@dataclasses.dataclass
+class MapData:
+    """A built map: its spec, area, period, the page's data (``config``) and how many hexes open visible."""
+
+    spec: MapSpec
+    boroughs: tuple[str, ...]
+    start: date
+    end: date
+    config: dict
+    expected_hexes: int
+
+
+# windows ---------------------------------------------------------------------------------------------------------
+def _latest_date(store: Store, spec: MapSpec) -> date | None:
+    fields = {"incidents": "month", "missing_episodes": "found_at", "survey_responses": "answered_on",
+              "outreach_sessions": "started_at"}
+    for layer in spec.layers:
+        if layer["kind"] == "distinct":
+            fields = {layer["layer"]: layer["time_field"]}
+            break
+    found = [store.latest(name, field) for name, field in fields.items() if name in store.layer_tables]
+    found = [pd.Timestamp(f).date() for f in found if f is not None]
+    return max(found) if found else None
+
+
+def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str | None = None) -> tuple[date, date]:
+    """The period a map covers: the spec's fixed calendar period (``period`` "2025" or "2025Q3"; default the
+    latest that has ended and has data), or a rolling window of ``window_months`` ending at ``end`` (default: the month after the
+    latest record)."""
+    latest = _latest_date(store, spec) or date.today()
+    if spec.fixed_windows:
+        if start is not None or end is not None:
+            raise MapSpecError(f"{spec.name} covers fixed calendar periods: give a period (2025 or 2025Q3), "
+                               "not dates")
+        freq = "Y" if spec.calendar == "year" else "Q"
+        # by default the latest period with data that has ended: a period still running would change under us
+        last_ended = pd.Period(date.today(), freq=freq) - 1
+        try:
+            chosen = pd.Period(period, freq=freq) if period else min(pd.Period(latest, freq=freq), last_ended)
+        except ValueError:
+            raise MapSpecError(f"{period!r} is not a calendar {spec.calendar} (e.g. 2025 or 2025Q3)") from None
+        if period and str(chosen) != str(period).replace("-", ""):
+            raise MapSpecError(f"{period!r} is not a whole calendar {spec.calendar} (e.g. 2025 or 2025Q3)")
+        return chosen.start_time.date(), (chosen + 1).start_time.date()
+    if period is not None:
+        raise MapSpecError(f"{spec.name} uses a rolling window: give --from/--to, not a period")
+    end = pd.Timestamp(end).date() if end is not None else (pd.Period(latest, freq="M") + 1).start_time.date()
+    start = pd.Timestamp(start).date() if start is not None else \
+        (pd.Period(end, freq="M") - spec.window_months).start_time.date()
+    if start >= end:
+        raise MapSpecError(f"the window must run forwards: from {start} to {end}")
+    return start, end
+
+
+# packing ---------------------------------------------------------------------------------------------------------
+class CellTable:
+    """Cells used by any layer, each encoded once: 12 integers per hexagon (see the module docstring)."""
+
+    def __init__(self, origin: tuple[float, float]):
+        self.origin = [round(origin[0] * SCALE), round(origin[1] * SCALE)]
+        self.position: dict[str, int] = {}
+        self.ints: list[int] = []
+
+    def index(self, cell: str) -> int:
+        if cell not in self.position:
+            ring = np.round(np.array(h3.cell_to_boundary(cell)) * SCALE).astype(int)
+            if len(ring) != 6:  # pentagons do not occur in Great Britain; refuse rather than draw them wrong
+                raise MapSpecError(f"cell {cell} is not a hexagon")
+            first = ring[0] - self.origin
+            steps = np.diff(ring, axis=0)
+            self.ints.extend(first.tolist() + steps.ravel().tolist())
+            self.position[cell] = len(self.position)
+        return self.position[cell]
+
+
+def _paths(geometry, origin) -> list[list[int]]:
+    polygons = getattr(geometry, "geoms", [geometry])
+    out = []
+    for polygon in polygons:
+        for ring in [polygon.exterior, *polygon.interiors]:
+            xy = np.round(np.asarray(ring.coords)[:, ::-1] * SCALE).astype(int)  # (lat, lng)
+            xy = xy[np.r_[True, np.any(np.diff(xy, axis=0) != 0, axis=1)]]
+            first = xy[0] - origin
+            out.append(first.tolist() + np.diff(xy, axis=0).ravel().tolist())
+    return out
+
+
+def _breaks(values: pd.Series, classes: int = 5) -> list[float]:
+    """Upper bounds of up to ``classes`` classes of the positive values (quantiles, whole numbers when counts)."""
+    positive = values[values > 0]
+    if positive.empty:
+        return []
+    qs = np.quantile(positive.to_numpy(float), np.linspace(0, 1, classes + 1)[1:])
+    if np.allclose(positive, np.round(positive)):
+        qs = np.ceil(qs)
+    return sorted(set(float(q) for q in qs))
+
+
+def _sequential(values: pd.Series, colours: list[str], unit: str) -> dict:
+    breaks = _breaks(values)
+    whole = bool(np.allclose(values, np.round(values)))
+    labels = []
+    for k, high in enumerate(breaks):
+        low = breaks[k - 1] + (1 if whole else 0) if k else (1 if whole else 0)
+        labels.append(_num(high) if whole and low >= high else f"{'' if whole else 'over '}{_num(low)}–{_num(high)}")
+    return {"kind": "breaks", "breaks": breaks, "colours": colours[-len(breaks):] if breaks else [], "labels": labels,
+            "unit": unit}
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _hex_layer(table: CellTable, spec_layer: dict, series: pd.Series, style: dict, tooltip: str,
+               *, keep=lambda s: s > 0, cells_as=str) -> dict:
+    shown = series[keep(series)]
+    ids = [cells_as(c) for c in shown.index]
+    return {"type": "hex", "title": spec_layer["title"], "visible": bool(spec_layer.get("visible", False)),
+            "index": [table.index(c) for c in ids], "values": [_plain_number(v) for v in shown.to_numpy()],
+            "style": style, "tooltip": tooltip, "legend": True}
+
+
+def _plain_number(value):
+    value = float(value)
+    return int(value) if value.is_integer() else round(value, 3)
+
+
+def _int_cell(c) -> str:
+    return h3.int_to_str(int(c))
+
+
+# the map ---------------------------------------------------------------------------------------------------------
+def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, period: str | None = None,
+              as_of=None, tile_url: str | None = None) -> MapData:
+    """Compute every layer of ``spec`` over ``boroughs`` (GSS codes) and pack the page's data."""
+    boroughs = tuple(boroughs)
+    if not boroughs:
+        raise MapSpecError("give at least one borough (GSS code)")
+    start, end = map_window(store, spec, start=start, end=end, period=period)
+    res = spec.resolution
+    cells = study_cells(store, boroughs, res)
+    centres = np.array([h3.cell_to_latlng(_int_cell(c)) for c in cells])
+    table = CellTable((float(centres[:, 0].mean()), float(centres[:, 1].mean())))
+    context = {"store": store, "spec": spec, "boroughs": boroughs, "start": start, "end": end, "res": res,
+               "cells": cells, "table": table, "as_of": pd.Timestamp(as_of or date.today()).date(), "cache": {}}
+    layers, frames, tables = [], None, []
+    for spec_layer in spec.layers:
+        built = BUILDERS[spec_layer["kind"]](context, spec_layer)
+        for layer in built.get("layers", []):
+            layer["id"] = f"layer{len(layers)}"
+            layers.append(layer)
+        if built.get("frames"):
+            frames = {**built["frames"], "layer": built["layers"][0]["id"]}
+        if built.get("table"):
+            tables.append(built["table"])
+    names = {b["code"]: b["name"] for b in store.boundaries(("borough",))}
+    area = ", ".join(names.get(b, b) for b in boroughs)
+    period_label = f"{start:%d %b %Y} to {pd.Timestamp(end) - pd.Timedelta(days=1):%d %b %Y}"
+    config = {
+        "name": spec.name, "title": spec.title, "audience": spec.audience, "tier": spec.tier,
+        "area": area, "period": period_label, "resolution": res, "description": " ".join(spec.description.split()),
+        "attributions": attributions(), "origin": table.origin, "scale": SCALE,
+        "bounds": [[float(centres[:, 0].min()), float(centres[:, 1].min())],
+                   [float(centres[:, 0].max()), float(centres[:, 1].max())]],
+        "hexes": table.ints, "layers": layers, "frames": frames, "tables": tables, "tileUrl": tile_url or None,
+        "disclosure": dict(spec.disclosure),
+    }
+    expected = sum(len(layer["index"]) for layer in layers if layer["type"] == "hex" and layer["visible"])
+    return MapData(spec, boroughs, start, end, config, expected)
+
+
+def _hotspots(ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if "hotspots" not in ctx["cache"]:
+        ctx["cache"]["hotspots"] = hotspot_report(ctx["store"], boroughs=ctx["boroughs"], res=ctx["res"],
+                                                  start=ctx["start"], end=ctx["end"])
+    return ctx["cache"]["hotspots"]
+
+
+def _build_hotspots(ctx, layer):
+    result, _ = _hotspots(ctx)
+    return {"layers": [_hex_layer(ctx["table"], layer, result["bin"], BIN_STYLE, "Gi* {label}",
+                                  keep=lambda s: s != 0, cells_as=_int_cell)]}
+
+
+def _build_counts(ctx, layer):
+    result, _ = _hotspots(ctx)
+    if layer["source"] not in result.columns:
+        raise MapSpecError(f"counts layer {layer['title']!r}: no concern-index component {layer['source']!r}")
+    return {"layers": [_hex_layer(ctx["table"], layer, result[layer["source"]],
+                                  _sequential(result[layer["source"]], REDS, "events"), "{value} events",
+                                  cells_as=_int_cell)]}
+
+
+def _build_concern(ctx, layer):
+    result, _ = _hotspots(ctx)
+    return {"layers": [_hex_layer(ctx["table"], layer, result["concern"], _sequential(result["concern"], REDS, ""),
+                                  "concern index {value}", cells_as=_int_cell)]}
+
+
+def _build_emerging(ctx, layer):
+    months = pd.period_range(pd.Timestamp(ctx["start"]), pd.Timestamp(ctx["end"]) - pd.Timedelta(days=1), freq="M")
+    if len(months) < 3:
+        raise MapSpecError("emerging hot spots need a window of at least three months")
+    cube = pd.DataFrame({str(m): concern_index(ctx["store"], res=ctx["res"], boroughs=ctx["boroughs"],
+                                               start=m.start_time, end=(m + 1).start_time, cells=ctx["cells"])
+                         ["concern"] for m in months})
+    emerging = emerging_hotspots(cube)
+    shown = emerging.summary.index[(emerging.summary.pattern != "no pattern").to_numpy()
+                                   | (emerging.bins != 0).any(axis=1).to_numpy()]
+    patterns = sorted(set(emerging.summary.loc[shown, "pattern"]) - {"no pattern"})
+    colours = {p: ("#b2182b" if "hot" in p else "#2166ac") for p in patterns}
+    style = {"kind": "categories", "values": patterns + ["no pattern"],
+             "colours": [colours[p] for p in patterns] + ["#dddddd"], "labels": patterns + ["significant in some month"]}
+    series = emerging.summary.loc[shown, "pattern"]
+    hexes = {"type": "hex", "title": layer["title"], "visible": bool(layer.get("visible", False)),
+             "index": [ctx["table"].index(_int_cell(c)) for c in shown], "values": series.tolist(),
+             "style": style, "tooltip": "{value}", "legend": True}
+    frames = {"labels": [str(m) for m in months], "style": BIN_STYLE,
+              "values": [emerging.bins.loc[shown, c].astype(int).tolist() for c in cube.columns]}
+    return {"layers": [hexes], "frames": frames}
+
+
+def _build_areas(ctx, layer):
+    _, areas = _hotspots(ctx)
+    points = [[round(a.lat, 5), round(a.lng, 5), f"{a.area}. {a.name}",
+               f"{a.name}: {a.n_cells} cells, concern {a.value:,.0f}, max z {a.max_z:.1f}"] for a in areas.itertuples()]
+    return {"layers": [{"type": "points", "title": layer["title"], "visible": bool(layer.get("visible", False)),
+                        "points": points, "colour": "#5b2a86", "labels": True}]}
+
+
+def _build_group_places(ctx, layer):
+    from ..network.build import children_subgraph, graph_from_evidence
+    from ..network.groups import SAFEGUARDING_DENSITY, peer_groups
+    from ..network.places import person_places
+    from ..network.roles import group_summaries
+
+    store = ctx["store"]
+    graph = graph_from_evidence(store, as_of=ctx["as_of"], start=ctx["start"], end=ctx["end"])
+    groups = [g for g in peer_groups(children_subgraph(graph), density=SAFEGUARDING_DENSITY) if len(g) > 1]
+    visits = person_places(store, res=ctx["res"], as_of=ctx["as_of"], start=ctx["start"], end=ctx["end"],
+                           graph=graph)
+    summary = group_summaries(graph, groups, visits=visits, namer=PlaceNamer(named_places(store)))
+    inside = {_int_cell(c) for c in ctx["cells"]}
+    points = []
+    for row in summary.itertuples():
+        for place in row.places:
+            if place["cell"] in inside:
+                lat, lng = h3.cell_to_latlng(place["cell"])
+                name = place["name"] or "unnamed place"
+                points.append([round(lat, 5), round(lng, 5), f"group {row.group}",
+                               f"Peer group {row.group} ({row.size} children): {name}, {place['visits']} visits by "
+                               f"{place['people']}"])
+    return {"layers": [{"type": "points", "title": layer["title"], "visible": bool(layer.get("visible", False)),
+                        "points": points, "colour": "#1b7837", "labels": False}]}
+
+
+def _outreach(ctx, measure):
+    key = f"outreach:{measure}"
+    if key not in ctx["cache"]:
+        ctx["cache"][key] = layer_counts(ctx["store"], "outreach_sessions", ctx["cells"], res=ctx["res"],
+                                         start=ctx["start"], end=ctx["end"],
+                                         sum_field=None if measure == "sessions" else measure)
+    return ctx["cache"][key]
+
+
+def _build_outreach(ctx, layer):
+    measure = layer["measure"]
+    if measure not in ("sessions", "young_people_reached"):
+        raise MapSpecError(f"outreach measure must be sessions or young_people_reached, got {measure!r}")
+    values = _outreach(ctx, measure)
+    unit = "sessions" if measure == "sessions" else "young people reached"
+    return {"layers": [_hex_layer(ctx["table"], layer, values, _sequential(values, GREENS, unit),
+                                  "{value} " + unit, cells_as=_int_cell)]}
+
+
+def _build_gaps(ctx, layer):
+    result, _ = _hotspots(ctx)
+    # candidate areas: hot at 90% confidence or more after FDR (Gi_Bin 1-3), joined where cells touch
+    store = ctx["store"]
+    areas = hotspot_areas(result.assign(hot=result["bin"] > 0), places=named_places(store, ctx["boroughs"]),
+                          wards=store.boundaries(("ward",)))
+    sessions, reached = _outreach(ctx, "sessions"), _outreach(ctx, "young_people_reached")
+    rows = []
+    for area in areas.itertuples():
+        around = {int(h3.str_to_int(n)) for c in area.cells for n in h3.grid_disk(c, 1)} & set(sessions.index)
+        held, met = int(sessions.loc[list(around)].sum()), int(reached.loc[list(around)].sum())
+        rows.append({"name": area.name, "cells": area.cells, "concern": float(area.value), "sessions": held,
+                     "reached": met, "lat": area.lat, "lng": area.lng, "score": area.value / (1 + held)})
+    ranked = sorted(rows, key=lambda r: (-r["score"], r["name"]))[: int(layer.get("top", 10))]
+    index, values, points, table_rows = [], [], [], []
+    for rank, row in enumerate(ranked, start=1):
+        for c in row["cells"]:
+            index.append(ctx["table"].index(c))
+            values.append(rank)
+        points.append([round(row["lat"], 5), round(row["lng"], 5), f"gap {rank}",
+                       f"Gap {rank}: {row['name']}: concern {row['concern']:,.0f}, {row['sessions']} outreach "
+                       f"sessions reaching {row['reached']} young people"])
+        table_rows.append([rank, row["name"], _num(row["concern"]), row["sessions"], row["reached"]])
+    style = {"kind": "outline", "colour": "#d7301f", "labels": ["gap (ranked on the list)"]}
+    return {"layers": [{"type": "hex", "title": layer["title"], "visible": bool(layer.get("visible", False)),
+                        "index": index, "values": values, "style": style, "tooltip": "gap {value}", "legend": True},
+                       {"type": "points", "title": layer["title"] + ": labels",
+                        "visible": bool(layer.get("visible", False)), "points": points, "colour": "#d7301f",
+                        "labels": True}],
+            "table": {"title": layer["title"], "columns": ["rank", "area", "concern", "sessions", "young people"],
+                      "rows": table_rows}}
+
+
+def suppress(counts: pd.Series, *, suppress_below: int, round_to: int) -> pd.Series:
+    """The 10-5 rule: counts from 1 to ``suppress_below - 1`` become -1 (shown as "fewer than 10"), the others are
+    rounded to the nearest ``round_to`` (halves up), zeros stay zero."""
+    counts = counts.astype("int64")
+    rounded = (np.floor(counts / round_to + 0.5) * round_to).astype("int64")
+    return rounded.where(counts >= suppress_below, np.where(counts > 0, -1, 0)).astype("int64")
+
+
+def _build_distinct(ctx, layer):
+    people = layer_counts(ctx["store"], layer["layer"], ctx["cells"], res=ctx["res"], location=layer["location"],
+                          time_field=layer["time_field"], start=ctx["start"], end=ctx["end"],
+                          filters=layer.get("filter"), distinct_field=layer["person"])
+    shown = suppress(people, **{k: int(v) for k, v in ctx["spec"].disclosure.items()})
+    classes = {"kind": "suppressed", "breaks": [10, 20, 50, 1e9], "colours": PURPLES[1:],
+               "labels": ["10", "15-20", "25-50", "55 or more"], "suppressed": "fewer than 10 (not shown)",
+               "unit": "young people"}
+    return {"layers": [_hex_layer(ctx["table"], layer, shown, classes, "{value} young people",
+                                  keep=lambda s: s != 0, cells_as=_int_cell)]}
+
+
+def _build_boundaries(ctx, layer):
+    level = layer["level"]
+    if level not in ("borough", "ward"):
+        raise MapSpecError(f"boundaries level must be borough or ward, got {level!r}")
+    rows = ctx["store"].boundaries((level,))
+    key = "code" if level == "borough" else "borough_code"
+    chosen = [b for b in rows if b[key] in ctx["boroughs"]]
+    origin = np.array(ctx["table"].origin)
+    return {"layers": [{"type": "lines", "title": layer["title"], "visible": bool(layer.get("visible", False)),
+                        "paths": [_paths(b["geometry"], origin) for b in chosen], "names": [b["name"] for b in chosen],
+                        "colour": "#333333" if level == "borough" else "#888888",
+                        "weight": 2.5 if level == "borough" else 1}]}
+
+
+BUILDERS = {"hotspots": _build_hotspots, "counts": _build_counts, "concern": _build_concern,
+            "emerging": _build_emerging, "hotspot_areas": _build_areas, "group_places": _build_group_places,
+            "outreach": _build_outreach, "gaps": _build_gaps, "distinct": _build_distinct,
+            "boundaries": _build_boundaries}
+
