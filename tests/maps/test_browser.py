@@ -1,0 +1,114 @@
+"""Each map product in a real browser (Debian's headless Chromium, driven by Playwright), served by the app, with
+every request to anything but the serving host blocked: the page loads with no failed request and no console
+error, draws the expected hexes, the legend and the layer toggles. Screenshots go to test-artifacts/maps/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from geoservice import create_app
+from geoservice.config import PROJECT_ROOT
+
+from .test_products import END, MERTON, SPECS, START, WORLD_LAYERS, _build
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+REQUIRE_BROWSER = os.environ.get("GEOSERVICE_REQUIRE_BROWSER") == "1"
+ARTIFACTS = Path(os.environ.get("GEOSERVICE_TEST_ARTIFACTS", PROJECT_ROOT / "test-artifacts")) / "maps"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not Path(CHROMIUM).exists():
+        message = f"no browser: playwright importable={sync_playwright is not None}, chromium at {CHROMIUM}"
+        if REQUIRE_BROWSER:
+            pytest.fail(f"GEOSERVICE_REQUIRE_BROWSER=1 but {message} (run scripts/browser-setup)")
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def served(load_world, settings):
+    """The app over a store holding the synthetic world, served on a free loopback port."""
+    from werkzeug.serving import make_server
+
+    from geoservice.ingest.pipeline import ingest_file
+
+    store = load_world(*WORLD_LAYERS)
+    ingest_file(store, "places", settings.data_dir / "osm_pois_merton_neighbours.csv", settings=settings)
+    app = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", store
+    finally:
+        server.shutdown()
+        app.extensions["geoservice_store"].engine.dispose()
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_map_in_a_real_browser(name, browser, served, request):
+    base, store = served
+    built = _build(store, name)
+    window = "period=2025" if SPECS[name].fixed_windows else f"from={START}&to={END}"
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    blocked, failed, errors, seen = [], [], [], []
+
+    def only_local(route):
+        host = urlparse(route.request.url).hostname
+        if route.request.url.startswith(base) or host in ("127.0.0.1", "localhost") or \
+                route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.on("request", lambda r: seen.append(r.url))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        response = page.goto(f"{base}/maps/{name}?borough={MERTON}&{window}")
+        assert response is not None and response.status == 200
+        page.wait_for_function("window.placesMap && window.placesMap.ready", timeout=30_000)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.callspec.id}.png"))
+
+        assert blocked == [] and failed == [] and errors == [], (blocked, failed, errors)
+        assert [u for u in seen if not u.startswith(base)] == [], "nothing but the serving host was asked"
+        assert page.evaluate("window.placesMap.hexesOnMap()") == built.expected_hexes > 0
+        legend = page.locator(".legend")
+        assert legend.is_visible() and legend.locator("i").count() >= 1
+        toggles = page.locator(".leaflet-control-layers-overlays input[type=checkbox]")
+        assert toggles.count() == len(built.config["layers"])
+        # a toggle really turns a layer on: the first hex layer not shown at load adds its hexes
+        hidden = [k for k, layer in enumerate(built.config["layers"])
+                  if layer["type"] == "hex" and not layer["visible"] and layer["index"]]
+        if hidden:
+            layer = built.config["layers"][hidden[0]]
+            toggles.nth(hidden[0]).check()
+            drawn = page.evaluate("window.placesMap.drawn")[layer["id"]]
+            assert page.evaluate("window.placesMap.hexesOnMap()") == built.expected_hexes + drawn
+        if built.config["frames"]:  # the time control steps through the months
+            page.evaluate("""() => { const s = document.getElementById('month'); s.value = '0';
+                                     s.dispatchEvent(new Event('input')); }""")
+            assert page.locator("#month-label").inner_text() == built.config["frames"]["labels"][0]
+            assert errors == []
+        assert built.config["period"] in page.locator("header").inner_text()
+        assert "OpenStreetMap contributors" in page.locator("footer").inner_text()
+    finally:
+        page.close()
