@@ -190,3 +190,11 @@ def test_pages_escape_what_they_show(world_store):
     html = render_map_html(built)
     assert "</script><script>alert(1)" not in html, "nothing breaks out: escaped in the header and the data block"
     assert _data(html)["area"] == "</script><script>alert(1)</script>", "the data still says what it said"
+
+
+def test_a_tile_server_is_used_only_when_configured(world_store):
+    assert _build(world_store, "youth_area").config["tileUrl"] is None, "no basemap by default"
+    internal = "https://tiles.council.internal/{z}/{x}/{y}.png"
+    built = build_map(world_store, SPECS["youth_area"], boroughs=[MERTON], period="2025", tile_url=internal)
+    assert built.config["tileUrl"] == internal
+    assert external_references(render_map_html(built)) == [internal], "the one configured host, and nothing else"
