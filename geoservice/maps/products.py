@@ -60,9 +60,11 @@ def _latest_date(store: Store, spec: MapSpec) -> date | None:
         if layer["kind"] == "distinct":
             fields = {layer["layer"]: layer["time_field"]}
             break
-    found = [store.latest(name, field) for name, field in fields.items() if name in store.layer_tables]
-    found = [pd.Timestamp(f).date() for f in found if f is not None]
-    return max(found) if found else None
+    found = {name: store.latest(name, field) for name, field in fields.items() if name in store.layer_tables}
+    found = {name: pd.Timestamp(f).date() for name, f in found.items() if f is not None}
+    # police data are published by month: when incidents are loaded, their latest month sets the window, so a
+    # child found just after the turn of the month does not move it
+    return found.get("incidents") or (max(found.values()) if found else None)
 
 
 def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str | None = None) -> tuple[date, date]:
