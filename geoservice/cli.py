@@ -293,6 +293,73 @@ def linkage(ctx, borough, start, end, since, as_of, share_with, fmt, out) -> Non
                + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items()) + f"; wrote {path}")
 
 
+@main.group()
+def audit() -> None:
+    """The audit log of personal data: check it, read it."""
+
+
+@audit.command("verify")
+@click.pass_context
+@handle_errors()
+def audit_verify(ctx) -> None:
+    """Recompute the hash chain: any changed or removed entry is reported (exit 1)."""
+    from .privacy.audit import verify
+
+    result = verify(_store(ctx))
+    for problem in result.problems:
+        click.echo(f"problem: {problem}", err=True)
+    click.echo(f"audit log: {result.entries:,} entries, " + ("intact" if result.ok else
+                                                              f"{len(result.problems)} problems"))
+    ctx.exit(0 if result.ok else 1)
+
+
+@audit.command("list")
+@click.option("--operation", help="Only this operation (collection, consultation, disclosure, ...).")
+@click.option("--user", help="Only this user's events.")
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+@handle_errors()
+def audit_list(ctx, operation, user, limit) -> None:
+    """The latest audit events, newest first."""
+    from .privacy.audit import events
+
+    for e in events(_store(ctx), operation=operation, username=user, limit=limit):
+        recipient = f" to {e['recipient']}" if e["recipient"] else ""
+        click.echo(f"{e['seq']:>7} {e['at']:%Y-%m-%d %H:%M:%S} {e['username']:<12} {e['operation']:<12}"
+                   f"{recipient} {e['objects']} — {e['justification']}")
+
+
+@main.group()
+def retention() -> None:
+    """Erase records past their review date."""
+
+
+@retention.command("run")
+@click.option("--today", help="Review as of this day (default: today).")
+@click.pass_context
+@handle_errors()
+def retention_run(ctx, today) -> None:
+    """Erase every record past its review date, and everything about removed people, in one transaction."""
+    from datetime import date
+
+    from .privacy.retention import run_retention
+
+    report = run_retention(_store(ctx), today=date.fromisoformat(today) if today else None,
+                           username=f"cli:{_os_user()}")
+    detail = ", ".join(f"{table} {n:,}" for table, n in sorted(report.removed.items())) or "nothing was due"
+    click.echo(f"retention as of {report.today}: {report.total:,} rows erased ({detail})"
+               + (f"; audit entry {report.audit_seq}" if report.audit_seq else ""))
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 @main.command()
 @click.option("--seed", default=1, show_default=True, help="Same seed, same world.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),

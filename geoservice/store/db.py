@@ -59,6 +59,23 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+APPEND_ONLY_SQL = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
+        "DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events",
+        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
+    ],
+}
+
+
 class Store:
     """Tables and queries over one database.
 
@@ -91,7 +108,14 @@ class Store:
         if self.is_postgres:
             self._ensure_postgis()
         self.metadata.create_all(self.engine)
+        self._ensure_append_only()
         self._check_schema()
+
+    def _ensure_append_only(self) -> None:
+        """Triggers that refuse UPDATE and DELETE on the audit log (``privacy/audit.py``)."""
+        with self.engine.begin() as conn:
+            for statement in APPEND_ONLY_SQL["postgresql" if self.is_postgres else "sqlite"]:
+                conn.execute(text(statement))
 
     def _ensure_postgis(self) -> None:
         try:

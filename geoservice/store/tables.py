@@ -92,6 +92,33 @@ def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -
         Column("raw", Text, nullable=False),
         Index("ix_quarantine_layer_key", "layer", "record_key"),
     )
+    Table(
+        "users", metadata,
+        Column("username", String(64), primary_key=True),
+        Column("password_hash", Text, nullable=False),
+        Column("roles", Text, nullable=False, comment="comma-separated roles"),
+        Column("boroughs", Text, nullable=False, comment="comma-separated GSS codes the user may see"),
+        Column("created_at", DateTime, nullable=False),
+        Column("disabled", Boolean, nullable=False, default=False),
+    )
+    Table(  # append-only (triggers refuse UPDATE and DELETE) and hash-chained: see privacy/audit.py
+        "audit_events", metadata,
+        Column("seq", Integer, primary_key=True, autoincrement=False),
+        Column("at", DateTime, nullable=False),
+        Column("username", String(64), nullable=False),
+        Column("operation", String(16), nullable=False, index=True),
+        Column("objects", Text, nullable=False),
+        Column("recipient", Text, nullable=True),
+        Column("justification", Text, nullable=False),
+        Column("prev_hash", String(64), nullable=False),
+        Column("hash", String(64), nullable=False),
+    )
+    Table(  # the chain's latest entry, so removing the last events is detected too
+        "audit_head", metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("seq", Integer, nullable=False),
+        Column("hash", String(64), nullable=False),
+    )
     layer_tables = {}
     for spec in specs.values():
         columns = [

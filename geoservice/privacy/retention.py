@@ -1,0 +1,79 @@
+"""Retention: records past their review date are erased from every table, and only the fact of erasure is kept.
+
+Every stored row has ``retain_until``: its review date, set at ingest from its layer's retention rule. This rule
+is, for example, six years from the date a person was recorded. ``run_retention`` deletes, in one transaction:
+
+- every row of every layer whose review date has passed;
+- everything about a person whose ``people`` record has gone: their associations, missing episodes and any
+  other person-layer row naming them;
+- quarantined rows kept longer than their layer's retention period. A rejected row holds the same personal data
+  as an accepted one.
+
+Graphs, groups, maps and reports are computed from the store when asked, so nothing derived outlives its
+records. The audit log gets one ``erasure`` event with counts per table. It holds no identifiers: no feature
+keeps a list of removed people.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select
+
+from ..store.db import Store
+from .audit import record
+
+#: Fields that name a person in person-sensitivity layers (the people layer's own key is ``person_id``).
+PERSON_FIELDS = ("person_id", "person_a", "person_b")
+
+
+@dataclasses.dataclass
+class RetentionReport:
+    today: date
+    removed: dict[str, int]
+    audit_seq: int | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.removed.values())
+
+
+def run_retention(store: Store, *, today: date | None = None, username: str = "retention",
+                  justification: str = "scheduled retention review: records past their review date") -> RetentionReport:
+    """Erase what is past its review date (see the module docstring); returns counts per table."""
+    today = today or date.today()
+    removed: dict[str, int] = {}
+    with store.writing() as conn:
+        people = store.layer_tables.get("people")
+        erased_people = []
+        if people is not None:
+            erased_people = [r[0] for r in conn.execute(select(people.c.person_id)
+                                                        .where(people.c.retain_until < today))]
+        for name, table in store.layer_tables.items():
+            condition = table.c.retain_until < today
+            if erased_people and store.specs[name].sensitivity == "person":
+                named = [table.c[f] for f in PERSON_FIELDS if f in table.c and name != "people"]
+                for column in named:
+                    for chunk in range(0, len(erased_people), 500):
+                        condition = or_(condition, column.in_(erased_people[chunk:chunk + 500]))
+            count = conn.execute(select(func.count()).select_from(table).where(condition)).scalar()
+            if count:
+                conn.execute(delete(table).where(condition))
+                removed[name] = count
+        quarantine, batches = store.quarantine, store.batches
+        for name, spec in store.specs.items():
+            years = spec.retention_years
+            cutoff = datetime.combine(today, datetime.min.time()) - timedelta(days=round(365.25 * years))
+            old = select(batches.c.batch_id).where(batches.c.layer == name, batches.c.finished_at < cutoff)
+            condition = quarantine.c.batch_id.in_(old)
+            count = conn.execute(select(func.count()).select_from(quarantine).where(condition)).scalar()
+            if count:
+                conn.execute(delete(quarantine).where(condition))
+                removed[f"quarantine:{name}"] = count
+        seq = None
+        if removed:
+            seq = record(store, username=username, operation="erasure",
+                         objects=[f"{table}: {n} rows" for table, n in sorted(removed.items())],
+                         justification=f"{justification} ({today})", conn=conn)
+    return RetentionReport(today, removed, seq)
