@@ -19,7 +19,8 @@ def create_app(test_config: dict | None = None):
 
     from .attribution import attributions
     from .config import Settings
-    from .web import errors, home, maps
+    from .pseudonyms import instance_secret
+    from .web import access, auth, errors, home, maps
     from .web.store import init_app
 
     app = Flask(__name__, instance_relative_config=False)
@@ -28,8 +29,13 @@ def create_app(test_config: dict | None = None):
         app.config.update(test_config)
     if "GEOSERVICE_SETTINGS" not in app.config:
         app.config["GEOSERVICE_SETTINGS"] = Settings.from_env()
+    settings = app.config["GEOSERVICE_SETTINGS"]
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = settings.secret_key or instance_secret(settings, "secret.key").decode()
     init_app(app)
     errors.init_app(app)
+    access.init_app(app)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(maps.bp)
     app.context_processor(lambda: {"attributions": attributions()})

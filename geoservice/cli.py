@@ -294,6 +294,36 @@ def linkage(ctx, borough, start, end, since, as_of, share_with, fmt, out) -> Non
 
 
 @main.group()
+def user() -> None:
+    """Users of the service: their roles and boroughs."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["mace_analyst", "tasking_officer", "youth_worker", "auditor", "admin"]),
+              help="Repeat for several.")
+@click.option("--borough", "boroughs", multiple=True, required=True, help="GSS code the user may see; repeat.")
+@click.option("--password-env", help="Read the password from this environment variable instead of asking.")
+@click.pass_context
+@handle_errors()
+def user_add(ctx, username, roles, boroughs, password_env) -> None:
+    """Add a user (the password is asked for twice, never shown, and stored only as a scrypt hash)."""
+    import os
+
+    from .privacy.users import add_user
+
+    if password_env:
+        password = os.environ.get(password_env) or ""
+        if not password:
+            raise GeoserviceError(f"environment variable {password_env} is empty or not set")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    added = add_user(_store(ctx), username, password, roles=roles, boroughs=boroughs)
+    click.echo(f"added {added.username}: {', '.join(sorted(added.roles))} in {', '.join(added.boroughs)}")
+
+
+@main.group()
 def audit() -> None:
     """The audit log of personal data: check it, read it."""
 

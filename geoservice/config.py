@@ -57,6 +57,9 @@ SETTINGS = (
     Setting("map_tile_url", None,
             "Tile URL template of an internal tile server (e.g. https://tiles.council.internal/{z}/{x}/{y}.png) "
             "for a basemap. Default: none, so maps make no request beyond the serving host."),
+    Setting("secret_key", None,
+            "Secret that signs the service's session cookies. Default: a random key made on first use and kept in "
+            "instance/secret.key."),
     Setting("pseudonym_key", None,
             "Secret key for the pseudonymous ids in reports shared with another borough. Default: a random key "
             "made on first use and kept in instance/pseudonym.key; keep it to answer a neighbour's follow-up."),
@@ -87,6 +90,7 @@ class Settings:
     postcode_table: Path | None = None
     maps_dir: Path = PROJECT_ROOT / "maps"
     map_tile_url: str | None = None
+    secret_key: str | None = dataclasses.field(default=None, repr=False)  # a secret: never printed
     pseudonym_key: str | None = dataclasses.field(default=None, repr=False)  # a secret: never printed
 
     @classmethod
@@ -120,5 +124,6 @@ class Settings:
             postcode_table=Path(raw["postcode_table"]) if raw["postcode_table"] else None,
             maps_dir=Path(raw["maps_dir"]),
             map_tile_url=raw["map_tile_url"] or None,
+            secret_key=raw["secret_key"] or None,
             pseudonym_key=raw["pseudonym_key"] or None,
         )

@@ -7,13 +7,22 @@ answers, outreach sessions, fictional named places and incidents for the world's
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from .config import Settings
+from .config import MERTON_AND_NEIGHBOURS, Settings
 from .errors import SetupError
 from .ingest.pipeline import ingest_file
+from .privacy.users import add_user
 from .store.db import Store
 from .synth.world import LAYER_FILES, write_world
+
+#: Sign-ins for the demo, one per role, over the synthetic world only. Real deployments add their own users with
+#: ``geoservice user add`` and never use these.
+DEMO_PASSWORD = "places-and-spaces-demo"
+DEMO_USERS = (("analyst", "mace_analyst", MERTON_AND_NEIGHBOURS), ("tasking", "tasking_officer", ("E09000024",)),
+              ("youth", "youth_worker", ("E09000024",)), ("auditor", "auditor", MERTON_AND_NEIGHBOURS),
+              ("admin", "admin", MERTON_AND_NEIGHBOURS))
 
 REAL_FILES = (
     ("boundaries", "london_boroughs.geojson", None),
@@ -47,4 +56,9 @@ def build_demo(settings: Settings, *, seed: int = 1, echo=print) -> Store:
         echo(ingest_file(store, layer, synth_dir / f"{layer}.csv", settings=settings).summary())
     counts = store.layer_counts()
     echo("demo store ready: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()))
+    password = os.environ.get("GEOSERVICE_DEMO_PASSWORD") or DEMO_PASSWORD
+    for username, role, boroughs in DEMO_USERS:
+        add_user(store, username, password, roles=[role], boroughs=boroughs)
+    echo(f"demo users (synthetic data only; password {'from GEOSERVICE_DEMO_PASSWORD' if password != DEMO_PASSWORD else repr(DEMO_PASSWORD)}): "
+         + ", ".join(f"{u} ({r})" for u, r, _ in DEMO_USERS))
     return store

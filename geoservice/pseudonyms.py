@@ -23,9 +23,12 @@ PREFIX = "PS-"
 
 def pseudonym_key(settings: Settings) -> bytes:
     """The key from settings, else the instance's key file (made on first use)."""
-    if settings.pseudonym_key:
-        return settings.pseudonym_key.encode()
-    path = Path(settings.instance_path) / "pseudonym.key"
+    return settings.pseudonym_key.encode() if settings.pseudonym_key else instance_secret(settings, "pseudonym.key")
+
+
+def instance_secret(settings: Settings, name: str) -> bytes:
+    """A random secret kept in the instance folder, readable by its owner only; made on first use."""
+    path = Path(settings.instance_path) / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

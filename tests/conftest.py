@@ -145,3 +145,24 @@ def load_world(loaded_store, settings, world_dir):
         return loaded_store
 
     return load
+
+
+# signing in to the service ---------------------------------------------------------------------------------------
+TEST_PASSWORD = "a long test password"
+
+
+def sign_in(client, store, role: str = "mace_analyst", boroughs=None, username: str | None = None) -> str:
+    """Make the user (one role, these boroughs; default the study area) if needed and sign the client in."""
+    import re
+
+    from geoservice.config import MERTON_AND_NEIGHBOURS
+    from geoservice.privacy.users import add_user, get_user
+
+    username = username or role
+    if get_user(store, username) is None:
+        add_user(store, username, TEST_PASSWORD, roles=[role], boroughs=boroughs or MERTON_AND_NEIGHBOURS)
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post("/login", data={"username": username, "password": TEST_PASSWORD, "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return username

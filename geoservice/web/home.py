@@ -5,7 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template
 
 from .. import __version__
+from .access import ROLES, allow, current_user
 from .store import get_store
+
+#: Roles that may see what is loaded (row and quarantine counts); youth workers and tasking officers do not.
+DATA_ROLES = ("admin", "mace_analyst", "auditor")
 
 bp = Blueprint("home", __name__, template_folder="templates")
 
@@ -18,12 +22,15 @@ def layer_summaries() -> list[dict]:
 
 
 @bp.get("/")
+@allow(*ROLES)
 def index():
-    """Show the loaded layers with their row counts."""
-    return render_template("home/index.html", layers=layer_summaries(), version=__version__)
+    """The start page: the loaded layers with their row counts for those who may see them; links for all."""
+    layers = layer_summaries() if current_user().can(*DATA_ROLES) else None
+    return render_template("home/index.html", layers=layers, version=__version__)
 
 
 @bp.get("/api/layers")
+@allow(*DATA_ROLES)
 def api_layers():
     """List the layers with their row counts as JSON."""
     return jsonify({"ok": True, "layers": layer_summaries()})

@@ -1,8 +1,15 @@
 """Map products on request: the same specs and renderer as ``geoservice map``.
 
-``/maps/`` lists the products; ``/maps/<name>?borough=E09000024`` is the page (repeat ``borough`` for several;
-``from``/``to`` or ``period`` choose the window as on the command line); ``/api/maps/<name>`` is the page's data
-as JSON. Who may see which product is decided with sign-in and roles (issue 6).
+``/maps/`` lists the products the user may open. ``/maps/<name>?borough=E09000024`` is the page. Repeat
+``borough`` for several; ``from``/``to`` or ``period`` choose the window, as on the command line.
+``/api/maps/<name>`` is the page's data as JSON.
+
+A product's tier decides who may open it:
+- an analyst map: MACE analysts;
+- a tasking map: tasking officers and analysts;
+- an aggregate map: youth workers as well.
+
+Boroughs outside the user's own are a 404, as is a product the user may not open.
 """
 
 from __future__ import annotations
@@ -12,38 +19,49 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from ..maps.products import build_map
 from ..maps.render import render_map_html
 from ..maps.specs import load_map_specs
+from .access import ROLES, allow, current_user, in_scope
 from .store import get_store
 
 bp = Blueprint("maps", __name__, template_folder="templates")
 
+TIER_ROLES = {"analyst": ("mace_analyst",), "tasking": ("tasking_officer", "mace_analyst"),
+              "aggregate": ("youth_worker", "tasking_officer", "mace_analyst")}
+MAP_ROLES = tuple(sorted({role for roles in TIER_ROLES.values() for role in roles}))
+
 
 def _specs():
-    return load_map_specs(current_app.config["GEOSERVICE_SETTINGS"].maps_dir)
+    user = current_user()
+    return {name: spec for name, spec in load_map_specs(current_app.config["GEOSERVICE_SETTINGS"].maps_dir).items()
+            if user.can(*TIER_ROLES[spec.tier])}
 
 
 def _built(name: str):
     specs = _specs()
     if name not in specs:
-        abort(404, description=f"no map product {name!r}; known: {', '.join(sorted(specs))}")
+        abort(404, description=f"no map product {name!r} for you; yours: {', '.join(sorted(specs)) or 'none'}")
     settings = current_app.config["GEOSERVICE_SETTINGS"]
-    boroughs = request.args.getlist("borough") or [settings.study_area[0]]
+    boroughs = request.args.getlist("borough") or [current_user().boroughs[0]]
+    in_scope(*boroughs)
     return build_map(get_store(), specs[name], boroughs=boroughs, start=request.args.get("from"),
                      end=request.args.get("to"), period=request.args.get("period"), tile_url=settings.map_tile_url)
 
 
 @bp.get("/maps/")
+@allow(*ROLES)
 def index():
-    """List the map products."""
+    """List the map products the user may open."""
     return render_template("maps/index.html", specs=_specs().values())
 
 
 @bp.get("/maps/<name>")
+@allow(*MAP_ROLES)
 def page(name: str):
     """One map product as an offline HTML page."""
     return render_map_html(_built(name))
 
 
 @bp.get("/api/maps/<name>")
+@allow(*MAP_ROLES)
 def data(name: str):
     """One map product's data (what the page draws) as JSON."""
     built = _built(name)

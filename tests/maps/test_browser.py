@@ -14,7 +14,9 @@ import pytest
 
 from geoservice import create_app
 from geoservice.config import PROJECT_ROOT
+from geoservice.privacy.users import add_user
 
+from ..conftest import TEST_PASSWORD
 from .test_products import END, MERTON, SPECS, START, WORLD_LAYERS, _build
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -48,6 +50,7 @@ def served(load_world, settings):
 
     store = load_world(*WORLD_LAYERS)
     ingest_file(store, "places", settings.data_dir / "osm_pois_merton_neighbours.csv", settings=settings)
+    add_user(store, "analyst", TEST_PASSWORD, roles=["mace_analyst"], boroughs=[MERTON])
     app = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -82,6 +85,11 @@ def test_map_in_a_real_browser(name, browser, served, request):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
+        page.goto(f"{base}/login")
+        page.fill("input[name=username]", "analyst")
+        page.fill("input[name=password]", TEST_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/")
         response = page.goto(f"{base}/maps/{name}?borough={MERTON}&{window}")
         assert response is not None and response.status == 200
         page.wait_for_function("window.placesMap && window.placesMap.ready", timeout=30_000)

@@ -21,6 +21,8 @@ from geoservice.maps.products import build_map, suppress
 from geoservice.maps.render import render_map_html
 from geoservice.maps.specs import load_map_specs
 
+from ..conftest import sign_in
+
 MERTON = "E09000024"
 START, END = "2025-01-01", "2026-01-01"
 SPECS = load_map_specs(PROJECT_ROOT / "maps")
@@ -172,6 +174,7 @@ def test_map_command_and_service_render_the_same_specs(world_store, settings, tm
     assert result.exit_code == 2 and "fixed calendar periods" in result.output
     app = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})
     client = app.test_client()
+    sign_in(client, world_store, "mace_analyst")
     try:
         page = client.get(f"/maps/csp_tasking?borough={MERTON}&from={START}&to={END}")
         assert page.status_code == 200 and external_references(page.get_data(as_text=True)) == []

@@ -8,14 +8,33 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
 
 from geoservice.config import PROJECT_ROOT, Settings
-from geoservice.demo import build_demo
+from geoservice.demo import DEMO_PASSWORD, build_demo
 
 from ..conftest import DATA_DIR, POLICE_UK, needs_data
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _fetch(url: str, cookie: str | None = None, form: dict | None = None) -> tuple[int, str, str]:
+    """(status, session cookie set, body) of one request, redirects not followed."""
+    data = urllib.parse.urlencode(form).encode() if form else None
+    request = urllib.request.Request(url, data=data, headers={"Cookie": cookie} if cookie else {})
+    try:
+        response = urllib.request.build_opener(_NoRedirect).open(request, timeout=5)
+    except urllib.error.HTTPError as redirect:  # a 302 arrives as an error when redirects are not followed
+        response = redirect
+    with response:
+        return response.status, (response.headers.get("Set-Cookie") or "").split(";")[0], response.read().decode()
 
 
 def _free_port() -> int:
@@ -46,17 +65,26 @@ def test_demo_builds_and_serves_the_layer_list(tmp_path):
     server = subprocess.Popen([sys.executable, "-m", "geoservice.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        html = None
+        base = f"http://127.0.0.1:{port}"
+        login = None
         for _ in range(100):
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                    html = response.read().decode()
+                login = _fetch(f"{base}/login")
                 break
             except OSError:
                 if server.poll() is not None:
                     pytest.fail(server.stdout.read().decode())
                 time.sleep(0.2)
-        assert html is not None, "the server answered"
+        assert login is not None, "the server answered"
+        # sign in as the demo analyst; the session cookie is Secure, which browsers send to 127.0.0.1 over plain
+        # HTTP but urllib's cookie jar does not, so it is carried by hand here
+        _, cookie, page = login
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        status, cookie, _ = _fetch(f"{base}/login", cookie,
+                                   {"username": "analyst", "password": DEMO_PASSWORD, "csrf_token": token})
+        assert status == 302
+        status, _, html = _fetch(f"{base}/", cookie)
+        assert status == 200
         shown = dict(re.findall(r'data-layer="(\w+)">.*?class="num rows">([\d,]+)<', html, re.S))
         assert {name: int(n.replace(",", "")) for name, n in shown.items()} == counts
     finally:

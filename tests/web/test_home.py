@@ -9,6 +9,8 @@ import pytest
 from geoservice import create_app
 from geoservice.ingest.pipeline import ingest_file
 
+from ..conftest import sign_in
+
 
 @pytest.fixture
 def client(loaded_store, settings, tmp_path):
@@ -17,7 +19,9 @@ def client(loaded_store, settings, tmp_path):
                     "B,2024-05,Drugs,51.42,-0.19\n")
     ingest_file(loaded_store, "incidents", path, settings=settings)
     app = create_app({"TESTING": True, "GEOSERVICE_SETTINGS": settings})
-    yield app.test_client()
+    client = app.test_client()
+    sign_in(client, loaded_store, "admin")
+    yield client
     app.extensions["geoservice_store"].engine.dispose()
 
 
