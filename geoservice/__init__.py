@@ -20,7 +20,7 @@ def create_app(test_config: dict | None = None):
     from .attribution import attributions
     from .config import Settings
     from .pseudonyms import instance_secret
-    from .web import access, auth, errors, home, maps
+    from .web import access, api, audit_view, auth, errors, home, maps
     from .web.store import init_app
 
     app = Flask(__name__, instance_relative_config=False)
@@ -38,5 +38,7 @@ def create_app(test_config: dict | None = None):
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(maps.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(audit_view.bp)
     app.context_processor(lambda: {"attributions": attributions()})
     return app

@@ -123,9 +123,10 @@ def init_db(ctx: click.Context, rebuild: bool) -> None:
 @click.option("--postcodes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV of postcode,latitude,longitude for rows located by postcode.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object with the batch report.")
+@click.option("--why", help="Why this personal data is collected (the audit log's justification for person layers).")
 @click.pass_context
 @handle_errors("as_json")
-def ingest(ctx, layer, path, fmt, encoding, postcodes, as_json) -> None:
+def ingest(ctx, layer, path, fmt, encoding, postcodes, as_json, why) -> None:
     """Validate PATH as LAYER and store it as one atomic batch.
 
     Every row ends accepted, rejected (kept in quarantine with its reasons: see `geoservice rejected`) or
@@ -137,7 +138,8 @@ def ingest(ctx, layer, path, fmt, encoding, postcodes, as_json) -> None:
     store = _store(ctx)
     table = PostcodeTable.from_csv(postcodes) if postcodes else None
     report = ingest_file(store, layer, path, settings=_settings(ctx), fmt=fmt, encoding=encoding,
-                         postcodes=table, progress=_Progress(not as_json))
+                         postcodes=table, progress=_Progress(not as_json), username=f"cli:{_os_user()}",
+                         justification=why)
     if as_json:
         click.echo(json.dumps({"ok": True, **report.as_dict()}))
     else:
@@ -273,18 +275,31 @@ def map_command(ctx, spec, boroughs, start, end, period, out) -> None:
 @click.option("--format", "fmt", type=click.Choice(["html", "csv", "json"]), default="html", show_default=True)
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="File to write (a folder for --format csv).")
+@click.option("--why", required=True, help="Why (the panel, the case): recorded in the audit log.")
 @click.pass_context
 @handle_errors()
-def linkage(ctx, borough, start, end, since, as_of, share_with, fmt, out) -> None:
-    """Cross-borough linkage report for a MACE panel (or, with --share-with, for a neighbour borough)."""
+def linkage(ctx, borough, start, end, since, as_of, share_with, fmt, out, why) -> None:
+    """Cross-borough linkage report for a MACE panel (or, with --share-with, for a neighbour borough).
+
+    Making it is a combination of personal data, and sharing it a disclosure: both go in the audit log."""
+    from .privacy.audit import person_refs, record_events
     from .pseudonyms import Pseudonymiser, pseudonym_key
     from .reports.linkage import linkage_report, minimise_for, write_linkage
 
-    report = linkage_report(_store(ctx), borough, start=start, end=end, as_of=as_of, since=since)
+    store = _store(ctx)
+    report = linkage_report(store, borough, start=start, end=end, as_of=as_of, since=since)
+    key = pseudonym_key(_settings(ctx))
+    people = person_refs(key, sorted(set().union(*report.people().values())))
+    events = [{"username": f"cli:{_os_user()}", "operation": "combination", "justification": why,
+               "objects": [f"linkage:{borough}:{start}..{end}", *people]}]
     if share_with:
-        key = pseudonym_key(_settings(ctx))
         report = minimise_for(report, share_with, Pseudonymiser(key, f"{borough}>{share_with}"))
+        shared = sorted(set().union(*report.people().values()))
+        events.append({"username": f"cli:{_os_user()}", "operation": "disclosure", "justification": why,
+                       "recipient": share_with, "objects": [f"linkage:{borough}:{start}..{end}:minimised",
+                                                            f"pseudonymous people: {len(shared)}"]})
     path = write_linkage(report, out, fmt)
+    record_events(store, events)
     counts = {name: len(report.tables[name]) for name in ("children_elsewhere", "cross_borough_groups",
                                                            "adults_elsewhere", "cross_borough_links",
                                                            "county_lines", "new_since")}

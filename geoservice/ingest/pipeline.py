@@ -29,6 +29,8 @@ import shapely
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from ..privacy import audit
+
 from ..config import Settings
 from ..errors import BatchConflictError, SetupError
 from ..layers import LayerSpec, get_layer
@@ -221,7 +223,7 @@ def _check_geometries(source: SourceTable, log: IssueLog) -> np.ndarray:
 
 def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str | None = None,
                 encoding: str = "utf-8", now: datetime | None = None, postcodes: PostcodeTable | None = None,
-                progress=None) -> IngestReport:
+                progress=None, username: str = "system", justification: str | None = None) -> IngestReport:
     """Read, check, locate, index and store ``path`` as one batch of ``layer``.
 
     Parameters
@@ -240,6 +242,9 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
         The time "future" is measured against (tests pin it).
     progress
         Optional ``progress(stage, done, total)`` callback.
+    username, justification
+        Who loads the file and why: a batch of a person-sensitivity layer is a ``collection`` in the audit log,
+        written in the batch's own transaction.
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -323,6 +328,11 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
             _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, accepted_idx, batch_id,
                             now.date(), step)
             _write_quarantine(conn, store, spec, source, keys, hashes, rejected_idx, issues, batch_id)
+            if spec.sensitivity == "person" and (report.accepted or report.rejected):
+                audit.record(store, username=username, operation="collection",
+                             objects=[f"layer:{spec.name}", f"batch:{batch_id}", f"accepted:{report.accepted}",
+                                      f"quarantined:{report.rejected}"],
+                             justification=justification or f"loaded {path.name}", conn=conn)
     except IntegrityError:  # the transaction has rolled back: nothing of this batch is kept
         raise BatchConflictError(f"another ingest wrote records of {spec.name} while this one ran; nothing of "
                                  "this batch was kept; run it again") from None

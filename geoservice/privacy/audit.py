@@ -144,3 +144,13 @@ def events(store: Store, *, operation: str | None = None, username: str | None =
         query = query.where(table.c.username == username)
     with store.engine.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def person_refs(key: bytes, person_ids) -> list[str]:
+    """How the log names people: a keyed pseudonym (``pseudonyms.py``, context "audit"), so the log itself is not
+    a list of people. An auditor who knows an id finds its events by computing its pseudonym; once retention has
+    erased a person, nothing in the service links the pseudonym back to them."""
+    from ..pseudonyms import Pseudonymiser
+
+    pseudonymise = Pseudonymiser(key, "audit")
+    return [f"person:{pseudonymise(p)}" for p in person_ids]

@@ -20,12 +20,12 @@ _TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("geoservice.reports"
                                 autoescape=True, undefined=jinja2.StrictUndefined)
 
 
-def _plain(value):
+def plain(value):
     """A value JSON can hold: dates as ISO text, numpy scalars as Python numbers, NaN as None."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, (datetime, date, pd.Timestamp)):
         return value.isoformat()
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
@@ -41,11 +41,11 @@ def _matrix(frame: pd.DataFrame) -> bool:
 
 def report_dict(report, sections: dict) -> dict:
     """``{"about": ..., "attributions": [...], "sections": {name: {"title", "description", "rows"}}}``."""
-    out = {"about": _plain(report.about), "attributions": attributions(), "sections": {}}
+    out = {"about": plain(report.about), "attributions": attributions(), "sections": {}}
     for name, (title, description) in sections.items():
         frame = report.tables[name]
-        rows = ({str(i): _plain(r) for i, r in frame.to_dict(orient="index").items()} if _matrix(frame)
-                else [_plain(r) for r in frame.to_dict(orient="records")])
+        rows = ({str(i): plain(r) for i, r in frame.to_dict(orient="index").items()} if _matrix(frame)
+                else [plain(r) for r in frame.to_dict(orient="records")])
         out["sections"][name] = {"title": title, "description": description, "rows": rows}
     return out
 
@@ -57,7 +57,7 @@ def write_json(report, sections: dict, path) -> Path:
 
 
 def _cell_text(value) -> str:
-    value = _plain(value)
+    value = plain(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -80,7 +80,7 @@ def write_csv(report, sections: dict, folder) -> Path:
         frame = report.tables[name]
         text = frame.map(_cell_text) if len(frame.columns) else frame
         text.to_csv(folder / f"{name}.csv", index=_matrix(frame))
-    (folder / "about.json").write_text(json.dumps({"about": _plain(report.about), "attributions": attributions()},
+    (folder / "about.json").write_text(json.dumps({"about": plain(report.about), "attributions": attributions()},
                                                   indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return folder
 
@@ -96,7 +96,7 @@ def render_html(report, sections: dict, *, title: str) -> str:
         tables.append({"name": name, "title": heading, "description": description, "columns": columns,
                        "rows": rows, "numeric": [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                                                  and not pd.api.types.is_bool_dtype(frame[c])]})
-    return _TEMPLATES.get_template("report.html").render(title=title, about=_plain(report.about), tables=tables,
+    return _TEMPLATES.get_template("report.html").render(title=title, about=plain(report.about), tables=tables,
                                                          attributions=attributions())
 
 

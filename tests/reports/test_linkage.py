@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from geoservice.cli import main
 from geoservice.network.build import NetworkInputError
+from geoservice.privacy.audit import events, verify
 from geoservice.pseudonyms import Pseudonymiser
 from geoservice.reports.linkage import SECTIONS, linkage_report, minimise_for
 from geoservice.reports.render import report_dict
@@ -161,7 +162,7 @@ def test_bad_requests_say_what_to_fix(world_store):
 
 def test_linkage_command_writes_html_csv_and_json(world_store, settings, tmp_path):
     base = ["--database", settings.database_url, "--instance", str(tmp_path / "instance"), "linkage",
-            "--borough", MERTON, "--from", START, "--to", END, "--as-of", AS_OF]
+            "--borough", MERTON, "--from", START, "--to", END, "--as-of", AS_OF, "--why", "MACE panel 2026-01"]
     runner = CliRunner()
     page = tmp_path / "linkage.html"
     result = runner.invoke(main, base + ["--out", str(page)])
@@ -184,5 +185,12 @@ def test_linkage_command_writes_html_csv_and_json(world_store, settings, tmp_pat
     assert result.exit_code == 0, result.output
     shared_page = (tmp_path / "shared.html").read_text()
     assert "Minimised for Lambeth" in shared_page and not RAW_ID.findall(shared_page)
+    # making the report is a combination, sharing it a disclosure to the neighbour: both audited, people only
+    # as keyed pseudonyms
+    logged = events(world_store)
+    assert [e["operation"] for e in logged[:2]] == ["disclosure", "combination"]
+    assert logged[0]["recipient"] == LAMBETH and logged[0]["justification"] == "MACE panel 2026-01"
+    assert "person:PS-" in logged[1]["objects"] and not RAW_ID.findall(logged[1]["objects"])
+    assert verify(world_store).ok
     result = runner.invoke(main, base + ["--share-with", "nowhere", "--out", str(page)])
     assert result.exit_code == 2 and "another London borough" in result.output

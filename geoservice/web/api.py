@@ -1,0 +1,157 @@
+"""The JSON API for analysts and tasking officers. Every answer about people is audited with the user's reason.
+
+- ``GET /api/hotspots?borough=&from=&to=&layer=&res=``: hot-spot areas. Aggregate; analysts and tasking officers.
+- ``GET /api/peer-groups?borough=&why=``: peer groups with a child of the borough. Analysts; audited as a
+  consultation.
+- ``GET /api/people/<id>?why=``: one person and their evidenced links, each with its evidence. Analysts; a person
+  of another borough is a 404; audited as a consultation.
+- ``GET /api/linkage?borough=&from=&to=&why=``: the cross-borough linkage report. Analysts; needs a password
+  confirmed in the last five minutes; audited as a combination.
+- ``GET /api/openapi.json``: this API, described.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from ..analysis.hotspot_areas import hotspot_report
+from ..network.build import children_subgraph, graph_from_evidence
+from ..network.ego import ego_network
+from ..network.groups import SAFEGUARDING_DENSITY, peer_groups
+from ..network.roles import group_summaries
+from ..privacy.audit import person_refs, record
+from ..pseudonyms import pseudonym_key
+from ..reports.linkage import SECTIONS, linkage_report
+from ..reports.render import plain, report_dict
+from .access import ROLES, allow, current_user, fresh, in_scope
+from .store import get_store
+
+bp = Blueprint("api", __name__)
+
+
+def _why() -> str:
+    why = (request.args.get("why") or "").strip()
+    if len(why) < 5:
+        abort(400, description="say why you need this personal data: add ?why=… (for example the panel or case)")
+    return why
+
+
+def _borough() -> str:
+    borough = request.args.get("borough") or current_user().boroughs[0]
+    in_scope(borough)
+    return borough
+
+
+def _audit(operation: str, objects, why: str, recipient: str | None = None) -> None:
+    record(get_store(), username=current_user().username, operation=operation, objects=objects,
+           justification=why, recipient=recipient)
+
+
+def _key() -> bytes:
+    return pseudonym_key(current_app.config["GEOSERVICE_SETTINGS"])
+
+
+@bp.get("/api/hotspots")
+@allow("mace_analyst", "tasking_officer")
+def hotspots():
+    """Named hot-spot areas of the concern index (or one layer) for a borough and window."""
+    borough = _borough()
+    try:
+        res = int(request.args.get("res", 9))
+    except ValueError:
+        abort(400, description="res must be a whole number 7-10")
+    cells, areas = hotspot_report(get_store(), boroughs=[borough], res=res, start=request.args.get("from"),
+                                  end=request.args.get("to"), layer=request.args.get("layer"))
+    columns = ["area", "name", "ward_name", "n_cells", "cells", "lat", "lng", "value", "max_z", "min_q"]
+    return jsonify({"ok": True, "settings": plain(cells.attrs["settings"]),
+                    "areas": [plain(r) for r in areas[columns].to_dict(orient="records")] if len(areas) else []})
+
+
+@bp.get("/api/peer-groups")
+@allow("mace_analyst")
+def groups():
+    """Peer groups with a child of the borough: children, linked adults apart, boroughs, places."""
+    borough, why = _borough(), _why()
+    graph = graph_from_evidence(get_store())
+    home = {n: d.get("home_borough") for n, d in graph.nodes(data=True)}
+    chosen = [g for g in peer_groups(children_subgraph(graph), density=SAFEGUARDING_DENSITY)
+              if len(g) > 1 and any(home[m] == borough for m in g)]
+    summary = group_summaries(graph, chosen)
+    people = sorted({p for row in summary.itertuples() for p in row.children + row.adults_posing_risk})
+    _audit("consultation", [f"peer-groups:{borough}", *person_refs(_key(), people)], why)
+    return jsonify({"ok": True, "borough": borough,
+                    "groups": [plain(r) for r in summary.to_dict(orient="records")]})
+
+
+@bp.get("/api/people/<person_id>")
+@allow("mace_analyst")
+def person(person_id: str):
+    """One person (of the user's boroughs) and their evidenced links, each with its evidence."""
+    why = _why()
+    graph = graph_from_evidence(get_store())
+    if person_id not in graph:
+        abort(404, description="not found")
+    node = graph.nodes[person_id]
+    in_scope(node.get("home_borough"))
+    ego = ego_network(graph, person_id, hops=1)
+    _audit("consultation", person_refs(_key(), [person_id]), why)
+    return jsonify({"ok": True, "person": {"person_id": person_id, "subject_category": node["subject_category"],
+                                           "home_borough": node["home_borough"]},
+                    "links": [plain(r) for r in ego.links.to_dict(orient="records")]})
+
+
+@bp.get("/api/linkage")
+@allow("mace_analyst")
+@fresh
+def linkage():
+    """The cross-borough linkage report of a borough (JSON)."""
+    borough, why = _borough(), _why()
+    if not request.args.get("from") or not request.args.get("to"):
+        abort(400, description="give the period: from=YYYY-MM-DD&to=YYYY-MM-DD")
+    report = linkage_report(get_store(), borough, start=request.args["from"], end=request.args["to"],
+                            since=request.args.get("since"))
+    people = sorted(set().union(*report.people().values()))
+    _audit("combination", [f"linkage:{borough}:{request.args['from']}..{request.args['to']}",
+                           *person_refs(_key(), people)], why)
+    return jsonify({"ok": True, **report_dict(report, SECTIONS)})
+
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "Places & Spaces API", "version": "1",
+             "description": "Signed-in use only (session cookie from /login). Person-level answers need a reason "
+                            "(why) and are audited."},
+    "paths": {
+        "/api/layers": {"get": {"summary": "Layers with row and quarantine counts",
+                                "x-roles": ["admin", "mace_analyst", "auditor"]}},
+        "/api/hotspots": {"get": {"summary": "Named hot-spot areas", "x-roles": ["mace_analyst", "tasking_officer"],
+                                  "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
+                                                 for n in ("borough", "from", "to", "layer", "res")]}},
+        "/api/peer-groups": {"get": {"summary": "Peer groups with a child of the borough (audited)",
+                                     "x-roles": ["mace_analyst"],
+                                     "parameters": [{"name": n, "in": "query", "schema": {"type": "string"},
+                                                     "required": n == "why"} for n in ("borough", "why")]}},
+        "/api/people/{person_id}": {"get": {"summary": "One person and their evidenced links (audited)",
+                                            "x-roles": ["mace_analyst"],
+                                            "parameters": [{"name": "person_id", "in": "path", "required": True,
+                                                            "schema": {"type": "string"}},
+                                                           {"name": "why", "in": "query", "required": True,
+                                                            "schema": {"type": "string"}}]}},
+        "/api/linkage": {"get": {"summary": "Cross-borough linkage report (audited; password confirmed in the last "
+                                            "5 minutes)", "x-roles": ["mace_analyst"],
+                                 "parameters": [{"name": n, "in": "query", "schema": {"type": "string"},
+                                                 "required": n in ("from", "to", "why")}
+                                                for n in ("borough", "from", "to", "since", "why")]}},
+        "/api/maps/{name}": {"get": {"summary": "A map product's data",
+                                     "x-roles": ["mace_analyst", "tasking_officer", "youth_worker"],
+                                     "parameters": [{"name": "name", "in": "path", "required": True,
+                                                     "schema": {"type": "string"}}]}},
+    },
+}
+
+
+@bp.get("/api/openapi.json")
+@allow(*ROLES)
+def openapi():
+    """This API, described as OpenAPI 3.1."""
+    return jsonify(OPENAPI)

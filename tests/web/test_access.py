@@ -1,0 +1,174 @@
+"""The authorisation matrix: every route of the app's URL map, for every role and signed out, with own-borough
+and foreign-borough ids. Plus CSRF, rate limiting, security headers and the audit of person-level answers."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from geoservice import create_app
+from geoservice.privacy.audit import events, verify
+from geoservice.privacy.users import ROLES, add_user
+from geoservice.web.access import allow
+
+from ..conftest import TEST_PASSWORD, sign_in
+
+MERTON, LAMBETH = "E09000024", "E09000022"
+PERSON_ID = re.compile(r"\b(?:C\d{4}|A\d{3}|P\d{3}|ME\d{5}|SR\d{5}|OS\d{5}|AS\d{5})\b")
+WORLD = ("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
+         "outreach_sessions")
+
+#: What each route is meant to admit: a route added without an entry here, or declared differently, fails.
+EXPECTED = {
+    "auth.login": "public", "auth.reauth": set(ROLES), "auth.logout": set(ROLES),
+    "home.index": set(ROLES), "home.api_layers": {"admin", "mace_analyst", "auditor"},
+    "maps.index": set(ROLES), "maps.page": {"mace_analyst", "tasking_officer", "youth_worker"},
+    "maps.data": {"mace_analyst", "tasking_officer", "youth_worker"},
+    "api.hotspots": {"mace_analyst", "tasking_officer"}, "api.groups": {"mace_analyst"},
+    "api.person": {"mace_analyst"}, "api.linkage": {"mace_analyst"}, "api.openapi": set(ROLES),
+    "audit.index": {"auditor", "admin"},
+}
+MAP_TIERS = {"mace_hotspots": {"mace_analyst"}, "csp_tasking": {"mace_analyst", "tasking_officer"},
+             "youth_area": {"mace_analyst", "tasking_officer", "youth_worker"}}
+
+
+@pytest.fixture
+def app(load_world, settings):
+    load_world(*WORLD)
+    application = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})
+    yield application
+    application.extensions["geoservice_store"].engine.dispose()
+
+
+def _people(store):
+    people = store.read_layer("people", ["person_id", "home_borough", "subject_category"])
+    children = people[people.subject_category == "child_at_risk"]
+    return (children.person_id[children.home_borough == MERTON].iloc[0],
+            children.person_id[children.home_borough == LAMBETH].iloc[0])
+
+
+def _requests(own_child, foreign_child):
+    """(endpoint, method, url, scope): scope is 'own', 'foreign' or None (nothing borough-bound)."""
+    why = "why=MACE%20panel%20Nov"
+    window = "from=2025-01-01&to=2026-01-01"
+    out = [("auth.login", "GET", "/login", None), ("auth.reauth", "GET", "/reauth", None),
+           ("auth.logout", "POST", "/logout", None), ("home.index", "GET", "/", None),
+           ("home.api_layers", "GET", "/api/layers", None), ("maps.index", "GET", "/maps/", None),
+           ("api.openapi", "GET", "/api/openapi.json", None), ("audit.index", "GET", "/audit/", None)]
+    for borough, scope in ((MERTON, "own"), (LAMBETH, "foreign")):
+        for name in MAP_TIERS:
+            window_or_period = "period=2025" if name == "youth_area" else window
+            out += [("maps.page", "GET", f"/maps/{name}?borough={borough}&{window_or_period}", scope),
+                    ("maps.data", "GET", f"/api/maps/{name}?borough={borough}&{window_or_period}", scope)]
+        out += [("api.hotspots", "GET", f"/api/hotspots?borough={borough}&{window}", scope),
+                ("api.groups", "GET", f"/api/peer-groups?borough={borough}&{why}", scope),
+                ("api.linkage", "GET", f"/api/linkage?borough={borough}&{window}&{why}", scope)]
+    out += [("api.person", "GET", f"/api/people/{own_child}?{why}", "own"),
+            ("api.person", "GET", f"/api/people/{foreign_child}?{why}", "foreign"),
+            ("api.person", "GET", f"/api/people/NOBODY?{why}", "foreign")]
+    return out
+
+
+def _expected_status(endpoint, url, role, scope):
+    """200, or 404 for what lies outside the user's boroughs or products, 403 for a role the route does not
+    admit, and for signed out: 401 (API) or a redirect to sign-in (302)."""
+    admitted = EXPECTED[endpoint]
+    if admitted == "public":
+        return 200
+    if role is None:
+        return 401 if url.startswith("/api/") else 302
+    if role not in admitted:
+        return 403
+    if endpoint in ("maps.page", "maps.data") and role not in MAP_TIERS[url.split("/")[-1].split("?")[0]]:
+        return 404  # a product the role may not open is not shown to exist
+    return 404 if scope == "foreign" else 200
+
+
+def test_every_route_declares_the_roles_it_was_meant_to(app):
+    declared = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        view = app.view_functions[rule.endpoint]
+        declared[rule.endpoint] = "public" if getattr(view, "public", False) else getattr(view, "allowed_roles", None)
+    assert declared == {k: (v if v == "public" else frozenset(v)) for k, v in EXPECTED.items()}
+
+
+def test_the_authorisation_matrix_has_no_leak(app):
+    store = app.extensions["geoservice_store"]
+    own_child, foreign_child = _people(store)
+    requests = _requests(own_child, foreign_child)
+    assert {r[0] for r in requests} == set(EXPECTED), "every route is walked"
+    for role in (None, *ROLES):
+        client = app.test_client()
+        if role:
+            add_user(store, role, TEST_PASSWORD, roles=[role], boroughs=[MERTON])
+            sign_in(client, store, role)
+        for endpoint, method, url, scope in requests:
+            if endpoint == "auth.logout":
+                continue  # walked last: it ends the session
+            response = client.open(url, method=method)
+            status, body = response.status_code, response.get_data(as_text=True)
+            where = (role, url, status)
+            assert status == _expected_status(endpoint, url, role, scope), where
+            if status == 302:
+                assert response.headers["Location"].startswith("/login"), where
+            if status == 404:
+                assert own_child not in body and foreign_child not in body, where
+            if role == "youth_worker" and status == 200:
+                assert not PERSON_ID.findall(body), where
+                for values in re.findall(r'"values":\[([-\d,]*)\]', body):
+                    assert all(not 1 <= int(v) <= 9 for v in values.split(",") if v), where
+            for header in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"):
+                assert header in response.headers, (where, header)
+            assert response.headers["Cache-Control"] == "no-store"
+            assert not re.search(r"https?://", response.headers["Content-Security-Policy"])
+        if role:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+            assert client.post("/logout", data={"csrf_token": token.group(1)}).status_code == 302
+            assert client.get("/").status_code == 302, "signed out again"
+
+
+def test_a_route_declaring_no_roles_is_denied_to_everyone(app):
+    app.add_url_rule("/undeclared", "undeclared", lambda: "secret")
+    app.add_url_rule("/declared", "declared", allow("admin")(lambda: "for admins"))
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, "admin", [MERTON])
+    assert client.get("/undeclared").status_code == 403
+    assert client.get("/declared").status_code == 200
+
+
+def test_unsafe_requests_need_the_csrf_token_and_sign_in_is_rate_limited(app):
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, "auditor", [MERTON])
+    assert client.post("/logout").status_code == 400, "no token"
+    assert client.post("/logout", data={"csrf_token": "forged"}).status_code == 400
+    other = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', other.get("/login").get_data(as_text=True)).group(1)
+    statuses = [other.post("/login", data={"username": "auditor", "password": "wrong password!",
+                                           "csrf_token": token}).status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+
+
+def test_cookies_are_secure_and_person_answers_are_audited(app):
+    store = app.extensions["geoservice_store"]
+    own_child, _ = _people(store)
+    client = app.test_client()
+    add_user(store, "ana", TEST_PASSWORD, roles=["mace_analyst"], boroughs=[MERTON])
+    page = client.get("/login")
+    cookie = page.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    sign_in(client, store, username="ana")
+    assert client.get(f"/api/people/{own_child}").status_code == 400, "a reason is required"
+    answer = client.get(f"/api/people/{own_child}?why=Pre-MACE%20case%20discussion").get_json()
+    assert answer["person"]["person_id"] == own_child and all(link["source_layer"] for link in answer["links"])
+    latest = events(store, username="ana")[0]
+    assert latest["operation"] == "consultation" and latest["justification"] == "Pre-MACE case discussion"
+    assert own_child not in latest["objects"] and "person:PS-" in latest["objects"]
+    client.get(f"/api/linkage?borough={MERTON}&from=2025-01-01&to=2026-01-01&why=Strategic%20MACE")
+    assert events(store, username="ana")[0]["operation"] == "combination"
+    assert {e["operation"] for e in events(store)} >= {"collection", "consultation", "combination"}
+    assert verify(store).ok
