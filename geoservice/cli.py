@@ -396,6 +396,25 @@ def retention_run(ctx, today) -> None:
                + (f"; audit entry {report.audit_seq}" if report.audit_seq else ""))
 
 
+@retention.command("extend")
+@click.argument("layer")
+@click.argument("record")
+@click.option("--until", required=True, help="The new review date, YYYY-MM-DD.")
+@click.option("--why", required=True, help="Why the record is kept longer (recorded in the audit log).")
+@click.pass_context
+@handle_errors()
+def retention_extend(ctx, layer, record, until, why) -> None:
+    """Move the review date of one RECORD (its key, e.g. a person_id) of LAYER; audited as an alteration."""
+    from datetime import date
+
+    from .privacy.retention import extend_review
+    from .pseudonyms import pseudonym_key
+
+    changed = extend_review(_store(ctx), layer, record, date.fromisoformat(until), username=f"cli:{_os_user()}",
+                            justification=why, key=pseudonym_key(_settings(ctx)))
+    click.echo(f"{layer} {record}: review date now {until} ({changed} row{'s' if changed != 1 else ''})")
+
+
 def _os_user() -> str:
     import getpass
 

@@ -59,6 +59,7 @@ def build_demo(settings: Settings, *, seed: int = 1, echo=print) -> Store:
     password = os.environ.get("GEOSERVICE_DEMO_PASSWORD") or DEMO_PASSWORD
     for username, role, boroughs in DEMO_USERS:
         add_user(store, username, password, roles=[role], boroughs=boroughs)
-    echo(f"demo users (synthetic data only; password {'from GEOSERVICE_DEMO_PASSWORD' if password != DEMO_PASSWORD else repr(DEMO_PASSWORD)}): "
+    told = repr(DEMO_PASSWORD) if password == DEMO_PASSWORD else "from GEOSERVICE_DEMO_PASSWORD"
+    echo(f"demo users for the synthetic world (password {told}): "
          + ", ".join(f"{u} ({r})" for u, r, _ in DEMO_USERS))
     return store

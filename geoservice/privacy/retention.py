@@ -22,7 +22,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import delete, func, or_, select
 
 from ..store.db import Store
-from .audit import record
+from ..errors import GeoserviceError
+from .audit import person_refs, record
 
 #: Fields that name a person in person-sensitivity layers (the people layer's own key is ``person_id``).
 PERSON_FIELDS = ("person_id", "person_a", "person_b")
@@ -77,3 +78,27 @@ def run_retention(store: Store, *, today: date | None = None, username: str = "r
                          objects=[f"{table}: {n} rows" for table, n in sorted(removed.items())],
                          justification=f"{justification} ({today})", conn=conn)
     return RetentionReport(today, removed, seq)
+
+
+
+def extend_review(store: Store, layer: str, key_value: str, until: date, *, username: str, justification: str,
+                  key: bytes) -> int:
+    """Move one record's review date (a person the partnership is still working with, say).
+
+    This is an ``alteration`` of personal data, audited in the same transaction. The record is named in the log
+    by its keyed pseudonym (``key``, see ``audit.person_refs``). ``key_value`` is the value of the layer's single
+    key field. Returns the number of rows changed."""
+    spec = store.specs.get(layer)
+    if spec is None or len(spec.key) != 1:
+        raise GeoserviceError(f"review dates are moved by a layer's single key field; {layer!r} has "
+                              f"{spec.key if spec else 'no spec'}")
+    table = store.layer_tables[layer]
+    with store.writing() as conn:
+        changed = conn.execute(table.update().where(table.c[spec.key[0]] == key_value)
+                               .values(retain_until=until)).rowcount
+        if not changed:
+            raise GeoserviceError(f"no {layer} record with {spec.key[0]} = {key_value!r}")
+        ref = person_refs(key, [key_value])[0].replace("person:", f"{layer}:")
+        record(store, username=username, operation="alteration", objects=[ref, f"review date: {until}"],
+               justification=justification, conn=conn)
+    return changed

@@ -6,7 +6,7 @@ import threading
 import time
 from collections import defaultdict, deque
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
 from ..privacy.users import authenticate
 from .access import ROLES, allow, current_user
@@ -16,14 +16,18 @@ bp = Blueprint("auth", __name__, template_folder="templates")
 
 MAX_FAILURES = 5
 WINDOW_SECONDS = 15 * 60
-_failures: dict[tuple[str, str], deque] = defaultdict(deque)
 _lock = threading.Lock()
+
+
+def _failures() -> dict[tuple[str, str], deque]:
+    """Recent failed attempts per (user name, address), kept per app (and per process)."""
+    return current_app.extensions.setdefault("sign_in_failures", defaultdict(deque))
 
 
 def _limited(key: tuple[str, str]) -> bool:
     now = time.monotonic()
     with _lock:
-        recent = _failures[key]
+        recent = _failures()[key]
         while recent and now - recent[0] > WINDOW_SECONDS:
             recent.popleft()
         return len(recent) >= MAX_FAILURES
@@ -31,7 +35,7 @@ def _limited(key: tuple[str, str]) -> bool:
 
 def _failed(key: tuple[str, str]) -> None:
     with _lock:
-        _failures[key].append(time.monotonic())
+        _failures()[key].append(time.monotonic())
 
 
 def _safe_next(target: str | None) -> str:

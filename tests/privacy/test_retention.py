@@ -55,3 +55,22 @@ def test_quarantined_rows_are_erased_after_their_layers_retention(store, setting
     report = run_retention(store, today=date(2033, 1, 1))  # the batch was loaded today; six years on
     assert report.removed == {"people": 1, "quarantine:people": 1}
     assert store.quarantine_counts().get("people", 0) == 0
+
+
+def test_moving_a_review_date_is_an_audited_alteration(store, settings, write_csv):
+    from geoservice.ingest.pipeline import ingest_file
+    from geoservice.privacy.retention import extend_review
+    from geoservice.pseudonyms import pseudonym_key
+
+    path = write_csv("people.csv", ["person_id,subject_category,home_borough,recorded_on",
+                                    "C1,child_at_risk,E09000024,2025-01-01"])
+    ingest_file(store, "people", path, settings=settings, username="loader", justification="referrals 2025")
+    assert extend_review(store, "people", "C1", date(2035, 1, 1), username="ana", justification="open case",
+                         key=pseudonym_key(settings)) == 1
+    assert str(store.read_layer("people", ["retain_until"]).retain_until[0])[:10] == "2035-01-01"
+    assert run_retention(store, today=date(2032, 1, 1)).total == 0, "kept past its old review date"
+    logged = events(store)
+    assert [e["operation"] for e in logged] == ["alteration", "collection"]
+    assert logged[0]["username"] == "ana" and "C1" not in logged[0]["objects"] and "people:PS-" in logged[0]["objects"]
+    assert logged[1]["username"] == "loader" and logged[1]["justification"] == "referrals 2025"
+    assert verify(store).ok

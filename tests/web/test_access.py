@@ -172,3 +172,19 @@ def test_cookies_are_secure_and_person_answers_are_audited(app):
     assert events(store, username="ana")[0]["operation"] == "combination"
     assert {e["operation"] for e in events(store)} >= {"collection", "consultation", "combination"}
     assert verify(store).ok
+
+
+def test_youth_views_cannot_be_differenced_across_resolutions_or_windows(app):
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, "youth_worker", [MERTON])
+    base = f"/api/maps/youth_area?borough={MERTON}"
+    year = client.get(f"{base}&period=2025").get_json()
+    assert year["ok"] and year["map"]["resolution"] == 8 and year["map"]["period"] == "01 Jan 2025 to 31 Dec 2025"
+    # no other resolution, no free dates, no part of a year: a second view that differs from the first by a
+    # small group of children cannot be asked for
+    assert client.get(f"{base}&period=2025&res=10").get_json()["map"] == year["map"], "res is not a parameter"
+    for other in ("&from=2025-01-01&to=2025-12-01", "&period=2025Q1", "&period=2025-06"):
+        response = client.get(base + other)
+        assert response.status_code == 422, (other, response.status_code)
+    assert client.get(f"/api/maps/youth_area?borough={MERTON}&borough={LAMBETH}&period=2025").status_code == 404
