@@ -20,7 +20,7 @@ def create_app(test_config: dict | None = None):
     from .attribution import attributions
     from .config import Settings
     from .pseudonyms import instance_secret
-    from .web import access, api, audit_view, auth, errors, home, maps
+    from .web import access, api, audit_view, auth, errors, home, maps, upload
     from .web.store import init_app
 
     app = Flask(__name__, instance_relative_config=False)
@@ -32,6 +32,8 @@ def create_app(test_config: dict | None = None):
     settings = app.config["GEOSERVICE_SETTINGS"]
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.secret_key or instance_secret(settings, "secret.key").decode()
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is no limit
+        app.config["MAX_CONTENT_LENGTH"] = int(settings.upload_max_mb * 1_000_000)
     init_app(app)
     errors.init_app(app)
     access.init_app(app)
@@ -40,5 +42,6 @@ def create_app(test_config: dict | None = None):
     app.register_blueprint(maps.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(audit_view.bp)
+    app.register_blueprint(upload.bp)
     app.context_processor(lambda: {"attributions": attributions()})
     return app

@@ -57,6 +57,8 @@ SETTINGS = (
     Setting("map_tile_url", None,
             "Tile URL template of an internal tile server (e.g. https://tiles.council.internal/{z}/{x}/{y}.png) "
             "for a basemap. Default: none, so maps make no request beyond the serving host."),
+    Setting("upload_max_mb", 50,
+            "Largest file the service accepts for upload, in MB (a larger one is refused with 413)."),
     Setting("secret_key", None,
             "Secret that signs the service's session cookies. Default: a random key made on first use and kept in "
             "instance/secret.key."),
@@ -64,6 +66,13 @@ SETTINGS = (
             "Secret key for the pseudonymous ids in reports shared with another borough. Default: a random key "
             "made on first use and kept in instance/pseudonym.key; keep it to answer a neighbour's follow-up."),
 )
+
+
+def _number(value, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise GeoserviceError(f"{name} must be a number, got {value!r}") from None
 
 
 def _parse_resolutions(text: str) -> tuple[int, ...]:
@@ -90,6 +99,7 @@ class Settings:
     postcode_table: Path | None = None
     maps_dir: Path = PROJECT_ROOT / "maps"
     map_tile_url: str | None = None
+    upload_max_mb: float = 50
     secret_key: str | None = dataclasses.field(default=None, repr=False)  # a secret: never printed
     pseudonym_key: str | None = dataclasses.field(default=None, repr=False)  # a secret: never printed
 
@@ -124,6 +134,7 @@ class Settings:
             postcode_table=Path(raw["postcode_table"]) if raw["postcode_table"] else None,
             maps_dir=Path(raw["maps_dir"]),
             map_tile_url=raw["map_tile_url"] or None,
+            upload_max_mb=_number(raw["upload_max_mb"], "upload_max_mb"),
             secret_key=raw["secret_key"] or None,
             pseudonym_key=raw["pseudonym_key"] or None,
         )

@@ -1,0 +1,52 @@
+"""Upload a file through the web: the same pipeline as ``geoservice ingest``, with a size limit and a report of
+every rejected row (its row number, field, reason code and message)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, render_template, request
+from werkzeug.utils import secure_filename
+
+from ..ingest.pipeline import ingest_file
+from .access import allow, current_user
+from .store import get_store
+
+bp = Blueprint("upload", __name__, template_folder="templates")
+UPLOAD_ROLES = ("admin", "mace_analyst")
+SUFFIXES = (".csv", ".csv.gz", ".geojson", ".gpkg")
+
+
+@bp.get("/upload")
+@allow(*UPLOAD_ROLES)
+def form():
+    """The upload form: a layer, a file and the reason for collecting it."""
+    store = get_store()
+    return render_template("upload/form.html", layers=store.specs.values(), report=None, rejected=[],
+                           limit_mb=current_app.config["MAX_CONTENT_LENGTH"] // 1_000_000)
+
+
+@bp.post("/upload")
+@allow(*UPLOAD_ROLES)
+def submit():
+    """Validate and store the uploaded file as one batch; show what was accepted and why rows were rejected."""
+    store = get_store()
+    layer = request.form.get("layer", "")
+    if layer not in store.specs:
+        abort(400, description=f"choose a layer: {', '.join(store.specs)}")
+    upload = request.files.get("file")
+    name = secure_filename(upload.filename or "") if upload else ""
+    if not name or not name.lower().endswith(SUFFIXES):
+        abort(400, description=f"choose a file ending {', '.join(SUFFIXES)}")
+    why = (request.form.get("why") or "").strip()
+    if store.specs[layer].sensitivity == "person" and len(why) < 5:
+        abort(400, description="say why this personal data is collected")
+    with tempfile.TemporaryDirectory() as folder:  # the upload is kept only while it is read
+        path = Path(folder) / name
+        upload.save(path)
+        report = ingest_file(store, layer, path, settings=current_app.config["GEOSERVICE_SETTINGS"],
+                             username=current_user().username, justification=why or None)
+    return render_template("upload/form.html", layers=store.specs.values(), report=report,
+                           rejected=store.rejected_rows(report.batch_id),
+                           limit_mb=current_app.config["MAX_CONTENT_LENGTH"] // 1_000_000)

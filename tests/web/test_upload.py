@@ -1,0 +1,65 @@
+"""Upload through the web: the CLI's validation and reconciliation, a size limit, a report of every rejected row."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from geoservice import create_app
+from geoservice.privacy.audit import events
+
+from ..conftest import sign_in
+
+PEOPLE = (b"person_id,subject_category,home_borough,recorded_on\n"
+          b"C1,child_at_risk,E09000024,2025-01-01\n"
+          b"C2,wizard,E09000024,2025-01-01\n")
+
+
+@pytest.fixture
+def app(loaded_store, settings):
+    application = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})
+    yield application
+    application.extensions["geoservice_store"].engine.dispose()
+
+
+def _token(client) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/upload").get_data(as_text=True)).group(1)
+
+
+def _post(client, token, body=PEOPLE, **form):
+    data = {"layer": "people", "why": "referrals from the MASH", "csrf_token": token,
+            "file": (io.BytesIO(body), "people.csv"), **form}
+    return client.post("/upload", data=data, content_type="multipart/form-data")
+
+
+def test_an_upload_reports_each_rejected_row_and_is_audited(app):
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, "admin")
+    response = _post(client, _token(client))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert re.search(r"<strong>2</strong>\s+rows in: <strong>1</strong>\s+accepted, <strong>1</strong>\s+rejected", html)
+    rejected = re.findall(r'<td class="num">(\d+)</td><td>(\w+)</td>\s*<td><code>(\w+)</code>', html)
+    assert rejected == [("3", "subject_category", "value_not_allowed")], rejected
+    assert store.layer_counts()["people"] == 1
+    again = _post(client, _token(client)).get_data(as_text=True)
+    assert re.search(r"<strong>2</strong>\s+already held", again), "re-uploading adds nothing"
+    collection = [e for e in events(store) if e["operation"] == "collection"]
+    assert collection[-1]["username"] == "admin" and collection[-1]["justification"] == "referrals from the MASH"
+
+
+def test_uploads_need_a_reason_a_token_a_role_and_a_small_file(app):
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, "mace_analyst")
+    token = _token(client)
+    assert _post(client, token, why="").status_code == 400, "personal data needs a reason"
+    assert _post(client, "forged").status_code == 400
+    app.config["MAX_CONTENT_LENGTH"] = 200
+    assert _post(client, token, body=PEOPLE * 10).status_code == 413
+    youth = app.test_client()
+    sign_in(youth, store, "youth_worker")
+    assert youth.get("/upload").status_code == 403
