@@ -306,6 +306,16 @@ class Store:
         return [{"code": r.code, "name": r.name, "level": r.level, "borough_code": r.borough_code,
                  "geometry": shapely.from_geojson(r.geometry)} for r in rows]
 
+    def data_version(self) -> tuple:
+        """Changes whenever the stored data can have changed: a batch loaded, or records erased or altered
+        (retention). Products computed from the store are cached under it."""
+        audit = self.metadata.tables["audit_events"]
+        with self.engine.connect() as conn:
+            batches = conn.execute(select(func.count(), func.max(self.batches.c.finished_at))).first()
+            changes = conn.execute(select(func.count()).select_from(audit)
+                                   .where(audit.c.operation.in_(("erasure", "alteration")))).scalar()
+        return (batches[0], str(batches[1]), changes)
+
     def latest(self, layer: str, field: str):
         """The largest value of one field of a layer (None when the layer is empty)."""
         table = self.layer_tables[layer]

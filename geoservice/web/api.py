@@ -24,6 +24,7 @@ from ..pseudonyms import pseudonym_key
 from ..reports.linkage import SECTIONS, linkage_report
 from ..reports.render import plain, report_dict
 from .access import ROLES, allow, current_user, fresh, in_scope
+from .cache import product_cache
 from .store import get_store
 
 bp = Blueprint("api", __name__)
@@ -51,6 +52,13 @@ def _key() -> bytes:
     return pseudonym_key(current_app.config["GEOSERVICE_SETTINGS"])
 
 
+def _graph():
+    """Today's evidenced network, shared by requests while the data and the day are unchanged."""
+    from datetime import date
+
+    return product_cache().get(("graph", date.today()), lambda: graph_from_evidence(get_store()))
+
+
 @bp.get("/api/hotspots")
 @allow("mace_analyst", "tasking_officer")
 def hotspots():
@@ -60,11 +68,15 @@ def hotspots():
         res = int(request.args.get("res", 9))
     except ValueError:
         abort(400, description="res must be a whole number 7-10")
-    cells, areas = hotspot_report(get_store(), boroughs=[borough], res=res, start=request.args.get("from"),
-                                  end=request.args.get("to"), layer=request.args.get("layer"))
-    columns = ["area", "name", "ward_name", "n_cells", "cells", "lat", "lng", "value", "max_z", "min_q"]
-    return jsonify({"ok": True, "settings": plain(cells.attrs["settings"]),
-                    "areas": [plain(r) for r in areas[columns].to_dict(orient="records")] if len(areas) else []})
+    start, end, layer = request.args.get("from"), request.args.get("to"), request.args.get("layer")
+
+    def build():
+        cells, areas = hotspot_report(get_store(), boroughs=[borough], res=res, start=start, end=end, layer=layer)
+        columns = ["area", "name", "ward_name", "n_cells", "cells", "lat", "lng", "value", "max_z", "min_q"]
+        return {"ok": True, "settings": plain(cells.attrs["settings"]),
+                "areas": [plain(r) for r in areas[columns].to_dict(orient="records")] if len(areas) else []}
+
+    return jsonify(product_cache().get(("hotspots", borough, res, start, end, layer), build))
 
 
 @bp.get("/api/peer-groups")
@@ -72,7 +84,7 @@ def hotspots():
 def groups():
     """Peer groups with a child of the borough: children, linked adults apart, boroughs, places."""
     borough, why = _borough(), _why()
-    graph = graph_from_evidence(get_store())
+    graph = _graph()
     home = {n: d.get("home_borough") for n, d in graph.nodes(data=True)}
     chosen = [g for g in peer_groups(children_subgraph(graph), density=SAFEGUARDING_DENSITY)
               if len(g) > 1 and any(home[m] == borough for m in g)]
@@ -88,7 +100,7 @@ def groups():
 def person(person_id: str):
     """One person (of the user's boroughs) and their evidenced links, each with its evidence."""
     why = _why()
-    graph = graph_from_evidence(get_store())
+    graph = _graph()
     if person_id not in graph:
         abort(404, description="not found")
     node = graph.nodes[person_id]

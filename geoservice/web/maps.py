@@ -20,6 +20,7 @@ from ..maps.products import build_map
 from ..maps.render import render_map_html
 from ..maps.specs import load_map_specs
 from .access import ROLES, allow, current_user, in_scope
+from .cache import product_cache
 from .store import get_store
 
 bp = Blueprint("maps", __name__, template_folder="templates")
@@ -40,10 +41,16 @@ def _built(name: str):
     if name not in specs:
         abort(404, description=f"no map product {name!r} for you; yours: {', '.join(sorted(specs)) or 'none'}")
     settings = current_app.config["GEOSERVICE_SETTINGS"]
-    boroughs = request.args.getlist("borough") or [current_user().boroughs[0]]
+    boroughs = tuple(request.args.getlist("borough")) or (current_user().boroughs[0],)
     in_scope(*boroughs)
-    return build_map(get_store(), specs[name], boroughs=boroughs, start=request.args.get("from"),
-                     end=request.args.get("to"), period=request.args.get("period"), tile_url=settings.map_tile_url)
+    start, end, period = request.args.get("from"), request.args.get("to"), request.args.get("period")
+
+    def build():
+        built = build_map(get_store(), specs[name], boroughs=boroughs, start=start, end=end, period=period,
+                          tile_url=settings.map_tile_url)
+        return built, render_map_html(built)
+
+    return product_cache().get(("map", name, boroughs, start, end, period), build)
 
 
 @bp.get("/maps/")
@@ -57,12 +64,12 @@ def index():
 @allow(*MAP_ROLES)
 def page(name: str):
     """One map product as an offline HTML page."""
-    return render_map_html(_built(name))
+    return _built(name)[1]
 
 
 @bp.get("/api/maps/<name>")
 @allow(*MAP_ROLES)
 def data(name: str):
     """One map product's data (what the page draws) as JSON."""
-    built = _built(name)
+    built, _ = _built(name)
     return jsonify({"ok": True, "map": built.config, "expected_hexes": built.expected_hexes})

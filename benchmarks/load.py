@@ -1,0 +1,170 @@
+"""Load: concurrent signed-in clients against the demo's hot-spot, map and person endpoints.
+
+Run: ``.venv/bin/python benchmarks/load.py [--clients 50] [--seconds 60] [--instance DIR]``. It uses the demo store
+in ``instance/``, building it first if it is missing. It serves it with ``geoservice serve`` in a separate
+process, signs in one session per client as the demo analyst, and has every client loop for the given time over:
+
+- hot spots (`/api/hotspots`);
+- the three map products (pages and data);
+- one person in ten requests (`/api/people/<id>`, audited).
+
+It prints p50/p95/p99 latency overall, after a 10 s warm-up, and per endpoint, and the errors. It also compares
+the audit events logged with the successful person requests: none may be lost, and the chain must verify.
+Target (issue 6): p95 at most 300 ms, zero errors, zero lost audit events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from geoservice.config import PROJECT_ROOT, Settings  # noqa: E402
+from geoservice.demo import DEMO_PASSWORD, build_demo  # noqa: E402
+from geoservice.privacy.audit import verify  # noqa: E402
+from geoservice.store.db import Store  # noqa: E402
+
+MERTON = "E09000024"
+ENDPOINTS = {
+    "hotspots": f"/api/hotspots?borough={MERTON}&from=2025-01-01&to=2026-01-01",
+    "mace map": f"/maps/mace_hotspots?borough={MERTON}",
+    "tasking map": f"/maps/csp_tasking?borough={MERTON}",
+    "youth map data": f"/api/maps/youth_area?borough={MERTON}&period=2025",
+}
+
+
+class Client:
+    """One signed-in session over one keep-alive connection."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.cookie = ""
+        status, page = self.request("GET", "/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        body = urllib.parse.urlencode({"username": "analyst", "password": os.environ.get(
+            "GEOSERVICE_DEMO_PASSWORD", DEMO_PASSWORD), "csrf_token": token})
+        status, _ = self.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
+        if status != 302:
+            raise SystemExit(f"sign-in failed with {status}: is the demo store built with its users?")
+
+    def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, str]:
+        headers = {**(headers or {}), **({"Cookie": self.cookie} if self.cookie else {})}
+        self.connection.request(method, path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        data = response.read().decode("utf-8", "replace")
+        cookie = response.getheader("Set-Cookie")
+        if cookie:
+            self.cookie = cookie.split(";")[0]
+        return response.status, data
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--instance", type=Path, default=PROJECT_ROOT / "instance")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env(instance_path=str(args.instance))
+    store = Store.from_settings(settings)
+    if not (args.instance / "geoservice.sqlite").exists() or "users" not in store.metadata.tables or \
+            not store.layer_counts().get("people"):
+        print("building the demo store ...", flush=True)
+        store = build_demo(settings, echo=lambda _: None)
+    store.init()
+    people = store.read_layer("people", ["person_id", "home_borough", "subject_category"])
+    merton_children = people.person_id[(people.home_borough == MERTON)
+                                       & (people.subject_category == "child_at_risk")].tolist()
+    audit_before = verify(store).entries
+
+    port = _free_port()
+    env = dict(os.environ, GEOSERVICE_INSTANCE_PATH=str(args.instance))
+    env.pop("GEOSERVICE_DATABASE_URL", None)
+    server = subprocess.Popen([sys.executable, "-m", "geoservice.cli", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        clients = [Client(port) for _ in range(args.clients)]
+        print(f"{args.clients} clients signed in; running {args.seconds:.0f} s ...", flush=True)
+        results: list[tuple[str, float, float, int]] = []  # endpoint, started (s), latency (s), status
+        lock = threading.Lock()
+        start = time.perf_counter()
+
+        def run(client: Client, seed: int) -> None:
+            rng = random.Random(seed)
+            while time.perf_counter() - start < args.seconds:
+                if rng.random() < 0.1:
+                    name, path = "person (audited)", f"/api/people/{rng.choice(merton_children)}?why=load%20test"
+                else:
+                    name, path = rng.choice(list(ENDPOINTS.items()))
+                began = time.perf_counter()
+                try:
+                    status, _ = client.request("GET", path)
+                except (OSError, http.client.HTTPException):
+                    status = 0
+                    client.connection.close()
+                    client.connection = http.client.HTTPConnection("127.0.0.1", client.port, timeout=60)
+                with lock:
+                    results.append((name, began - start, time.perf_counter() - began, status))
+
+        threads = [threading.Thread(target=run, args=(c, k)) for k, c in enumerate(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    names = np.array([r[0] for r in results])
+    began = np.array([r[1] for r in results])
+    latency = np.array([r[2] for r in results]) * 1000
+    status = np.array([r[3] for r in results])
+
+    def line(label, mask):
+        if not mask.any():
+            return
+        p50, p95, p99 = np.percentile(latency[mask], [50, 95, 99])
+        errors = int((status[mask] != 200).sum())
+        print(f"{label:22s} {int(mask.sum()):7,d} requests  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  p99 {p99:7.1f} ms"
+              f"  errors {errors}")
+
+    print(f"{len(results):,} requests in {args.seconds:.0f} s ({len(results) / args.seconds:.0f}/s)")
+    line("all", np.ones(len(results), bool))
+    line("after 10 s warm-up", began >= 10)
+    for name in [*ENDPOINTS, "person (audited)"]:
+        line(name, names == name)
+    audited = int(((names == "person (audited)") & (status == 200)).sum())
+    check = verify(store)
+    logged = check.entries - audit_before
+    print(f"audit: {audited} person answers, {logged} events logged ({audited - logged} lost); chain "
+          f"{'intact' if check.ok else 'BROKEN'}; target p95 <= 300 ms, 0 errors, 0 lost")
+    store.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
