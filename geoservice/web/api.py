@@ -1,6 +1,7 @@
 """The JSON API for analysts and tasking officers. Every answer about people is audited with the user's reason.
 
-- ``GET /api/hotspots?borough=&from=&to=&layer=&res=``: hot-spot areas. Aggregate; analysts and tasking officers.
+- ``GET /api/hotspots?borough=&from=&to=&layer=&res=[&format=geojson]``: hot-spot areas, as JSON or GeoJSON.
+  Aggregate; analysts and tasking officers.
 - ``GET /api/peer-groups?borough=&why=``: peer groups with a child of the borough. Analysts; audited as a
   consultation.
 - ``GET /api/people/<id>?why=``: one person and their evidenced links, each with its evidence. Analysts; a person
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import h3
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from ..analysis.hotspot_areas import hotspot_report
@@ -76,7 +78,16 @@ def hotspots():
         return {"ok": True, "settings": plain(cells.attrs["settings"]),
                 "areas": [plain(r) for r in areas[columns].to_dict(orient="records")] if len(areas) else []}
 
-    return jsonify(product_cache().get(("hotspots", borough, res, start, end, layer), build))
+    answer = product_cache().get(("hotspots", borough, res, start, end, layer), build)
+    if request.args.get("format") == "geojson":  # each area as a MultiPolygon of its hexagons (lng, lat order)
+        features = [{"type": "Feature", "properties": {k: v for k, v in area.items() if k not in ("cells", "lat", "lng")},
+                     "geometry": {"type": "MultiPolygon", "coordinates": [
+                         [[[lng, lat] for lat, lng in (*h3.cell_to_boundary(c), h3.cell_to_boundary(c)[0])]]
+                         for c in area["cells"]]}} for area in answer["areas"]]
+        response = jsonify({"type": "FeatureCollection", "features": features, "settings": answer["settings"]})
+        response.mimetype = "application/geo+json"
+        return response
+    return jsonify(answer)
 
 
 @bp.get("/api/peer-groups")
@@ -128,6 +139,33 @@ def linkage():
     return jsonify({"ok": True, **report_dict(report, SECTIONS)})
 
 
+@bp.get("/reports/linkage")
+@allow("mace_analyst")
+@fresh
+def linkage_page():
+    """The linkage report as a page; with ``share_with``, the minimised version for that borough, a disclosure."""
+    from ..pseudonyms import Pseudonymiser
+    from ..reports.linkage import minimise_for
+    from ..reports.render import render_html
+
+    borough, why = _borough(), _why()
+    if not request.args.get("from") or not request.args.get("to"):
+        abort(400, description="give the period: from=YYYY-MM-DD&to=YYYY-MM-DD")
+    start, end = request.args["from"], request.args["to"]
+    report = linkage_report(get_store(), borough, start=start, end=end, since=request.args.get("since") or None)
+    people = sorted(set().union(*report.people().values()))
+    _audit("combination", [f"linkage:{borough}:{start}..{end}", *person_refs(_key(), people)], why)
+    title = f"Cross-borough linkage: {report.about['borough_name']}"
+    recipient = request.args.get("share_with")
+    if recipient:
+        report = minimise_for(report, recipient, Pseudonymiser(_key(), f"{borough}>{recipient}"))
+        title += f", minimised for {report.about['shared_with_name']}"
+        _audit("disclosure", [f"linkage:{borough}:{start}..{end}:minimised",
+                              f"pseudonymous people: {len(set().union(*report.people().values()))}"], why,
+               recipient=recipient)
+    return render_html(report, SECTIONS, title=title)
+
+
 OPENAPI = {
     "openapi": "3.1.0",
     "info": {"title": "Places & Spaces API", "version": "1",
@@ -136,9 +174,10 @@ OPENAPI = {
     "paths": {
         "/api/layers": {"get": {"summary": "Layers with row and quarantine counts",
                                 "x-roles": ["admin", "mace_analyst", "auditor"]}},
-        "/api/hotspots": {"get": {"summary": "Named hot-spot areas", "x-roles": ["mace_analyst", "tasking_officer"],
+        "/api/hotspots": {"get": {"summary": "Named hot-spot areas (format=geojson: a FeatureCollection)",
+                                  "x-roles": ["mace_analyst", "tasking_officer"],
                                   "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
-                                                 for n in ("borough", "from", "to", "layer", "res")]}},
+                                                 for n in ("borough", "from", "to", "layer", "res", "format")]}},
         "/api/peer-groups": {"get": {"summary": "Peer groups with a child of the borough (audited)",
                                      "x-roles": ["mace_analyst"],
                                      "parameters": [{"name": n, "in": "query", "schema": {"type": "string"},

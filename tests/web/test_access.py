@@ -29,6 +29,7 @@ EXPECTED = {
     "api.person": {"mace_analyst"}, "api.linkage": {"mace_analyst"}, "api.openapi": set(ROLES),
     "audit.index": {"auditor", "admin"},
     "upload.form": {"admin", "mace_analyst"}, "upload.submit": {"admin", "mace_analyst"},
+    "api.linkage_page": {"mace_analyst"},
 }
 MAP_TIERS = {"mace_hotspots": {"mace_analyst"}, "csp_tasking": {"mace_analyst", "tasking_officer"},
              "youth_area": {"mace_analyst", "tasking_officer", "youth_worker"}}
@@ -65,7 +66,8 @@ def _requests(own_child, foreign_child):
                     ("maps.data", "GET", f"/api/maps/{name}?borough={borough}&{window_or_period}", scope)]
         out += [("api.hotspots", "GET", f"/api/hotspots?borough={borough}&{window}", scope),
                 ("api.groups", "GET", f"/api/peer-groups?borough={borough}&{why}", scope),
-                ("api.linkage", "GET", f"/api/linkage?borough={borough}&{window}&{why}", scope)]
+                ("api.linkage", "GET", f"/api/linkage?borough={borough}&{window}&{why}", scope),
+                ("api.linkage_page", "GET", f"/reports/linkage?borough={borough}&{window}&{why}", scope)]
     out += [("api.person", "GET", f"/api/people/{own_child}?{why}", "own"),
             ("api.person", "GET", f"/api/people/{foreign_child}?{why}", "foreign"),
             ("api.person", "GET", f"/api/people/NOBODY?{why}", "foreign")]
@@ -190,3 +192,43 @@ def test_youth_views_cannot_be_differenced_across_resolutions_or_windows(app):
         response = client.get(base + other)
         assert response.status_code == 422, (other, response.status_code)
     assert client.get(f"/api/maps/youth_area?borough={MERTON}&borough={LAMBETH}&period=2025").status_code == 404
+
+
+def test_the_openapi_document_describes_every_api_route_and_hot_spots_come_as_geojson(app):
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, "tasking_officer", [MERTON])
+    document = client.get("/api/openapi.json").get_json()
+    routes = {re.sub(r"<(\w+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()
+              if rule.rule.startswith("/api/") and rule.rule != "/api/openapi.json"}
+    assert routes == set(document["paths"]), "every API route is described, and nothing else"
+    for path, operations in document["paths"].items():
+        endpoint = app.url_map.bind("localhost").match(re.sub(r"{\w+}", "x", path))[0]
+        assert set(operations["get"]["x-roles"]) == set(EXPECTED[endpoint]), path
+    geojson = client.get(f"/api/hotspots?borough={MERTON}&from=2025-01-01&to=2026-01-01&format=geojson")
+    assert geojson.mimetype == "application/geo+json"
+    features = geojson.get_json()["features"]
+    assert features and all(f["geometry"]["type"] == "MultiPolygon" for f in features)
+    lng, lat = features[0]["geometry"]["coordinates"][0][0][0]
+    assert -0.4 < lng < 0.1 and 51.2 < lat < 51.6, "GeoJSON order: longitude first"
+
+
+def test_the_linkage_page_asks_for_the_password_again_and_audits_a_shared_version(app, monkeypatch):
+    import geoservice.web.access as access
+
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, "mace_analyst", [MERTON])
+    url = f"/reports/linkage?borough={MERTON}&from=2025-01-01&to=2026-01-01&share_with={LAMBETH}&why=MACE%20panel"
+    monkeypatch.setattr(access, "FRESH_SECONDS", -1)  # the sign-in is now too old for a disclosure
+    asked = client.get(url)
+    assert asked.status_code == 302 and asked.headers["Location"].startswith("/reauth")
+    assert client.get("/api/linkage?borough=E09000024&from=2025-01-01&to=2026-01-01&why=x1234").status_code == 401
+    monkeypatch.setattr(access, "FRESH_SECONDS", 300)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/reauth").get_data(as_text=True)).group(1)
+    assert client.post("/reauth", data={"password": TEST_PASSWORD, "csrf_token": token}).status_code == 302
+    page = client.get(url).get_data(as_text=True)
+    assert "minimised for Lambeth" in page and not PERSON_ID.findall(page)
+    disclosure, combination = events(store, username="mace_analyst")[:2]
+    assert disclosure["operation"] == "disclosure" and disclosure["recipient"] == LAMBETH
+    assert combination["operation"] == "combination" and verify(store).ok
