@@ -123,19 +123,24 @@ def person(person_id: str):
                     "links": [plain(r) for r in ego.links.to_dict(orient="records")]})
 
 
+def _audited_linkage():
+    """The linkage report the request asks for, its making audited as a combination."""
+    borough, why = _borough(), _why()
+    start, end = request.args.get("from"), request.args.get("to")
+    if not start or not end:
+        abort(400, description="give the period: from=YYYY-MM-DD&to=YYYY-MM-DD")
+    report = linkage_report(get_store(), borough, start=start, end=end, since=request.args.get("since") or None)
+    people = sorted(set().union(*report.people().values()))
+    _audit("combination", [f"linkage:{borough}:{start}..{end}", *person_refs(_key(), people)], why)
+    return report, f"linkage:{borough}:{start}..{end}", why
+
+
 @bp.get("/api/linkage")
 @allow("mace_analyst")
 @fresh
 def linkage():
     """The cross-borough linkage report of a borough (JSON)."""
-    borough, why = _borough(), _why()
-    if not request.args.get("from") or not request.args.get("to"):
-        abort(400, description="give the period: from=YYYY-MM-DD&to=YYYY-MM-DD")
-    report = linkage_report(get_store(), borough, start=request.args["from"], end=request.args["to"],
-                            since=request.args.get("since"))
-    people = sorted(set().union(*report.people().values()))
-    _audit("combination", [f"linkage:{borough}:{request.args['from']}..{request.args['to']}",
-                           *person_refs(_key(), people)], why)
+    report, _, _ = _audited_linkage()
     return jsonify({"ok": True, **report_dict(report, SECTIONS)})
 
 
@@ -148,19 +153,13 @@ def linkage_page():
     from ..reports.linkage import minimise_for
     from ..reports.render import render_html
 
-    borough, why = _borough(), _why()
-    if not request.args.get("from") or not request.args.get("to"):
-        abort(400, description="give the period: from=YYYY-MM-DD&to=YYYY-MM-DD")
-    start, end = request.args["from"], request.args["to"]
-    report = linkage_report(get_store(), borough, start=start, end=end, since=request.args.get("since") or None)
-    people = sorted(set().union(*report.people().values()))
-    _audit("combination", [f"linkage:{borough}:{start}..{end}", *person_refs(_key(), people)], why)
+    report, what, why = _audited_linkage()
     title = f"Cross-borough linkage: {report.about['borough_name']}"
     recipient = request.args.get("share_with")
     if recipient:
-        report = minimise_for(report, recipient, Pseudonymiser(_key(), f"{borough}>{recipient}"))
+        report = minimise_for(report, recipient, Pseudonymiser(_key(), f"{report.about['borough']}>{recipient}"))
         title += f", minimised for {report.about['shared_with_name']}"
-        _audit("disclosure", [f"linkage:{borough}:{start}..{end}:minimised",
+        _audit("disclosure", [f"{what}:minimised",
                               f"pseudonymous people: {len(set().union(*report.people().values()))}"], why,
                recipient=recipient)
     return render_html(report, SECTIONS, title=title)
