@@ -165,6 +165,39 @@ def linkage_page():
     return render_html(report, SECTIONS, title=title)
 
 
+EXPORT_FORMATS = {"graphml": ("application/graphml+xml", "to_graphml"), "gexf": ("application/gexf+xml", "to_gexf")}
+
+
+@bp.get("/exports/network.<fmt>")
+@allow("mace_analyst")
+@fresh
+def export_network(fmt: str):
+    """The evidenced network around a borough's people (GraphML or GEXF, for Gephi), every edge with its
+    evidence. The file leaves the service, so the export is audited as a disclosure to a file."""
+    import tempfile
+    from pathlib import Path
+
+    from flask import Response
+
+    from ..network import export
+
+    if fmt not in EXPORT_FORMATS:
+        abort(404, description=f"export formats: {', '.join(EXPORT_FORMATS)}")
+    borough, why = _borough(), _why()
+    graph = _graph()
+    ours = [n for n, d in graph.nodes(data=True) if d.get("home_borough") == borough]
+    keep = set(ours) | {m for n in ours for m in graph.neighbors(n)}
+    sub = graph.subgraph(keep)
+    _audit("disclosure", [f"network export:{borough}:{fmt}", *person_refs(_key(), sorted(sub.nodes))], why,
+           recipient=f"file export ({fmt}) by {current_user().username}")
+    mimetype, writer = EXPORT_FORMATS[fmt]
+    with tempfile.TemporaryDirectory() as folder:
+        path = getattr(export, writer)(sub, Path(folder) / f"network.{fmt}")
+        data = path.read_bytes()
+    return Response(data, mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="network-{borough}.{fmt}"'})
+
+
 OPENAPI = {
     "openapi": "3.1.0",
     "info": {"title": "Places & Spaces API", "version": "1",

@@ -29,7 +29,7 @@ EXPECTED = {
     "api.person": {"mace_analyst"}, "api.linkage": {"mace_analyst"}, "api.openapi": set(ROLES),
     "audit.index": {"auditor", "admin"},
     "upload.form": {"admin", "mace_analyst"}, "upload.submit": {"admin", "mace_analyst"},
-    "api.linkage_page": {"mace_analyst"},
+    "api.linkage_page": {"mace_analyst"}, "api.export_network": {"mace_analyst"},
 }
 MAP_TIERS = {"mace_hotspots": {"mace_analyst"}, "csp_tasking": {"mace_analyst", "tasking_officer"},
              "youth_area": {"mace_analyst", "tasking_officer", "youth_worker"}}
@@ -67,7 +67,8 @@ def _requests(own_child, foreign_child):
         out += [("api.hotspots", "GET", f"/api/hotspots?borough={borough}&{window}", scope),
                 ("api.groups", "GET", f"/api/peer-groups?borough={borough}&{why}", scope),
                 ("api.linkage", "GET", f"/api/linkage?borough={borough}&{window}&{why}", scope),
-                ("api.linkage_page", "GET", f"/reports/linkage?borough={borough}&{window}&{why}", scope)]
+                ("api.linkage_page", "GET", f"/reports/linkage?borough={borough}&{window}&{why}", scope),
+                ("api.export_network", "GET", f"/exports/network.graphml?borough={borough}&{why}", scope)]
     out += [("api.person", "GET", f"/api/people/{own_child}?{why}", "own"),
             ("api.person", "GET", f"/api/people/{foreign_child}?{why}", "foreign"),
             ("api.person", "GET", f"/api/people/NOBODY?{why}", "foreign")]
@@ -232,3 +233,7 @@ def test_the_linkage_page_asks_for_the_password_again_and_audits_a_shared_versio
     disclosure, combination = events(store, username="mace_analyst")[:2]
     assert disclosure["operation"] == "disclosure" and disclosure["recipient"] == LAMBETH
     assert combination["operation"] == "combination" and verify(store).ok
+    graphml = client.get(f"/exports/network.graphml?borough={MERTON}&why=Gephi%20mapping%20for%20panel")
+    assert graphml.status_code == 200 and b"evidence_json" in graphml.data
+    export = events(store, username="mace_analyst")[0]
+    assert export["operation"] == "disclosure" and export["recipient"].startswith("file export (graphml)")
