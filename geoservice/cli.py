@@ -282,24 +282,13 @@ def linkage(ctx, borough, start, end, since, as_of, share_with, fmt, out, why) -
     """Cross-borough linkage report for a MACE panel (or, with --share-with, for a neighbour borough).
 
     Making it is a combination of personal data, and sharing it a disclosure: both go in the audit log."""
-    from .privacy.audit import person_refs, record_events
-    from .pseudonyms import Pseudonymiser, pseudonym_key
-    from .reports.linkage import linkage_report, minimise_for, write_linkage
+    from .pseudonyms import pseudonym_key
+    from .reports.linkage import audited_linkage, write_linkage
 
-    store = _store(ctx)
-    report = linkage_report(store, borough, start=start, end=end, as_of=as_of, since=since)
-    key = pseudonym_key(_settings(ctx))
-    people = person_refs(key, sorted(set().union(*report.people().values())))
-    events = [{"username": f"cli:{_os_user()}", "operation": "combination", "justification": why,
-               "objects": [f"linkage:{borough}:{start}..{end}", *people]}]
-    if share_with:
-        report = minimise_for(report, share_with, Pseudonymiser(key, f"{borough}>{share_with}"))
-        shared = sorted(set().union(*report.people().values()))
-        events.append({"username": f"cli:{_os_user()}", "operation": "disclosure", "justification": why,
-                       "recipient": share_with, "objects": [f"linkage:{borough}:{start}..{end}:minimised",
-                                                            f"pseudonymous people: {len(shared)}"]})
+    report = audited_linkage(_store(ctx), borough, start=start, end=end, as_of=as_of, since=since,
+                             share_with=share_with, username=f"cli:{_os_user()}", justification=why,
+                             key=pseudonym_key(_settings(ctx)))
     path = write_linkage(report, out, fmt)
-    record_events(store, events)
     counts = {name: len(report.tables[name]) for name in ("children_elsewhere", "cross_borough_groups",
                                                            "adults_elsewhere", "cross_borough_links",
                                                            "county_lines", "new_since")}

@@ -87,6 +87,10 @@ class LinkageReport:
         }
         return found
 
+    def everyone(self) -> set[str]:
+        """Every person id the report names, in any list."""
+        return set().union(*self.people().values())
+
 
 def _day(value) -> date | None:
     return None if value is None else pd.Timestamp(value).date()
@@ -387,6 +391,24 @@ def minimise_for(report: LinkageReport, recipient: str, pseudonymise: Pseudonymi
                       "record numbers and no exact points (places are H3 cells)."]})
     return LinkageReport(about, tables)
 
+
+
+def audited_linkage(store: Store, borough: str, *, start, end, username: str, justification: str, key: bytes,
+                    as_of=None, since=None, share_with: str | None = None) -> LinkageReport:
+    """``linkage_report`` with its audit: making it is a ``combination`` of personal data (people named by their
+    keyed pseudonyms, ``key``); with ``share_with``, the report is minimised for that borough and the sharing is a
+    ``disclosure`` to it. The CLI and the service both make reports this way."""
+    from ..privacy.audit import person_refs, record
+
+    report = linkage_report(store, borough, start=start, end=end, as_of=as_of, since=since)
+    what = f"linkage:{borough}:{report.about['from']}..{report.about['to']}"
+    record(store, username=username, operation="combination", justification=justification,
+           objects=[what, *person_refs(key, sorted(report.everyone()))])
+    if share_with:
+        report = minimise_for(report, share_with, Pseudonymiser(key, f"{borough}>{share_with}"))
+        record(store, username=username, operation="disclosure", justification=justification,
+               recipient=share_with, objects=[f"{what}:minimised", f"pseudonymous people: {len(report.everyone())}"])
+    return report
 
 
 FORMATS = ("html", "csv", "json")

@@ -23,7 +23,7 @@ from ..network.groups import SAFEGUARDING_DENSITY, peer_groups
 from ..network.roles import group_summaries
 from ..privacy.audit import person_refs, record
 from ..pseudonyms import pseudonym_key
-from ..reports.linkage import SECTIONS, linkage_report
+from ..reports.linkage import SECTIONS, audited_linkage
 from ..reports.render import plain, report_dict
 from .access import ROLES, allow, current_user, fresh, in_scope
 from .cache import product_cache
@@ -123,16 +123,14 @@ def person(person_id: str):
                     "links": [plain(r) for r in ego.links.to_dict(orient="records")]})
 
 
-def _audited_linkage():
-    """The linkage report the request asks for, its making audited as a combination."""
-    borough, why = _borough(), _why()
+def _audited_linkage(share_with: str | None = None):
+    """The linkage report the request asks for, made (and shared) as ``audited_linkage`` records it."""
     start, end = request.args.get("from"), request.args.get("to")
+    borough, why = _borough(), _why()
     if not start or not end:
         abort(400, description="give the period: from=YYYY-MM-DD&to=YYYY-MM-DD")
-    report = linkage_report(get_store(), borough, start=start, end=end, since=request.args.get("since") or None)
-    people = sorted(set().union(*report.people().values()))
-    _audit("combination", [f"linkage:{borough}:{start}..{end}", *person_refs(_key(), people)], why)
-    return report, f"linkage:{borough}:{start}..{end}", why
+    return audited_linkage(get_store(), borough, start=start, end=end, since=request.args.get("since") or None,
+                           share_with=share_with, username=current_user().username, justification=why, key=_key())
 
 
 @bp.get("/api/linkage")
@@ -140,8 +138,7 @@ def _audited_linkage():
 @fresh
 def linkage():
     """The cross-borough linkage report of a borough (JSON)."""
-    report, _, _ = _audited_linkage()
-    return jsonify({"ok": True, **report_dict(report, SECTIONS)})
+    return jsonify({"ok": True, **report_dict(_audited_linkage(), SECTIONS)})
 
 
 @bp.get("/reports/linkage")
@@ -149,19 +146,12 @@ def linkage():
 @fresh
 def linkage_page():
     """The linkage report as a page; with ``share_with``, the minimised version for that borough, a disclosure."""
-    from ..pseudonyms import Pseudonymiser
-    from ..reports.linkage import minimise_for
     from ..reports.render import render_html
 
-    report, what, why = _audited_linkage()
+    report = _audited_linkage(share_with=request.args.get("share_with") or None)
     title = f"Cross-borough linkage: {report.about['borough_name']}"
-    recipient = request.args.get("share_with")
-    if recipient:
-        report = minimise_for(report, recipient, Pseudonymiser(_key(), f"{report.about['borough']}>{recipient}"))
+    if report.about.get("shared_with"):
         title += f", minimised for {report.about['shared_with_name']}"
-        _audit("disclosure", [f"{what}:minimised",
-                              f"pseudonymous people: {len(set().union(*report.people().values()))}"], why,
-               recipient=recipient)
     return render_html(report, SECTIONS, title=title)
 
 
