@@ -273,14 +273,14 @@ def _build_areas(ctx, layer):
 
 
 def _build_group_places(ctx, layer):
-    from ..network.build import children_subgraph, graph_from_evidence
-    from ..network.groups import SAFEGUARDING_DENSITY, peer_groups
+    from ..network.build import graph_from_evidence
+    from ..network.groups import child_peer_groups
     from ..network.places import person_places
     from ..network.roles import group_summaries
 
     store = ctx["store"]
     graph = graph_from_evidence(store, as_of=ctx["as_of"], start=ctx["start"], end=ctx["end"])
-    groups = [g for g in peer_groups(children_subgraph(graph), density=SAFEGUARDING_DENSITY) if len(g) > 1]
+    groups = child_peer_groups(graph)
     visits = person_places(store, res=ctx["res"], as_of=ctx["as_of"], start=ctx["start"], end=ctx["end"],
                            graph=graph)
     summary = group_summaries(graph, groups, visits=visits, namer=PlaceNamer(named_places(store)))

@@ -21,7 +21,7 @@ import threading
 import networkx as nx
 import numpy as np
 
-from .build import NetworkInputError
+from .build import NetworkInputError, children_subgraph
 
 
 SAFEGUARDING_DENSITY = 0.1
@@ -148,3 +148,9 @@ def peer_groups(graph: nx.Graph, *, seed: int = 0, resolution: float = 1.0, dens
 
         groups._stability_of = stability
     return groups
+
+
+def child_peer_groups(graph: nx.Graph, *, seed: int = 0) -> PeerGroups:
+    """The peer groups of the children in an evidence graph (``graph_from_evidence``): Leiden under the Constant
+    Potts Model at ``SAFEGUARDING_DENSITY``, on the children and the links between them only."""
+    return peer_groups(children_subgraph(graph), density=SAFEGUARDING_DENSITY, seed=seed)

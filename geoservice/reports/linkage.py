@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.hotspot_areas import PlaceNamer, named_places
-from ..network.build import ADULT, CHILD, NetworkInputError, children_subgraph, graph_from_evidence
-from ..network.groups import SAFEGUARDING_DENSITY, peer_groups
+from ..network.build import ADULT, CHILD, NetworkInputError, graph_from_evidence
+from ..network.groups import SAFEGUARDING_DENSITY, child_peer_groups
 from ..network.places import person_places
 from ..network.roles import group_summaries
 from ..pseudonyms import Pseudonymiser
@@ -182,8 +182,7 @@ def linkage_report(store: Store, borough: str, *, start, end, as_of=None, since=
                                          "lng", "distance_km", "new"]].reset_index(drop=True)
 
     # peer groups that span boroughs
-    groups = [g for g in peer_groups(children_subgraph(graph), density=SAFEGUARDING_DENSITY, seed=seed)
-              if len(g) > 1 and g & our_children and len({home[m] for m in g}) > 1]
+    groups = [g for g in child_peer_groups(graph, seed=seed) if g & our_children and len({home[m] for m in g}) > 1]
     summary = group_summaries(graph, groups, since=since, visits=visits, namer=namer)
     if len(summary):
         summary["members_by_borough"] = summary.children.map(

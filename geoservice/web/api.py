@@ -17,9 +17,9 @@ import h3
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from ..analysis.hotspot_areas import hotspot_report
-from ..network.build import children_subgraph, graph_from_evidence
+from ..network.build import graph_from_evidence
 from ..network.ego import ego_network
-from ..network.groups import SAFEGUARDING_DENSITY, peer_groups
+from ..network.groups import child_peer_groups
 from ..network.roles import group_summaries
 from ..privacy.audit import person_refs, record
 from ..pseudonyms import pseudonym_key
@@ -97,8 +97,7 @@ def groups():
     borough, why = _borough(), _why()
     graph = _graph()
     home = {n: d.get("home_borough") for n, d in graph.nodes(data=True)}
-    chosen = [g for g in peer_groups(children_subgraph(graph), density=SAFEGUARDING_DENSITY)
-              if len(g) > 1 and any(home[m] == borough for m in g)]
+    chosen = [g for g in child_peer_groups(graph) if any(home[m] == borough for m in g)]
     summary = group_summaries(graph, chosen)
     people = sorted({p for row in summary.itertuples() for p in row.children + row.adults_posing_risk})
     _audit("consultation", [f"peer-groups:{borough}", *person_refs(_key(), people)], why)
