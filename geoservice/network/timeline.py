@@ -28,15 +28,12 @@ def child_timeline(store: Store, graph: nx.Graph, person: str) -> pd.DataFrame:
                                                                 else "outside London" if pd.notna(e.found_at)
                                                                 else "—"),
              "record": e.episode_id} for e in episodes.itertuples()]
+    named = {}  # incidents the evidence names (co-involvement): one event per incident, dated by its evidence
     for other in graph.neighbors(person):
         for item in graph.edges[person, other]["evidence"]:
             rows.append({"date": pd.Timestamp(item["evidence_date"]), "kind": "link", "risk": None,
                          "detail": f"{item['type']} with {other} ({item['grading']}, {item['source_layer']})",
                          "record": item["association_id"]})
-    # incidents the evidence names (co-involvement): one event per incident, dated by its evidence
-    named = {}
-    for other in graph.neighbors(person):
-        for item in graph.edges[person, other]["evidence"]:
             if item["source_layer"] == "incidents" and item["source_record"]:
                 named.setdefault(item["source_record"], (pd.Timestamp(item["evidence_date"]), set()))[1].add(other)
     if named:
