@@ -56,20 +56,26 @@ def add_user(store: Store, username: str, password: str, *, roles, boroughs) -> 
     return User(username, frozenset(roles), tuple(boroughs))
 
 
-def get_user(store: Store, username: str) -> User | None:
+def _row(store: Store, username: str):
     table = _table(store)
     with store.engine.connect() as conn:
-        row = conn.execute(select(table).where(table.c.username == username)).mappings().first()
+        return conn.execute(select(table).where(table.c.username == username)).mappings().first()
+
+
+def _user(row) -> User | None:
     if row is None or row["disabled"]:
         return None
     return User(row["username"], frozenset(row["roles"].split(",")), tuple(row["boroughs"].split(",")))
 
 
+def get_user(store: Store, username: str) -> User | None:
+    """The enabled user of that name, or None."""
+    return _user(_row(store, username))
+
+
 def authenticate(store: Store, username: str, password: str) -> User | None:
     """The user when the password matches (and the user is enabled), else None."""
-    table = _table(store)
-    with store.engine.connect() as conn:
-        row = conn.execute(select(table.c.password_hash).where(table.c.username == username)).first()
-    if not check_password_hash(row.password_hash if row else _DUMMY_HASH, password) or row is None:
+    row = _row(store, username)
+    if not check_password_hash(row["password_hash"] if row else _DUMMY_HASH, password) or row is None:
         return None
-    return get_user(store, username)
+    return _user(row)

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import re
+
 import h3
 from flask import Blueprint, abort, current_app, jsonify, request
 
@@ -51,7 +53,10 @@ def _audit(operation: str, objects, why: str, recipient: str | None = None) -> N
 
 
 def _key() -> bytes:
-    return pseudonym_key(current_app.config["GEOSERVICE_SETTINGS"])
+    """The pseudonym key, read once per app (every audited answer needs it)."""
+    if "pseudonym_key" not in current_app.extensions:
+        current_app.extensions["pseudonym_key"] = pseudonym_key(current_app.config["GEOSERVICE_SETTINGS"])
+    return current_app.extensions["pseudonym_key"]
 
 
 def _graph():
@@ -193,29 +198,24 @@ OPENAPI = {
              "description": "Signed-in use only (session cookie from /login). Person-level answers need a reason "
                             "(why) and are audited."},
     "paths": {
-        "/api/layers": {"get": {"summary": "Layers with row and quarantine counts",
-                                "x-roles": ["admin", "mace_analyst", "auditor"]}},
+        "/api/layers": {"get": {"summary": "Layers with row and quarantine counts"}},
         "/api/hotspots": {"get": {"summary": "Named hot-spot areas (format=geojson: a FeatureCollection)",
-                                  "x-roles": ["mace_analyst", "tasking_officer"],
                                   "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
                                                  for n in ("borough", "from", "to", "layer", "res", "format")]}},
         "/api/peer-groups": {"get": {"summary": "Peer groups with a child of the borough (audited)",
-                                     "x-roles": ["mace_analyst"],
                                      "parameters": [{"name": n, "in": "query", "schema": {"type": "string"},
                                                      "required": n == "why"} for n in ("borough", "why")]}},
         "/api/people/{person_id}": {"get": {"summary": "One person and their evidenced links (audited)",
-                                            "x-roles": ["mace_analyst"],
                                             "parameters": [{"name": "person_id", "in": "path", "required": True,
                                                             "schema": {"type": "string"}},
                                                            {"name": "why", "in": "query", "required": True,
                                                             "schema": {"type": "string"}}]}},
         "/api/linkage": {"get": {"summary": "Cross-borough linkage report (audited; password confirmed in the last "
-                                            "5 minutes)", "x-roles": ["mace_analyst"],
+                                            "5 minutes)",
                                  "parameters": [{"name": n, "in": "query", "schema": {"type": "string"},
                                                  "required": n in ("from", "to", "why")}
                                                 for n in ("borough", "from", "to", "since", "why")]}},
         "/api/maps/{name}": {"get": {"summary": "A map product's data",
-                                     "x-roles": ["mace_analyst", "tasking_officer", "youth_worker"],
                                      "parameters": [{"name": "name", "in": "path", "required": True,
                                                      "schema": {"type": "string"}}]}},
     },
@@ -225,5 +225,10 @@ OPENAPI = {
 @bp.get("/api/openapi.json")
 @allow(*ROLES)
 def openapi():
-    """This API, described as OpenAPI 3.1."""
-    return jsonify(OPENAPI)
+    """This API, described as OpenAPI 3.1; each operation's ``x-roles`` are the roles its route declares."""
+    views = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule): current_app.view_functions[rule.endpoint]
+             for rule in current_app.url_map.iter_rules()}
+    paths = {path: {method: {**operation, "x-roles": sorted(views[path].allowed_roles)}
+                    for method, operation in operations.items()}
+             for path, operations in OPENAPI["paths"].items()}
+    return jsonify({**OPENAPI, "paths": paths})

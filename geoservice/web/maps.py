@@ -31,9 +31,11 @@ MAP_ROLES = tuple(sorted({role for roles in TIER_ROLES.values() for role in role
 
 
 def _specs():
+    """The map products the signed-in user may open (the specs are read once per app, not per request)."""
+    if "map_specs" not in current_app.extensions:
+        current_app.extensions["map_specs"] = load_map_specs(current_app.config["GEOSERVICE_SETTINGS"].maps_dir)
     user = current_user()
-    return {name: spec for name, spec in load_map_specs(current_app.config["GEOSERVICE_SETTINGS"].maps_dir).items()
-            if user.can(*TIER_ROLES[spec.tier])}
+    return {name: spec for name, spec in current_app.extensions["map_specs"].items() if user.can(*TIER_ROLES[spec.tier])}
 
 
 def _built(name: str):
