@@ -130,11 +130,13 @@ def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dic
 
 
 def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=None, end=None,
-                   layer: str | None = None, alpha: float = 0.05):
+                   layer: str | None = None, alpha: float = 0.05, places: pd.DataFrame | None = None,
+                   wards: list[dict] | None = None):
     """Hot spots of one layer (or, with ``layer=None``, the concern index) over some boroughs and a window.
 
     Returns ``(cells, areas)``: the ``gi_star`` result joined to the counts (and the concern breakdown), and the
-    named hot-spot areas.
+    named hot-spot areas. ``places`` (``named_places``) and ``wards`` (ward boundaries) name the areas; they are
+    read from the store when not given.
     """
     from .counts import concern_index, layer_counts, study_cells
     from .hotspots import gi_star
@@ -158,7 +160,8 @@ def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=No
     result = gi_star(values, k=k, alpha=alpha)
     result.attrs["settings"].update({"layer": layer or "concern index", "boroughs": list(boroughs),
                                      "start": str(start), "end": str(end)})
-    areas = hotspot_areas(result, places=named_places(store, boroughs), wards=store.boundaries(("ward",)),
+    areas = hotspot_areas(result, places=named_places(store, boroughs) if places is None else places,
+                          wards=store.boundaries(("ward",)) if wards is None else wards,
                           breakdown=breakdown, periods=periods)
     joined = result.join(breakdown.drop(columns=[c for c in breakdown.columns if c in result.columns]))
     joined.attrs = result.attrs

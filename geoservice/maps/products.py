@@ -213,10 +213,18 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
     return MapData(spec, boroughs, start, end, config, expected)
 
 
+def _names(ctx) -> tuple[pd.DataFrame, list[dict]]:
+    """The boroughs' named places and the ward boundaries, read once per map (hot spots and gaps both name areas)."""
+    if "names" not in ctx["cache"]:
+        ctx["cache"]["names"] = (named_places(ctx["store"], ctx["boroughs"]), ctx["store"].boundaries(("ward",)))
+    return ctx["cache"]["names"]
+
+
 def _hotspots(ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
     if "hotspots" not in ctx["cache"]:
+        places, wards = _names(ctx)
         ctx["cache"]["hotspots"] = hotspot_report(ctx["store"], boroughs=ctx["boroughs"], res=ctx["res"],
-                                                  start=ctx["start"], end=ctx["end"])
+                                                  start=ctx["start"], end=ctx["end"], places=places, wards=wards)
     return ctx["cache"]["hotspots"]
 
 
@@ -320,9 +328,8 @@ def _build_outreach(ctx, layer):
 def _build_gaps(ctx, layer):
     result, _ = _hotspots(ctx)
     # candidate areas: hot at 90% confidence or more after FDR (Gi_Bin 1-3), joined where cells touch
-    store = ctx["store"]
-    areas = hotspot_areas(result.assign(hot=result["bin"] > 0), places=named_places(store, ctx["boroughs"]),
-                          wards=store.boundaries(("ward",)))
+    places, wards = _names(ctx)
+    areas = hotspot_areas(result.assign(hot=result["bin"] > 0), places=places, wards=wards)
     sessions, reached = _outreach(ctx, "sessions"), _outreach(ctx, "young_people_reached")
     rows = []
     for area in areas.itertuples():
