@@ -156,11 +156,12 @@ def _num(value: float) -> str:
 
 
 def _hex_layer(table: CellTable, spec_layer: dict, series: pd.Series, style: dict, tooltip: str,
-               *, keep=lambda s: s > 0, cells_as=str) -> dict:
+               *, keep=lambda s: s > 0) -> dict:
+    """A layer colouring the cells of ``series`` (indexed by integer H3 cells) that ``keep`` selects."""
     shown = series[keep(series)]
-    ids = [cells_as(c) for c in shown.index]
     return {"type": "hex", "title": spec_layer["title"], "visible": bool(spec_layer.get("visible", False)),
-            "index": [table.index(c) for c in ids], "values": [_plain_number(v) for v in shown.to_numpy()],
+            "index": [table.index(_int_cell(c)) for c in shown.index],
+            "values": [_plain_number(v) for v in shown.to_numpy()],
             "style": style, "tooltip": tooltip, "legend": True}
 
 
@@ -231,7 +232,7 @@ def _hotspots(ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _build_hotspots(ctx, layer):
     result, _ = _hotspots(ctx)
     return {"layers": [_hex_layer(ctx["table"], layer, result["bin"], BIN_STYLE, "Gi* {label}",
-                                  keep=lambda s: s != 0, cells_as=_int_cell)]}
+                                  keep=lambda s: s != 0)]}
 
 
 def _build_counts(ctx, layer):
@@ -239,14 +240,13 @@ def _build_counts(ctx, layer):
     if layer["source"] not in result.columns:
         raise MapSpecError(f"counts layer {layer['title']!r}: no concern-index component {layer['source']!r}")
     return {"layers": [_hex_layer(ctx["table"], layer, result[layer["source"]],
-                                  _sequential(result[layer["source"]], REDS, "events"), "{value} events",
-                                  cells_as=_int_cell)]}
+                                  _sequential(result[layer["source"]], REDS, "events"), "{value} events")]}
 
 
 def _build_concern(ctx, layer):
     result, _ = _hotspots(ctx)
     return {"layers": [_hex_layer(ctx["table"], layer, result["concern"], _sequential(result["concern"], REDS, ""),
-                                  "concern index {value}", cells_as=_int_cell)]}
+                                  "concern index {value}")]}
 
 
 def _build_emerging(ctx, layer):
@@ -322,7 +322,7 @@ def _build_outreach(ctx, layer):
     values = _outreach(ctx, measure)
     unit = "sessions" if measure == "sessions" else "young people reached"
     return {"layers": [_hex_layer(ctx["table"], layer, values, _sequential(values, GREENS, unit),
-                                  "{value} " + unit, cells_as=_int_cell)]}
+                                  "{value} " + unit)]}
 
 
 def _build_gaps(ctx, layer):
@@ -374,7 +374,7 @@ def _build_distinct(ctx, layer):
                "labels": ["10", "15-20", "25-50", "55 or more"], "suppressed": "fewer than 10 (not shown)",
                "unit": "young people"}
     return {"layers": [_hex_layer(ctx["table"], layer, shown, classes, "{value} young people",
-                                  keep=lambda s: s != 0, cells_as=_int_cell)]}
+                                  keep=lambda s: s != 0)]}
 
 
 def _build_boundaries(ctx, layer):
