@@ -254,10 +254,13 @@ def map_command(ctx, spec, boroughs, start, end, period, out) -> None:
     from .maps.specs import load_map_spec, load_map_specs
 
     settings = _settings(ctx)
-    chosen = load_map_spec(spec) if spec.endswith(".toml") else load_map_specs(settings.maps_dir).get(spec)
-    if chosen is None:
-        known = ", ".join(sorted(load_map_specs(settings.maps_dir)))
-        raise GeoserviceError(f"no map spec called {spec!r} in {settings.maps_dir}; known: {known}")
+    if spec.endswith(".toml"):
+        chosen = load_map_spec(spec)
+    else:
+        specs = load_map_specs(settings.maps_dir)
+        if spec not in specs:
+            raise GeoserviceError(f"no map spec called {spec!r} in {settings.maps_dir}; known: {', '.join(sorted(specs))}")
+        chosen = specs[spec]
     built = build_map(_store(ctx), chosen, boroughs=boroughs, start=start, end=end, period=period,
                       tile_url=settings.map_tile_url)
     path = write_map(built, out)
