@@ -65,6 +65,23 @@ SETTINGS = (
     Setting("pseudonym_key", None,
             "Secret key for the pseudonymous ids in reports shared with another borough. Default: a random key "
             "made on first use and kept in instance/pseudonym.key; keep it to answer a neighbour's follow-up."),
+    Setting("audit_key", None,
+            "Secret key of the audit log's hash chain (HMAC-SHA-256), so whoever can write the database cannot "
+            "rewrite the log undetected. Default: a random key made on first use and kept in instance/audit.key. "
+            "Keep it away from the database server and its backups."),
+    Setting("audit_anchor", None,
+            "File the audit log's latest head (entry number and chain hash) is appended to after every write, and "
+            "that `geoservice audit verify` checks the log against, so a truncated or emptied log is detected. "
+            "Default: instance/audit-anchor.log. Put it where the database's users cannot write (another disk, "
+            "a log host's mount)."),
+    Setting("ingest_max_mb", 1024,
+            "Largest input the ingest reads, in MB after decompression: a compressed file that inflates past it "
+            "is refused while it is being read, never inflated in memory."),
+    Setting("upload_max_inflated_mb", 200,
+            "Largest uploaded file the service ingests, in MB after decompression (the compressed upload itself "
+            "is limited by upload_max_mb)."),
+    Setting("max_window_years", 10,
+            "Longest analysis window anyone may ask for, in years; windows are also clipped to the data held."),
 )
 
 
@@ -102,6 +119,11 @@ class Settings:
     upload_max_mb: float = 50
     secret_key: str | None = dataclasses.field(default=None, repr=False)  # a secret: never printed
     pseudonym_key: str | None = dataclasses.field(default=None, repr=False)  # a secret: never printed
+    audit_key: str | None = dataclasses.field(default=None, repr=False)  # a secret: never printed
+    audit_anchor: Path | None = None
+    ingest_max_mb: float = 1024
+    upload_max_inflated_mb: float = 200
+    max_window_years: float = 10
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":
@@ -137,4 +159,9 @@ class Settings:
             upload_max_mb=_number(raw["upload_max_mb"], "upload_max_mb"),
             secret_key=raw["secret_key"] or None,
             pseudonym_key=raw["pseudonym_key"] or None,
+            audit_key=raw["audit_key"] or None,
+            audit_anchor=Path(raw["audit_anchor"]) if raw["audit_anchor"] else None,
+            ingest_max_mb=_number(raw["ingest_max_mb"], "ingest_max_mb"),
+            upload_max_inflated_mb=_number(raw["upload_max_inflated_mb"], "upload_max_inflated_mb"),
+            max_window_years=_number(raw["max_window_years"], "max_window_years"),
         )

@@ -87,10 +87,14 @@ class Store:
         The layer specs; each becomes a ``layer_<name>`` table.
     resolutions
         H3 resolutions stored per location.
+    settings
+        The settings the store was made from (the audit log's key and anchor live there), when known.
     """
 
-    def __init__(self, engine: Engine, specs: dict[str, LayerSpec], resolutions=(7, 8, 9, 10)):
+    def __init__(self, engine: Engine, specs: dict[str, LayerSpec], resolutions=(7, 8, 9, 10),
+                 settings: Settings | None = None):
         self.engine = engine
+        self.settings = settings
         self.specs = specs
         self.resolutions = tuple(resolutions)
         self.is_postgres = engine.dialect.name == "postgresql"
@@ -100,7 +104,8 @@ class Store:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Store":
-        return cls(make_engine(settings.database_url), load_layer_specs(settings.layers_dir), settings.resolutions)
+        return cls(make_engine(settings.database_url), load_layer_specs(settings.layers_dir), settings.resolutions,
+                   settings)
 
     # set-up ---------------------------------------------------------------------------------------------------
     def init(self) -> None:
