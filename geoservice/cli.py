@@ -316,18 +316,58 @@ def user() -> None:
 @handle_errors()
 def user_add(ctx, username, roles, boroughs, password_env) -> None:
     """Add a user (the password is asked for twice, never shown, and stored only as a scrypt hash)."""
-    import os
-
     from .privacy.users import add_user
+
+    added = add_user(_store(ctx), username, _new_password(password_env), roles=roles, boroughs=boroughs)
+    click.echo(f"added {added.username}: {', '.join(sorted(added.roles))} in {', '.join(added.boroughs)}")
+
+
+@user.command("password")
+@click.argument("username")
+@click.option("--password-env", help="Read the new password from this environment variable instead of asking.")
+@click.pass_context
+@handle_errors()
+def user_password(ctx, username, password_env) -> None:
+    """Give a user a new password; every session of theirs ends at once."""
+    from .privacy.users import set_password
+
+    set_password(_store(ctx), username, _new_password(password_env))
+    click.echo(f"{username}: new password set; their sessions have ended")
+
+
+@user.command("disable")
+@click.argument("username")
+@click.pass_context
+@handle_errors()
+def user_disable(ctx, username) -> None:
+    """Disable a user: they cannot sign in, and every session of theirs ends at once."""
+    from .privacy.users import set_disabled
+
+    set_disabled(_store(ctx), username, True)
+    click.echo(f"{username}: disabled; their sessions have ended")
+
+
+@user.command("enable")
+@click.argument("username")
+@click.pass_context
+@handle_errors()
+def user_enable(ctx, username) -> None:
+    """Let a disabled user sign in again."""
+    from .privacy.users import set_disabled
+
+    set_disabled(_store(ctx), username, False)
+    click.echo(f"{username}: enabled")
+
+
+def _new_password(password_env: str | None) -> str:
+    import os
 
     if password_env:
         password = os.environ.get(password_env) or ""
         if not password:
             raise GeoserviceError(f"environment variable {password_env} is empty or not set")
-    else:
-        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    added = add_user(_store(ctx), username, password, roles=roles, boroughs=boroughs)
-    click.echo(f"added {added.username}: {', '.join(sorted(added.roles))} in {', '.join(added.boroughs)}")
+        return password
+    return click.prompt("password", hide_input=True, confirmation_prompt=True)
 
 
 @main.group()

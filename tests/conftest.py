@@ -166,3 +166,42 @@ def sign_in(client, store, role: str = "mace_analyst", boroughs=None, username: 
     response = client.post("/login", data={"username": username, "password": TEST_PASSWORD, "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)
     return username
+
+
+# one loaded world on SQLite, built once per session and copied per test ------------------------------------------
+WORLD_LAYERS = ("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
+                "outreach_sessions")
+
+
+@pytest.fixture(scope="session")
+def world_template(tmp_path_factory, world_dir):
+    """A SQLite file holding the boundaries and the whole synthetic world (for tests where the database does not
+    matter: they copy it instead of ingesting the world again)."""
+    from geoservice.ingest.pipeline import ingest_file
+
+    folder = tmp_path_factory.mktemp("world-template")
+    settings = Settings.from_env(environ={}, database_url=f"sqlite:///{folder / 'world.sqlite'}",
+                                 instance_path=str(folder / "instance"), data_dir=str(DATA_DIR),
+                                 layers_dir=str(PROJECT_ROOT / "layers"))
+    store = Store.from_settings(settings)
+    store.init()
+    for name in ("london_boroughs.geojson", "wards_merton_neighbours.geojson"):
+        ingest_file(store, "boundaries", DATA_DIR / name, settings=settings)
+    for name in WORLD_LAYERS:
+        ingest_file(store, name, world_dir / f"{name}.csv", settings=settings)
+    store.checkpoint()
+    store.engine.dispose()
+    return folder
+
+
+@pytest.fixture
+def world_settings(world_template, tmp_path) -> Settings:
+    """Settings over a private copy of the world template (SQLite), with its own instance folder."""
+    import shutil
+
+    shutil.copy(world_template / "world.sqlite", tmp_path / "world.sqlite")
+    if (world_template / "instance").exists():  # the audit log's key and anchor travel with its database
+        shutil.copytree(world_template / "instance", tmp_path / "instance", dirs_exist_ok=True)
+    return Settings.from_env(environ={}, database_url=f"sqlite:///{tmp_path / 'world.sqlite'}",
+                             instance_path=str(tmp_path / "instance"), data_dir=str(DATA_DIR),
+                             layers_dir=str(PROJECT_ROOT / "layers"))

@@ -138,9 +138,12 @@ def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=No
     named hot-spot areas. ``places`` (``named_places``) and ``wards`` (ward boundaries) name the areas; they are
     read from the store when not given.
     """
-    from .counts import concern_index, layer_counts, study_cells
+    from .counts import concern_index, layer_counts, load_concern_index, study_cells
     from .hotspots import gi_star
+    from .windows import checked_window, max_years, months_with_data
 
+    asked = (start, end)
+    start, end = checked_window(start, end, max_window_years=max_years(store))
     cells = study_cells(store, boroughs, res)  # once, for the window and every month in it
 
     def values_between(a, b):
@@ -152,14 +155,19 @@ def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=No
 
     values, breakdown = values_between(start, end)
     periods = None
-    if start is not None and end is not None:  # the areas' totals month by month
-        months = pd.period_range(pd.Timestamp(start), pd.Timestamp(end) - pd.Timedelta(days=1), freq="M")
-        periods = pd.DataFrame({str(m): values_between(max(m.start_time, pd.Timestamp(start)),
-                                                       min((m + 1).start_time, pd.Timestamp(end)))[0]
-                                for m in months})
+    if start is not None and end is not None:  # the areas' totals month by month (months with no data: zeros)
+        months = pd.period_range(start, end - pd.Timedelta(days=1), freq="M")
+        sources = [(layer, None)] if layer is not None else [(c.layer, c.time_field) for c in load_concern_index()]
+        extents = [store.time_extent(name, field or store.specs[name].time_fields[0]) for name, field in sources
+                   if name in store.layer_tables and (field or store.specs[name].time_fields)]
+        lows = [pd.Timestamp(lo) for lo, _ in extents if lo is not None]
+        highs = [pd.Timestamp(hi) for _, hi in extents if hi is not None]
+        held = set(months_with_data(start, end, (min(lows), max(highs)) if lows else (None, None)))
+        periods = pd.DataFrame({str(m): values_between(max(m.start_time, start), min((m + 1).start_time, end))[0]
+                                if m in held else pd.Series(0.0, index=cells) for m in months})
     result = gi_star(values, k=k, alpha=alpha)
     result.attrs["settings"].update({"layer": layer or "concern index", "boroughs": list(boroughs),
-                                     "start": str(start), "end": str(end)})
+                                     "start": str(asked[0]), "end": str(asked[1])})
     areas = hotspot_areas(result, places=named_places(store, boroughs) if places is None else places,
                           wards=store.boundaries(("ward",)) if wards is None else wards,
                           breakdown=breakdown, periods=periods)

@@ -25,6 +25,7 @@ import pandas as pd
 from ..analysis.counts import concern_index, layer_counts, study_cells
 from ..analysis.hotspot_areas import PlaceNamer, hotspot_areas, hotspot_report, named_places
 from ..analysis.spacetime import emerging_hotspots
+from ..analysis.windows import checked_window, max_years
 from ..attribution import attributions
 from ..store.db import Store
 from .specs import MapSpec, MapSpecError
@@ -79,20 +80,24 @@ def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str
         freq = "Y" if spec.calendar == "year" else "Q"
         # by default the latest period with data that has ended: a period still running would change under us
         last_ended = pd.Period(date.today(), freq=freq) - 1
+        example = "2025" if spec.calendar == "year" else "2025Q3"
         try:
             chosen = pd.Period(period, freq=freq) if period else min(pd.Period(latest, freq=freq), last_ended)
-        except ValueError:
-            raise MapSpecError(f"{period!r} is not a calendar {spec.calendar} (e.g. 2025 or 2025Q3)") from None
+        except (ValueError, TypeError, OverflowError):
+            raise MapSpecError(f"{str(period)[:20]!r} is not a calendar {spec.calendar} (e.g. {example})") from None
         if period and str(chosen) != str(period).replace("-", ""):
-            raise MapSpecError(f"{period!r} is not a whole calendar {spec.calendar} (e.g. 2025 or 2025Q3)")
+            raise MapSpecError(f"{str(period)[:20]!r} is not a whole calendar {spec.calendar} (e.g. {example})")
+        if chosen > last_ended:
+            # a period still running changes under the reader: two views a day apart would differ by a few people
+            raise MapSpecError(f"{chosen} has not ended yet; {spec.name} shows whole periods that have ended "
+                               f"(the latest is {last_ended})")
         return chosen.start_time.date(), (chosen + 1).start_time.date()
     if period is not None:
         raise MapSpecError(f"{spec.name} uses a rolling window: give --from/--to, not a period")
-    end = pd.Timestamp(end).date() if end is not None else (pd.Period(latest, freq="M") + 1).start_time.date()
-    start = pd.Timestamp(start).date() if start is not None else \
-        (pd.Period(end, freq="M") - spec.window_months).start_time.date()
-    if start >= end:
-        raise MapSpecError(f"the window must run forwards: from {start} to {end}")
+    start, end = checked_window(start, end, max_window_years=max_years(store))
+    end = end.date() if end is not None else (pd.Period(latest, freq="M") + 1).start_time.date()
+    start = start.date() if start is not None else (pd.Period(end, freq="M") - spec.window_months).start_time.date()
+    checked_window(start, end, max_window_years=max_years(store))
     return start, end
 
 
@@ -358,23 +363,50 @@ def _build_gaps(ctx, layer):
 
 
 def suppress(counts: pd.Series, *, suppress_below: int, round_to: int) -> pd.Series:
-    """The 10-5 rule: counts from 1 to ``suppress_below - 1`` become -1 (shown as "fewer than 10"), the others are
-    rounded to the nearest ``round_to`` (halves up), zeros stay zero."""
+    """The 10-5 rule: counts from 1 to ``suppress_below - 1`` become 0, the others are rounded to the nearest
+    ``round_to`` (halves up). A hidden small count and a true zero look the same, since telling them apart would
+    say that someone is there."""
     counts = counts.astype("int64")
     rounded = (np.floor(counts / round_to + 0.5) * round_to).astype("int64")
-    return rounded.where(counts >= suppress_below, np.where(counts > 0, -1, 0)).astype("int64")
+    return rounded.where(counts >= suppress_below, 0).astype("int64")
+
+
+def publication_key(spec: MapSpec, layer: dict, res: int) -> str:
+    """What a published aggregate counted and how it was protected, as a short digest: two products counting the
+    same thing the same way share their published numbers."""
+    import hashlib
+    import json
+
+    what = {k: layer.get(k) for k in ("layer", "location", "person", "time_field", "filter")}
+    what.update(res=res, disclosure=dict(spec.disclosure))
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def _build_distinct(ctx, layer):
     people = layer_counts(ctx["store"], layer["layer"], ctx["cells"], res=ctx["res"], location=layer["location"],
                           time_field=layer["time_field"], start=ctx["start"], end=ctx["end"],
                           filters=layer.get("filter"), distinct_field=layer["person"])
-    shown = suppress(people, **{k: int(v) for k, v in ctx["spec"].disclosure.items()})
-    classes = {"kind": "suppressed", "breaks": [10, 20, 50, 1e9], "colours": PURPLES[1:],
-               "labels": ["10", "15-20", "25-50", "55 or more"], "suppressed": "fewer than 10 (not shown)",
-               "unit": "young people"}
+    rule = {k: int(v) for k, v in ctx["spec"].disclosure.items()}
+    # numbers once published stay as published: a later upload (a late record of that year) never changes them, so
+    # two views cannot be differenced to reveal the few people added in between
+    shown = ctx["store"].publish(publication_key(ctx["spec"], layer, ctx["res"]), f"{ctx['start']}..{ctx['end']}",
+                                 suppress(people, **rule))
+    below = rule["suppress_below"]
+    classes = {"kind": "suppressed", "breaks": [below, 2 * below, 5 * below, 1e9], "colours": PURPLES[1:],
+               "labels": _suppressed_labels(below, rule["round_to"]),
+               "suppressed": f"fewer than {below}, or none (not shown)", "unit": "young people"}
     return {"layers": [_hex_layer(ctx["table"], layer, shown, classes, "{value} young people",
                                   keep=lambda s: s != 0)]}
+
+
+def _suppressed_labels(below: int, step: int) -> list[str]:
+    """Legend labels for counts of at least ``below`` rounded to ``step``: e.g. 10, 15-20, 25-50, 55 or more."""
+    labels, low = [str(below)], below + step
+    for high in (2 * below, 5 * below):
+        labels.append(f"{low}-{high}" if low < high else str(high))
+        low = high + step
+    labels.append(f"{low} or more")
+    return labels
 
 
 def _build_boundaries(ctx, layer):

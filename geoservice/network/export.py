@@ -14,19 +14,24 @@ from pathlib import Path
 import networkx as nx
 import pandas as pd
 
+from ..safe_text import for_xml, frame_for_spreadsheet
+
 NODE_FIELDS = ("subject_category", "home_borough")
 EDGE_FIELDS = ("weight", "first_seen", "last_seen", "expires_on")
 
 
 def _flat(graph: nx.Graph) -> nx.Graph:
+    """Scalar attributes only, every text XML-safe (a NUL or other control character would make the file
+    unreadable)."""
     flat = nx.Graph()
     for node, data in graph.nodes(data=True):
-        flat.add_node(str(node), **{k: str(data[k]) for k in NODE_FIELDS if data.get(k) is not None})
+        flat.add_node(for_xml(str(node)), **{k: for_xml(str(data[k])) for k in NODE_FIELDS if data.get(k) is not None})
     for a, b, data in graph.edges(data=True):
-        attributes = {k: data[k] for k in EDGE_FIELDS if data.get(k) is not None}
-        attributes["types"] = ";".join(data.get("types", []))
-        attributes["evidence_json"] = json.dumps(data.get("evidence", []), sort_keys=True)
-        flat.add_edge(str(a), str(b), **attributes)
+        attributes = {k: for_xml(v) if isinstance(v, str) else v
+                      for k, v in ((k, data[k]) for k in EDGE_FIELDS if data.get(k) is not None)}
+        attributes["types"] = for_xml(";".join(data.get("types", [])))
+        attributes["evidence_json"] = json.dumps(data.get("evidence", []), sort_keys=True, default=str)
+        flat.add_edge(for_xml(str(a)), for_xml(str(b)), **attributes)
     return flat
 
 
@@ -43,7 +48,8 @@ def to_gexf(graph: nx.Graph, path) -> Path:
 
 
 def to_i2_csv(graph: nx.Graph, entities_path, links_path) -> tuple[Path, Path]:
-    """Write entities (one row per person) and links (one row per evidence item) for i2's tabular import."""
+    """Write entities (one row per person) and links (one row per evidence item) for i2's tabular import; text a
+    spreadsheet would run as a formula is neutralised."""
     entities = pd.DataFrame([{"entity_id": node, "entity_type": data.get("subject_category", ""),
                               "label": node, "borough": data.get("home_borough", "")}
                              for node, data in graph.nodes(data=True)])
@@ -54,6 +60,6 @@ def to_i2_csv(graph: nx.Graph, entities_path, links_path) -> tuple[Path, Path]:
                           for a, b, data in graph.edges(data=True) for item in data.get("evidence", [])],
                          columns=["from_id", "to_id", "link_type", "date", "grading", "source_layer", "source_record",
                                   "expires_on", "evidence_id"])
-    entities.to_csv(entities_path, index=False)
-    links.to_csv(links_path, index=False)
+    frame_for_spreadsheet(entities).to_csv(entities_path, index=False)
+    frame_for_spreadsheet(links).to_csv(links_path, index=False)
     return Path(entities_path), Path(links_path)

@@ -1,9 +1,12 @@
-"""Retention: records past their review date are erased from every table, and only the fact of erasure is kept.
+"""Retention: records past their review date are erased, and only the fact of erasure is kept.
+
+Retention is for personal data: layers whose sensitivity is ``person`` or ``aggregate`` (records about people,
+shown only in aggregate). Public open data (police.uk incidents, places, boundaries) is never erased by it.
 
 Every stored row has ``retain_until``: its review date, set at ingest from its layer's retention rule. This rule
 is, for example, six years from the date a person was recorded. ``run_retention`` deletes, in one transaction:
 
-- every row of every layer whose review date has passed;
+- every row of every personal-data layer whose review date has passed;
 - everything about a person whose ``people`` record has gone: their associations, missing episodes and any
   other person-layer row naming them;
 - quarantined rows kept longer than their layer's retention period. A rejected row holds the same personal data
@@ -27,6 +30,8 @@ from .audit import person_refs, record
 
 #: Fields that name a person in person-sensitivity layers (the people layer's own key is ``person_id``).
 PERSON_FIELDS = ("person_id", "person_a", "person_b")
+#: Layer sensitivities that hold personal data, and so are reviewed and erased.
+PERSONAL = ("person", "aggregate")
 
 
 @dataclasses.dataclass
@@ -52,6 +57,8 @@ def run_retention(store: Store, *, today: date | None = None, username: str = "r
             erased_people = [r[0] for r in conn.execute(select(people.c.person_id)
                                                         .where(people.c.retain_until < today))]
         for name, table in store.layer_tables.items():
+            if store.specs[name].sensitivity not in PERSONAL:
+                continue  # public open data: nothing personal to erase
             condition = table.c.retain_until < today
             if erased_people and store.specs[name].sensitivity == "person":
                 named = [table.c[f] for f in PERSON_FIELDS if f in table.c and name != "people"]
@@ -77,6 +84,8 @@ def run_retention(store: Store, *, today: date | None = None, username: str = "r
             seq = record(store, username=username, operation="erasure",
                          objects=[f"{table}: {n} rows" for table, n in sorted(removed.items())],
                          justification=f"{justification} ({today})", conn=conn)
+    if removed:
+        store.checkpoint()  # nothing erased stays readable in SQLite's write-ahead log
     return RetentionReport(today, removed, seq)
 
 

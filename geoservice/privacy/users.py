@@ -1,11 +1,19 @@
-"""Users, their roles and the boroughs they may see. Passwords are stored only as salted scrypt hashes."""
+"""Users, their roles and the boroughs they may see; their sessions; failed sign-ins.
+
+Passwords are stored only as salted scrypt hashes. Sessions live in the store, not in the cookie: the cookie holds
+a random token whose SHA-256 is the session's key, so signing out, disabling a user or setting a new password
+ends every session of that user at once, in every worker of the service. Failed sign-ins are kept in the store
+too, so the sign-in limit holds across workers (see ``sign_in_refusal``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+import hashlib
+import secrets
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import and_, delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import GeoserviceError
@@ -79,3 +87,138 @@ def authenticate(store: Store, username: str, password: str) -> User | None:
     if not check_password_hash(row["password_hash"] if row else _DUMMY_HASH, password) or row is None:
         return None
     return _user(row)
+
+
+def set_password(store: Store, username: str, password: str) -> None:
+    """Set a new password; every session of the user ends."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+    _change(store, username, password_hash=generate_password_hash(password))
+
+
+def set_disabled(store: Store, username: str, disabled: bool = True) -> None:
+    """Disable (or enable again) a user; disabling ends every session of the user."""
+    _change(store, username, disabled=disabled)
+
+
+def _change(store: Store, username: str, **values) -> None:
+    table = _table(store)
+    with store.writing() as conn:
+        if not conn.execute(table.update().where(table.c.username == username).values(**values)).rowcount:
+            raise UserError(f"no user {username!r}")
+        conn.execute(delete(_sessions(store)).where(_sessions(store).c.username == username))
+
+
+# sessions --------------------------------------------------------------------------------------------------------
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _sessions(store: Store):
+    return store.metadata.tables["sessions"]
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """A signed-in session: its user and when the password was last given."""
+
+    user: User
+    confirmed_at: datetime
+
+
+def start_session(store: Store, username: str, hours: float) -> str:
+    """A new session for the user, lasting ``hours``; returns the token for the cookie (kept only as a digest)."""
+    token, now = secrets.token_urlsafe(32), _now()
+    table = _sessions(store)
+    with store.writing() as conn:
+        conn.execute(delete(table).where(table.c.expires_at < now))
+        conn.execute(table.insert().values(token_hash=_digest(token), username=username, created_at=now,
+                                           expires_at=now + timedelta(hours=hours), confirmed_at=now))
+    return token
+
+
+def session_for(store: Store, token: str | None) -> Session | None:
+    """The live session of ``token`` with its enabled user, or None (ended, expired, user disabled)."""
+    if not token:
+        return None
+    sessions, users = _sessions(store), _table(store)
+    query = (select(users, sessions.c.confirmed_at).join(sessions, sessions.c.username == users.c.username)
+             .where(sessions.c.token_hash == _digest(token), sessions.c.expires_at > _now()))
+    with store.engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    user = _user(row)
+    return None if user is None else Session(user, row["confirmed_at"])
+
+
+def confirm_session(store: Store, token: str) -> None:
+    """The password was given again just now (for exports and linkage)."""
+    table = _sessions(store)
+    with store.writing() as conn:
+        conn.execute(table.update().where(table.c.token_hash == _digest(token)).values(confirmed_at=_now()))
+
+
+def end_session(store: Store, token: str | None) -> None:
+    """Sign out: the session is gone, so a copy of its cookie no longer works."""
+    if token:
+        table = _sessions(store)
+        with store.writing() as conn:
+            conn.execute(delete(table).where(table.c.token_hash == _digest(token)))
+
+
+# failed sign-ins -------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class SignInLimits:
+    """How many failures in ``window_minutes`` refuse further tries.
+
+    A browser that has signed in to the account before (a *trusted device*) is limited only by its own failures,
+    so nobody else can lock the user out of it. Other tries are limited per account and address, per account
+    from anywhere (slow, distributed guessing), and per address over all accounts (guessing across many names).
+    """
+
+    window_minutes: float = 15
+    per_device: int = 5
+    per_account_and_address: int = 5
+    per_account: int = 20
+    per_address: int = 30
+
+
+def _failures(store: Store):
+    return store.metadata.tables["sign_in_failures"]
+
+
+def sign_in_refusal(store: Store, username: str, address: str, device: str | None,
+                    limits: SignInLimits = SignInLimits()) -> str | None:
+    """Why a sign-in try must be refused before the password is even checked, or None when it may go ahead."""
+    table, since = _failures(store), _now() - timedelta(minutes=limits.window_minutes)
+    username = username.lower()[:64]
+
+    def count(*conditions) -> int:
+        with store.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table)
+                                .where(and_(table.c.at >= since, *conditions))).scalar_one()
+
+    wait = f"wait {limits.window_minutes:g} minutes and try again"
+    if device:
+        if count(table.c.username == username, table.c.device == device) >= limits.per_device:
+            return f"too many failed sign-ins from this browser: {wait}"
+        return None
+    untrusted = table.c.device.is_(None)
+    if count(untrusted, table.c.username == username, table.c.address == address) >= limits.per_account_and_address:
+        return f"too many failed sign-ins for this account from here: {wait}, or use a browser you signed in with"
+    if count(untrusted, table.c.username == username) >= limits.per_account:
+        return f"too many failed sign-ins for this account: {wait}, or use a browser you signed in with before"
+    if count(untrusted, table.c.address == address) >= limits.per_address:
+        return f"too many failed sign-ins from this address: {wait}"
+    return None
+
+
+def record_sign_in_failure(store: Store, username: str, address: str, device: str | None) -> None:
+    table, now = _failures(store), _now()
+    with store.writing() as conn:
+        conn.execute(delete(table).where(table.c.at < now - timedelta(days=1)))
+        conn.execute(table.insert().values(username=username.lower()[:64], address=address[:64], device=device,
+                                           at=now))

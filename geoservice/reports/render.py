@@ -15,6 +15,7 @@ import jinja2
 import pandas as pd
 
 from ..attribution import attributions
+from ..safe_text import frame_for_spreadsheet
 
 _TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("geoservice.reports", "templates"),
                                 autoescape=True, undefined=jinja2.StrictUndefined)
@@ -73,13 +74,14 @@ def _cell_text(value) -> str:
 
 
 def write_csv(report, sections: dict, folder) -> Path:
-    """One CSV per section (lists joined with "; "), and ``about.json``."""
+    """One CSV per section (lists joined with "; "; text a spreadsheet would run as a formula neutralised), and
+    ``about.json``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name in sections:
         frame = report.tables[name]
         text = frame.map(_cell_text) if len(frame.columns) else frame
-        text.to_csv(folder / f"{name}.csv", index=_matrix(frame))
+        frame_for_spreadsheet(text).to_csv(folder / f"{name}.csv", index=_matrix(frame))
     (folder / "about.json").write_text(json.dumps({"about": plain(report.about), "attributions": attributions()},
                                                   indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return folder

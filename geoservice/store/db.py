@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from itertools import islice, repeat
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def _sqlite_connect(dbapi_connection, _record):
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB of page cache: bulk loads touch big indexes
+    cursor.execute("PRAGMA secure_delete=ON")  # erased records are overwritten in the file, not left in free pages
     cursor.close()
 
 
@@ -326,6 +328,49 @@ class Store:
         table = self.layer_tables[layer]
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(table.c[field]))).scalar()
+
+    def time_extent(self, layer: str, field: str) -> tuple:
+        """The earliest and latest value of one time field of a layer ((None, None) when it holds none)."""
+        column = self.layer_tables[layer].c[field]
+        with self.engine.connect() as conn:
+            low, high = conn.execute(select(func.min(column), func.max(column))).first()
+        return low, high
+
+    def checkpoint(self) -> None:
+        """Make erasures final on disk: on SQLite, copy the write-ahead log into the database and empty it, so
+        erased rows cannot be read from the log file. (PostgreSQL's own vacuum reclaims deleted rows.)"""
+        if not self.is_postgres:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def publish(self, product: str, period: str, values):
+        """Aggregate numbers (a pandas Series of int per integer cell) as first published.
+
+        A cell published before keeps its earlier value; the others are recorded now. So a number, once shown,
+        never changes, and later uploads cannot be revealed by differencing two views."""
+        import pandas as pd
+
+        table = self.metadata.tables["publications"]
+        mine = (table.c.product == product) & (table.c.period == period)
+
+        def held(conn) -> dict[int, int]:
+            return dict(conn.execute(select(table.c.cell, table.c.value).where(mine)).all())
+
+        cells = [int(c) for c in values.index]
+        with self.engine.connect() as conn:
+            known = held(conn)
+        if any(c not in known for c in cells):
+            with self.writing() as conn:
+                if self.is_postgres:  # two first publications at once: the second waits, then reads the first's
+                    conn.execute(text("LOCK TABLE publications IN EXCLUSIVE MODE"))
+                known = held(conn)
+                now = datetime.now(timezone.utc).replace(tzinfo=None)
+                new = [{"product": product, "period": period, "cell": c, "value": int(v), "published_at": now}
+                       for c, v in zip(cells, values.to_numpy().tolist()) if c not in known]
+                if new:
+                    conn.execute(table.insert(), new)
+                known.update({row["cell"]: row["value"] for row in new})
+        return pd.Series([known[c] for c in cells], index=values.index, dtype="int64", name=values.name)
 
     def read_layer(self, layer: str, columns=None, where=None):
         """A layer's rows as a pandas DataFrame (optionally some columns, optionally filtered)."""

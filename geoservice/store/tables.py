@@ -101,6 +101,31 @@ def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -
         Column("created_at", DateTime, nullable=False),
         Column("disabled", Boolean, nullable=False, default=False),
     )
+    Table(  # server-side sessions: sign-out, disabling a user or a new password ends them (privacy/users.py)
+        "sessions", metadata,
+        Column("token_hash", String(64), primary_key=True, comment="SHA-256 of the session token the cookie holds"),
+        Column("username", String(64), ForeignKey("users.username"), nullable=False, index=True),
+        Column("created_at", DateTime, nullable=False),
+        Column("expires_at", DateTime, nullable=False),
+        Column("confirmed_at", DateTime, nullable=False, comment="when the password was last given"),
+    )
+    Table(  # failed sign-ins, shared by every worker of the service (privacy/users.py)
+        "sign_in_failures", metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("username", String(64), nullable=False, index=True),
+        Column("address", String(64), nullable=False, index=True),
+        Column("device", String(64), nullable=True, comment="trusted device id, when the browser had one"),
+        Column("at", DateTime, nullable=False, index=True),
+    )
+    Table(  # aggregate numbers as first published: later uploads never change them (maps/products.py)
+        "publications", metadata,
+        Column("product", String(64), nullable=False, primary_key=True,
+               comment="digest of what was counted and how it was suppressed"),
+        Column("period", String(32), nullable=False, primary_key=True),
+        Column("cell", BigInteger, nullable=False, primary_key=True),
+        Column("value", Integer, nullable=False),
+        Column("published_at", DateTime, nullable=False),
+    )
     Table(  # append-only (triggers refuse UPDATE and DELETE) and hash-chained: see privacy/audit.py
         "audit_events", metadata,
         Column("seq", Integer, primary_key=True, autoincrement=False),

@@ -4,6 +4,8 @@
   request: signed out is 401 (API) or a redirect to sign-in (pages); a role the route does not admit is 403.
 - ``in_scope(boroughs)`` is the object-level check: a borough, or a person of a borough, outside the user's
   boroughs is a 404, as if it did not exist.
+- Sessions are kept in the store (``privacy/users.py``); the cookie holds only the session's random token, so
+  signing out ends the session for every copy of the cookie.
 - ``fresh(max_age)`` asks for the password again before exports and linkage.
 - Every unsafe request (POST and the like) carries the session's CSRF token, in the form or the
   ``X-CSRF-Token`` header.
@@ -20,10 +22,11 @@ import hashlib
 import hmac
 import secrets
 import time
+from datetime import timezone
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 
-from ..privacy.users import ROLES, User, get_user
+from ..privacy.users import ROLES, User, session_for
 from .store import get_store
 
 FRESH_SECONDS = 300
@@ -59,7 +62,8 @@ def fresh(view):
     """The password was given in the last ``FRESH_SECONDS``, or ask again."""
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        if time.time() - session.get("auth_at", 0) > FRESH_SECONDS:
+        confirmed = g.session.confirmed_at.replace(tzinfo=timezone.utc).timestamp() if g.get("session") else 0
+        if time.time() - confirmed > FRESH_SECONDS:
             if request.path.startswith("/api/"):
                 abort(401, description="confirm your password first: POST /reauth")
             return redirect(url_for("auth.reauth", next=request.full_path))
@@ -107,10 +111,11 @@ def init_app(app: Flask) -> None:
             return None
         if roles is None:
             abort(403, description="this route declares no roles, so nobody may use it")
-        username = session.get("user")
-        g.user = get_user(get_store(), username) if username else None
-        if g.user is None and username:
-            session.clear()  # removed or disabled since sign-in
+        token = session.get("sid")
+        g.session = session_for(get_store(), token) if token else None
+        g.user = g.session.user if g.session else None
+        if g.user is None and token:
+            session.clear()  # signed out, expired, or the user was disabled or given a new password
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
             if not session.get("csrf") or not hmac.compare_digest(sent, session["csrf"]):

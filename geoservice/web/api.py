@@ -27,24 +27,12 @@ from ..privacy.audit import person_refs, record
 from ..pseudonyms import pseudonym_key
 from ..reports.linkage import SECTIONS, audited_linkage
 from ..reports.render import plain, report_dict
+from . import params
 from .access import ROLES, allow, current_user, fresh, in_scope
 from .cache import product_cache
 from .store import get_store
 
 bp = Blueprint("api", __name__)
-
-
-def _why() -> str:
-    why = (request.args.get("why") or "").strip()
-    if len(why) < 5:
-        abort(400, description="say why you need this personal data: add ?why=… (for example the panel or case)")
-    return why
-
-
-def _borough() -> str:
-    borough = request.args.get("borough") or current_user().boroughs[0]
-    in_scope(borough)
-    return borough
 
 
 def _audit(operation: str, objects, why: str, recipient: str | None = None) -> None:
@@ -70,12 +58,13 @@ def _graph():
 @allow("mace_analyst", "tasking_officer")
 def hotspots():
     """Named hot-spot areas of the concern index (or one layer) for a borough and window."""
-    borough = _borough()
-    try:
-        res = int(request.args.get("res", 9))
-    except ValueError:
-        abort(400, description="res must be a whole number 7-10")
-    start, end, layer = request.args.get("from"), request.args.get("to"), request.args.get("layer")
+    store = get_store()
+    borough = params.borough()
+    res = params.whole("res", 9, store.resolutions)
+    start, end = params.window()
+    located = [name for name, spec in store.specs.items() if spec.locations]
+    layer = params.choice("layer", located)
+    fmt = params.choice("format", ("json", "geojson"), "json")
 
     def build():
         cells, areas = hotspot_report(get_store(), boroughs=[borough], res=res, start=start, end=end, layer=layer)
@@ -84,7 +73,7 @@ def hotspots():
                 "areas": [plain(r) for r in areas[columns].to_dict(orient="records")] if len(areas) else []}
 
     answer = product_cache().get(("hotspots", borough, res, start, end, layer), build)
-    if request.args.get("format") == "geojson":  # each area as a MultiPolygon of its hexagons (lng, lat order)
+    if fmt == "geojson":  # each area as a MultiPolygon of its hexagons (lng, lat order)
         features = [{"type": "Feature", "properties": {k: v for k, v in area.items() if k not in ("cells", "lat", "lng")},
                      "geometry": {"type": "MultiPolygon", "coordinates": [
                          [[[lng, lat] for lat, lng in (*h3.cell_to_boundary(c), h3.cell_to_boundary(c)[0])]]
@@ -99,7 +88,7 @@ def hotspots():
 @allow("mace_analyst")
 def groups():
     """Peer groups with a child of the borough: children, linked adults apart, boroughs, places."""
-    borough, why = _borough(), _why()
+    borough, why = params.borough(), params.why()
     graph = _graph()
     home = {n: d.get("home_borough") for n, d in graph.nodes(data=True)}
     chosen = [g for g in child_peer_groups(graph) if any(home[m] == borough for m in g)]
@@ -114,7 +103,7 @@ def groups():
 @allow("mace_analyst")
 def person(person_id: str):
     """One person (of the user's boroughs) and their evidenced links, each with its evidence."""
-    why = _why()
+    why = params.why()
     graph = _graph()
     if person_id not in graph:
         abort(404, description="not found")
@@ -129,12 +118,13 @@ def person(person_id: str):
 
 def _audited_linkage(share_with: str | None = None):
     """The linkage report the request asks for, made (and shared) as ``audited_linkage`` records it."""
-    start, end = request.args.get("from"), request.args.get("to")
-    borough, why = _borough(), _why()
-    if not start or not end:
-        abort(400, description="give the period: from=YYYY-MM-DD&to=YYYY-MM-DD")
-    return audited_linkage(get_store(), borough, start=start, end=end, since=request.args.get("since") or None,
-                           share_with=share_with, username=current_user().username, justification=why, key=_key())
+    borough, why = params.borough(), params.why()
+    start, end = params.window(required=True)
+    since = params.day("since")
+    if share_with is not None and share_with == borough:
+        abort(400, description="share_with must be another borough than the report's own")
+    return audited_linkage(get_store(), borough, start=start, end=end, since=since, share_with=share_with,
+                           username=current_user().username, justification=why, key=_key())
 
 
 @bp.get("/api/linkage")
@@ -152,7 +142,8 @@ def linkage_page():
     """The linkage report as a page; with ``share_with``, the minimised version for that borough, a disclosure."""
     from ..reports.render import render_html
 
-    report = _audited_linkage(share_with=request.args.get("share_with") or None)
+    share_with = params.gss("share_with") if request.args.get("share_with") else None
+    report = _audited_linkage(share_with=share_with)
     title = f"Cross-borough linkage: {report.about['borough_name']}"
     if report.about.get("shared_with"):
         title += f", minimised for {report.about['shared_with_name']}"
@@ -177,7 +168,7 @@ def export_network(fmt: str):
 
     if fmt not in EXPORT_FORMATS:
         abort(404, description=f"export formats: {', '.join(EXPORT_FORMATS)}")
-    borough, why = _borough(), _why()
+    borough, why = params.borough(), params.why()
     graph = _graph()
     ours = [n for n, d in graph.nodes(data=True) if d.get("home_borough") == borough]
     keep = set(ours) | {m for n in ours for m in graph.neighbors(n)}

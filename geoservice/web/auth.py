@@ -1,46 +1,72 @@
-"""Sign-in, sign-out and re-authentication. Failed sign-ins are limited per user name and address."""
+"""Sign-in, sign-out and re-authentication, under the sign-in limits of ``privacy/users.py``.
+
+A browser that signs in to an account gets a signed *trusted device* cookie for it; tries from a trusted browser
+are limited only by that browser's own failures, so nobody else can lock its user out.
+"""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import defaultdict, deque
+import secrets
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from itsdangerous import BadSignature, URLSafeSerializer
 
-from ..privacy.users import authenticate
-from .access import ROLES, allow, current_user
+from ..privacy.users import (authenticate, confirm_session, end_session, record_sign_in_failure, sign_in_refusal,
+                             start_session)
+from .access import ROLES, SESSION_HOURS, allow, current_user
 from .store import get_store
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
-MAX_FAILURES = 5
-WINDOW_SECONDS = 15 * 60
-_lock = threading.Lock()
+DEVICE_COOKIE = "ps_device"
+DEVICE_DAYS = 180
 
 
-def _failures() -> dict[tuple[str, str], deque]:
-    """Recent failed attempts per (user name, address), kept per app (and per process)."""
-    return current_app.extensions.setdefault("sign_in_failures", defaultdict(deque))
+def _devices() -> dict:
+    """The accounts this browser has signed in to before: user name → device id (a signed cookie)."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw:
+        return {}
+    try:
+        value = URLSafeSerializer(current_app.secret_key, salt="trusted-device").loads(raw)
+    except BadSignature:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
-def _limited(key: tuple[str, str]) -> bool:
-    now = time.monotonic()
-    with _lock:
-        recent = _failures()[key]
-        while recent and now - recent[0] > WINDOW_SECONDS:
-            recent.popleft()
-        return len(recent) >= MAX_FAILURES
+def _remember_device(response, username: str) -> None:
+    devices = _devices()
+    devices.setdefault(username.lower(), secrets.token_hex(16))
+    devices = dict(list(devices.items())[-5:])
+    response.set_cookie(DEVICE_COOKIE, URLSafeSerializer(current_app.secret_key, salt="trusted-device").dumps(devices),
+                        max_age=DEVICE_DAYS * 86400, secure=True, httponly=True, samesite="Strict")
 
 
-def _failed(key: tuple[str, str]) -> None:
-    with _lock:
-        _failures()[key].append(time.monotonic())
+def _check_password(username: str):
+    """The user when the form's password is right for ``username``, else None; checked under the sign-in limits
+    (429 when they refuse the try)."""
+    store, address = get_store(), request.remote_addr or ""
+    device = _devices().get(username.lower())
+    refusal = sign_in_refusal(store, username, address, device)
+    if refusal:
+        abort(429, description=refusal)
+    user = authenticate(store, username, request.form.get("password", ""))
+    if user is None:
+        record_sign_in_failure(store, username, address, device)
+    return user
 
 
 def _safe_next(target: str | None) -> str:
-    # only a path on this site: never an absolute URL, never //host
-    return target if target and target.startswith("/") and not target.startswith("//") else url_for("home.index")
+    """Only a path on this site: never a scheme or host, never ``//host``, no control characters or spaces
+    (browsers drop a tab or newline, turning ``/<tab>/evil.example`` into ``//evil.example``), no backslashes."""
+    home = url_for("home.index")
+    if not target or any(ch.isspace() or not ch.isprintable() or ch == "\\" for ch in target):
+        return home
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return home
+    return urlunsplit(("", "", parts.path, parts.query, ""))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -50,18 +76,17 @@ def login():
     error = None
     if request.method == "POST":
         username = request.form.get("username", "").strip()
-        key = (username.lower(), request.remote_addr or "")
-        if _limited(key):
-            abort(429, description=f"too many failed sign-ins: wait {WINDOW_SECONDS // 60} minutes")
-        user = authenticate(get_store(), username, request.form.get("password", ""))
-        if user is None:
-            _failed(key)
-            error = "That user name and password do not match an active account."
-        else:
-            session.clear()  # a new session id for the signed-in user
+        user = _check_password(username)
+        if user is not None:
+            target = _safe_next(request.args.get("next"))
+            token = start_session(get_store(), user.username, SESSION_HOURS)
+            session.clear()  # a new session for the signed-in user
             session.permanent = True
-            session.update(user=user.username, auth_at=time.time())
-            return redirect(_safe_next(request.args.get("next")))
+            session["sid"] = token
+            response = redirect(target)
+            _remember_device(response, user.username)
+            return response
+        error = "That user name and password do not match an active account."
     return render_template("auth/login.html", error=error, title="Sign in"), 401 if error else 200
 
 
@@ -71,22 +96,18 @@ def reauth():
     """Confirm the password before an export or a linkage report."""
     error = None
     if request.method == "POST":
-        user = current_user()
-        key = (user.username.lower(), request.remote_addr or "")
-        if _limited(key):
-            abort(429, description=f"too many failed attempts: wait {WINDOW_SECONDS // 60} minutes")
-        if authenticate(get_store(), user.username, request.form.get("password", "")) is None:
-            _failed(key)
-            error = "That password is not right."
-        else:
-            session["auth_at"] = time.time()
-            return redirect(_safe_next(request.args.get("next")))
+        if _check_password(current_user().username) is not None:
+            target = _safe_next(request.args.get("next"))
+            confirm_session(get_store(), session["sid"])
+            return redirect(target)
+        error = "That password is not right."
     return render_template("auth/login.html", error=error, title="Confirm your password", reauth=True)
 
 
 @bp.post("/logout")
 @allow(*ROLES)
 def logout():
-    """Sign out."""
+    """Sign out: the session ends in the store, so no copy of its cookie works any more."""
+    end_session(get_store(), session.get("sid"))
     session.clear()
     return redirect(url_for("auth.login"))

@@ -14,12 +14,13 @@ Boroughs outside the user's own are a 404, as is a product the user may not open
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, render_template
 
 from ..maps.products import build_map
 from ..maps.render import render_map_html
 from ..maps.specs import load_map_specs
-from .access import ROLES, allow, current_user, in_scope
+from . import params
+from .access import ROLES, allow, current_user
 from .cache import product_cache
 from .store import get_store
 
@@ -43,9 +44,9 @@ def _built(name: str):
     if name not in specs:
         abort(404, description=f"no map product {name!r} for you; yours: {', '.join(sorted(specs)) or 'none'}")
     settings = current_app.config["GEOSERVICE_SETTINGS"]
-    boroughs = tuple(request.args.getlist("borough")) or (current_user().boroughs[0],)
-    in_scope(*boroughs)
-    start, end, period = request.args.get("from"), request.args.get("to"), request.args.get("period")
+    boroughs = params.boroughs()
+    start, end = params.window()
+    period = params.text("period", max_length=20)
 
     def build():
         built = build_map(get_store(), specs[name], boroughs=boroughs, start=start, end=end, period=period,

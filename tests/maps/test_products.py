@@ -107,7 +107,7 @@ def test_the_youth_map_is_aggregate_only_and_applies_the_10_5_rule(world_store, 
     assert {layer["type"] for layer in config["layers"]} <= {"hex", "lines"}, "no points at all"
     for layer in (layer for layer in config["layers"] if layer["type"] == "hex"):
         values = layer["values"]
-        assert all(v == -1 or (v >= 10 and v % 5 == 0) for v in values), "no count from 1 to 9, others rounded"
+        assert all(v >= 10 and v % 5 == 0 for v in values), "no count from 1 to 9 (nor a mark for one), others rounded"
         assert not re.search(r"\b[1-9]\b", layer["tooltip"] + layer["title"])
     # independently: distinct children found per res-8 cell in 2025, from the raw file, through the 10-5 rule
     raw = pd.read_csv(world_dir / "missing_episodes.csv", dtype=str).dropna(subset=["found_at", "found_latitude"])
@@ -116,11 +116,11 @@ def test_the_youth_map_is_aggregate_only_and_applies_the_10_5_rule(world_store, 
     distinct = raw.groupby("cell").person_id.nunique()
     found_layer = config["layers"][0]
     shown = dict(zip(_cells_of(config, found_layer), found_layer["values"]))
-    expected = {c: (-1 if n < 10 else int(np.floor(n / 5 + 0.5) * 5)) for c, n in distinct.items()
-                if c in shown or n > 0}
+    expected = {c: int(np.floor(n / 5 + 0.5) * 5) for c, n in distinct.items() if n >= 10}
     expected = {c: v for c, v in expected.items() if c in _merton_cells(world_store, 8)}
     assert shown == expected
-    assert -1 in shown.values(), "the synthetic world has cells with 1-9 children: they are suppressed"
+    small = {c for c, n in distinct.items() if 0 < n < 10} & _merton_cells(world_store, 8)
+    assert small and not small & set(shown), "cells with 1-9 children are drawn exactly as empty cells: not at all"
 
 
 def _merton_cells(store, res):
@@ -131,7 +131,7 @@ def _merton_cells(store, res):
 
 def test_suppression_rule():
     counts = pd.Series([0, 1, 9, 10, 12, 13, 17, 18, 22, 23, 250])
-    assert suppress(counts, suppress_below=10, round_to=5).tolist() == [0, -1, -1, 10, 10, 15, 15, 20, 20, 25, 250]
+    assert suppress(counts, suppress_below=10, round_to=5).tolist() == [0, 0, 0, 10, 10, 15, 15, 20, 20, 25, 250]
 
 
 def test_the_analyst_map_shows_gi_bins_named_areas_and_months(world_store, truth):

@@ -34,7 +34,9 @@ def _fetch(url: str, cookie: str | None = None, form: dict | None = None) -> tup
     except urllib.error.HTTPError as redirect:  # a 302 arrives as an error when redirects are not followed
         response = redirect
     with response:
-        return response.status, (response.headers.get("Set-Cookie") or "").split(";")[0], response.read().decode()
+        cookies = [c.split(";")[0] for c in response.headers.get_all("Set-Cookie") or []]
+        session = next((c for c in cookies if c.startswith("session=")), "")
+        return response.status, session, response.read().decode()
 
 
 def _free_port() -> int:
