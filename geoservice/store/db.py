@@ -146,7 +146,11 @@ class Store:
                 )
 
     def drop_all(self) -> None:
-        self.metadata.drop_all(self.engine)
+        """Drop every table. The audit log goes too, so its anchor file records the reset (``privacy/audit.py``)."""
+        from ..privacy.audit import anchor_reset  # here, not at the top: audit imports this module
+
+        with anchor_reset(self):
+            self.metadata.drop_all(self.engine)
 
     # bulk writing -------------------------------------------------------------------------------------------
     @contextmanager
