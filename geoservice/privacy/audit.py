@@ -36,12 +36,14 @@ from pathlib import Path
 
 from sqlalchemy import inspect, select, text
 
-from ..config import Settings
+from ..config import MERTON_AND_NEIGHBOURS, Settings
 from ..errors import GeoserviceError
 from ..store.db import Store
 
 OPERATIONS = ("collection", "alteration", "consultation", "disclosure", "combination", "erasure")
 GENESIS = "0" * 64
+#: Users that are not people signed in to the service: the command line and the service's own jobs.
+SYSTEM_USERS = ("retention", "system")
 MAX_PROBLEMS = 50
 
 
@@ -432,8 +434,29 @@ def _snapshot(store: Store):
 
 
 # reading ------------------------------------------------------------------------------------------------------
-def events(store: Store, *, operation: str | None = None, username: str | None = None, limit: int = 100) -> list[dict]:
-    """The latest events, newest first (for the audit view)."""
+def _is_system(username: str) -> bool:
+    return username.startswith("cli:") or username.split(":")[0] in SYSTEM_USERS
+
+
+def _visibility(conn, store: Store, boroughs):
+    """The condition on ``audit_events.username`` for a viewer scoped to ``boroughs``: events by users whose
+    boroughs all lie within them; events by the command line, the service itself or unknown users only when
+    the viewer's boroughs cover the whole study area."""
+    users, table = store.metadata.tables["users"], store.metadata.tables["audit_events"]
+    viewer = set(boroughs)
+    study_area = store.settings.study_area if store.settings is not None else MERTON_AND_NEIGHBOURS
+    inside, outside = [], []
+    for username, scope in conn.execute(select(users.c.username, users.c.boroughs)):
+        (inside if set(filter(None, scope.split(","))) <= viewer else outside).append(username)
+    if set(study_area) <= viewer:
+        return table.c.username.not_in(outside)
+    return table.c.username.in_([u for u in inside if not _is_system(u)])
+
+
+def events(store: Store, *, operation: str | None = None, username: str | None = None, limit: int = 100,
+           visible_to=None) -> list[dict]:
+    """The latest events, newest first (for the audit view). With ``visible_to`` (the viewer's boroughs), only
+    the events that viewer may see (see ``_visibility``)."""
     table = store.metadata.tables["audit_events"]
     query = select(table).order_by(table.c.seq.desc()).limit(limit)
     if operation:
@@ -441,6 +464,8 @@ def events(store: Store, *, operation: str | None = None, username: str | None =
     if username:
         query = query.where(table.c.username == username)
     with store.engine.connect() as conn:
+        if visible_to is not None:
+            query = query.where(_visibility(conn, store, visible_to))
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
