@@ -110,6 +110,13 @@ def _make_key_file(path: Path) -> None:
         os.link(draft, path)
     except FileExistsError:
         pass
+    except OSError:  # a file system without hard links: create the file itself, exclusively
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "w") as handle:
+            handle.write(draft.read_text())
     finally:
         draft.unlink(missing_ok=True)
 
@@ -285,28 +292,32 @@ def _read_anchor(path: Path, key: bytes | None) -> tuple[_Anchored | None, list[
     """The highest head anchored since the last reset, the resets, and the file's problems. Bad lines before a
     reset belong to a dropped log and are not reported; a reset that dropped less than had been anchored is."""
     latest, resets, dropped_short, bad = None, [], [], []
-    for number, line in enumerate(path.read_bytes().decode("utf-8", "replace").splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if (len(parts) != 5 or parts[1] not in ("head", "reset") or not parts[2].isdigit()
-                or not re.fullmatch("[0-9a-f]{64}", parts[3]) or not re.fullmatch("[0-9a-f]{64}", parts[4])):
-            bad.append(f"line {number} of the anchor file {path} is not an anchor line: {printable(line[:80])!r}")
-            continue
-        # without the key (verify reports that) the lines are read but cannot be checked
-        if key is not None and not hmac.compare_digest(_anchor_mac(key, " ".join(parts[:4])), parts[4]):
-            bad.append(f"line {number} of the anchor file {path} is not signed with the audit key: forged, or "
-                       "written with another key")
-            continue
-        item = _Anchored(int(parts[2]), parts[3], parts[0])
-        if parts[1] == "head":
-            latest = item if latest is None or item.seq > latest.seq else latest
-            continue
-        if latest is not None and (item.seq < latest.seq or item.seq == latest.seq and item.hash != latest.hash):
-            dropped_short.append(f"the log dropped at {item.at} ended at entry {item.seq}, but entry {latest.seq} "
-                                 f"had been anchored at {latest.at}: it was cut or rewritten before it was dropped")
-        resets.append(item)
-        latest, bad = None, []
+    with open(path, "rb") as lines:  # line by line: the file grows with every append
+        for number, raw in enumerate(lines, 1):
+            line = raw.decode("utf-8", "replace")
+            parts = line.split()
+            if not parts:
+                continue
+            if (len(parts) != 5 or parts[1] not in ("head", "reset") or not parts[2].isdigit()
+                    or not re.fullmatch("[0-9a-f]{64}", parts[3]) or not re.fullmatch("[0-9a-f]{64}", parts[4])):
+                bad.append(f"line {number} of the anchor file {path} is not an anchor line: "
+                           f"\"{printable(line.rstrip()[:80])}\"")
+                continue
+            # without the key (verify reports that) the lines are read but cannot be checked
+            if key is not None and not hmac.compare_digest(_anchor_mac(key, " ".join(parts[:4])), parts[4]):
+                bad.append(f"line {number} of the anchor file {path} is not signed with the audit key: forged, or "
+                           "written with another key")
+                continue
+            item = _Anchored(int(parts[2]), parts[3], parts[0])
+            if parts[1] == "head":
+                latest = item if latest is None or item.seq > latest.seq else latest
+                continue
+            if latest is not None and (item.seq < latest.seq or item.seq == latest.seq and item.hash != latest.hash):
+                dropped_short.append(f"the log dropped at {item.at} ended at entry {item.seq}, but entry "
+                                     f"{latest.seq} had been anchored at {latest.at}: it was cut or rewritten "
+                                     "before it was dropped")
+            resets.append(item)
+            latest, bad = None, []
     return latest, resets, dropped_short + bad
 
 

@@ -275,7 +275,8 @@ def test_a_forged_anchor_line_is_found(store):
                                "written with another key"]
     with open(path, "a") as handle:
         handle.write("this is not an anchor line\n")
-    assert any("line 5" in p and "not an anchor line" in p for p in verify(store).problems)
+    assert any(p.endswith('line 5 of the anchor file ' + str(path) + ' is not an anchor line: "this is not an anchor '
+                          'line"') for p in verify(store).problems)
 
 
 def test_a_missing_anchor_file_or_key_is_reported(store):
@@ -340,3 +341,25 @@ def test_dropping_a_log_that_was_cut_does_not_hide_the_cut(store):
     store.init()
     problems = verify(store).problems
     assert len(problems) == 1 and "ended at entry 25, but entry 30 had been anchored" in problems[0], problems
+
+
+def test_the_key_file_is_made_even_where_hard_links_are_not_allowed(store, monkeypatch):
+    def no_links(*_):
+        raise PermissionError("hard links not allowed here")
+
+    monkeypatch.setattr(audit.os, "link", no_links)
+    record(store, username="ana", operation="consultation", objects=["C1"], justification="panel")
+    key = store.settings.instance_path / "audit.key"
+    assert len(key.read_text().strip()) == 64 and oct(key.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in key.parent.iterdir() if p.name.startswith(".audit.key")] == [], "no draft left"
+    assert verify(store).ok
+
+
+def test_a_long_list_of_problems_is_cut_short(store):
+    _fill(store, batches=4, size=30)
+    with store.engine.begin() as conn:
+        _drop_triggers(conn, store)
+        conn.execute(text("DELETE FROM audit_events WHERE seq % 2 = 0 AND seq < 110"))
+    problems = verify(store).problems
+    assert len(problems) == audit.MAX_PROBLEMS + 1 and problems[-1].startswith("… and ")
+    assert problems[0] == "entries 2..2 are missing"
