@@ -379,12 +379,15 @@ def audit() -> None:
 @click.pass_context
 @handle_errors()
 def audit_verify(ctx) -> None:
-    """Recompute the hash chain: any changed or removed entry is reported (exit 1)."""
-    from .privacy.audit import verify
+    """Check the log against its key and its anchor file: each changed, removed or cut entry, and each problem
+    with the anchor, is named (exit 1)."""
+    from .privacy.audit import printable, verify
 
     result = verify(_store(ctx))
     for problem in result.problems:
-        click.echo(f"problem: {problem}", err=True)
+        click.echo(f"problem: {printable(problem)}", err=True)
+    for note in result.notes:
+        click.echo(f"note: {printable(note)}", err=True)
     click.echo(f"audit log: {result.entries:,} entries, " + ("intact" if result.ok else
                                                               f"{len(result.problems)} problems"))
     ctx.exit(0 if result.ok else 1)
@@ -397,13 +400,14 @@ def audit_verify(ctx) -> None:
 @click.pass_context
 @handle_errors()
 def audit_list(ctx, operation, user, limit) -> None:
-    """The latest audit events, newest first."""
-    from .privacy.audit import events
+    """The latest audit events, newest first. Control characters are shown as escapes (ESC as \\x1b)."""
+    from .privacy.audit import events, printable
 
     for e in events(_store(ctx), operation=operation, username=user, limit=limit):
-        recipient = f" to {e['recipient']}" if e["recipient"] else ""
-        click.echo(f"{e['seq']:>7} {e['at']:%Y-%m-%d %H:%M:%S} {e['username']:<12} {e['operation']:<12}"
-                   f"{recipient} {e['objects']} — {e['justification']}")
+        recipient = f" to {printable(e['recipient'])}" if e["recipient"] else ""
+        click.echo(f"{e['seq']:>7} {e['at']:%Y-%m-%d %H:%M:%S} {printable(e['username']):<12} "
+                   f"{printable(e['operation']):<12}{recipient} {printable(e['objects'])} — "
+                   f"{printable(e['justification'])}")
 
 
 @main.group()

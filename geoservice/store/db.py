@@ -100,6 +100,7 @@ class Store:
         self.specs = specs
         self.resolutions = tuple(resolutions)
         self.is_postgres = engine.dialect.name == "postgresql"
+        self._after_commit = {}  # connection of a writing() transaction -> callables to run once it commits
         self.metadata, self.layer_tables = build_metadata(specs, self.resolutions, postgis=self.is_postgres)
         self.batches = self.metadata.tables["batches"]
         self.quarantine = self.metadata.tables["quarantine"]
@@ -147,22 +148,41 @@ class Store:
                 )
 
     def drop_all(self) -> None:
-        self.metadata.drop_all(self.engine)
+        """Drop every table. The audit log goes too, so its anchor file records the reset (``privacy/audit.py``)."""
+        from ..privacy.audit import anchor_reset  # here, not at the top: audit imports this module
+
+        with anchor_reset(self):
+            self.metadata.drop_all(self.engine)
 
     # bulk writing -------------------------------------------------------------------------------------------
     @contextmanager
     def writing(self):
         """A write transaction: all or nothing. On SQLite it takes the write lock at once, so a second writer
-        waits (up to the busy timeout) instead of failing when both try to upgrade a read lock."""
+        waits (up to the busy timeout) instead of failing when both try to upgrade a read lock. What
+        ``after_commit`` adds runs once it has committed."""
         engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if not self.is_postgres else self.engine
         try:
             with engine.begin() as conn:
-                yield conn
+                self._after_commit[conn] = callbacks = []
+                try:
+                    yield conn
+                finally:
+                    self._after_commit.pop(conn, None)
         except OperationalError as exc:
             if "locked" in str(exc.orig) or "busy" in str(exc.orig):
                 raise SetupError("the database stayed busy with another writer for 30 s; nothing was written; "
                                  "try again when the other ingest has finished") from None
             raise
+        for callback in callbacks:
+            callback()
+
+    def after_commit(self, conn, callback) -> None:
+        """Call ``callback()`` once the ``writing()`` transaction of ``conn`` has committed; never if it rolls
+        back (the audit log's anchor, ``privacy/audit.py``)."""
+        if conn not in self._after_commit:
+            raise SetupError("after_commit needs a connection from Store.writing() of this store, which runs the "
+                             "callback once its transaction commits")
+        self._after_commit[conn].append(callback)
 
 
     BULK_CHUNK = 50_000

@@ -1,11 +1,15 @@
-"""The audit view: the latest events and whether the chain is intact (auditors and admins)."""
+"""The audit view: the latest events and whether the chain is intact (auditors and admins).
+
+A viewer sees the events of users whose boroughs all lie within the viewer's own, and the command line's and the
+service's own events only when the viewer's boroughs cover the whole study area (``audit.events``). The chain's
+check covers the whole log: it names entry numbers, never people."""
 
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
 from ..privacy.audit import OPERATIONS, events, verify
-from .access import allow
+from .access import allow, current_user
 from .store import get_store
 
 bp = Blueprint("audit", __name__, template_folder="templates")
@@ -14,8 +18,10 @@ bp = Blueprint("audit", __name__, template_folder="templates")
 @bp.get("/audit/")
 @allow("auditor", "admin")
 def index():
-    """The latest audit events, filterable by operation and user, with the chain's check."""
+    """The latest audit events the viewer may see, filterable by operation and user, with the chain's check."""
     operation = request.args.get("operation") if request.args.get("operation") in OPERATIONS else None
-    return render_template("audit/index.html", events=events(get_store(), operation=operation,
-                                                             username=request.args.get("user") or None, limit=200),
-                           check=verify(get_store()), operations=OPERATIONS, operation=operation)
+    viewer = current_user()
+    shown = events(get_store(), operation=operation, username=request.args.get("user") or None, limit=200,
+                   visible_to=viewer.boroughs)
+    return render_template("audit/index.html", events=shown, check=verify(get_store()), operations=OPERATIONS,
+                           operation=operation, boroughs=viewer.boroughs)

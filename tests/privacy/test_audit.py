@@ -74,3 +74,37 @@ def test_a_removed_entry_is_found(store, where, found):
     _tamper(store, f"DELETE FROM audit_events WHERE {where}")
     result = verify(store)
     assert not result.ok and any(found in p for p in result.problems), result.problems
+
+
+def test_control_characters_in_a_justification_are_stored_as_visible_escapes(store):
+    record(store, username="ana", operation="consultation", objects=["C0001", "file\x1b[31m.csv"],
+           justification="panel\x1b[2J\x1b]0;owned\x07\nnext line\u202eevil", recipient=None)
+    logged = events(store)[0]
+    assert logged["justification"] == "panel\\x1b[2J\\x1b]0;owned\\x07 next line\\u202eevil"
+    assert logged["objects"] == '["C0001", "file\\\\x1b[31m.csv"]'
+    assert "\x1b" not in logged["justification"] + logged["objects"]
+    assert verify(store).ok
+
+
+def test_audit_list_escapes_control_characters(store, settings):
+    """An entry holding raw control characters (written by an older version, or straight into the table) is
+    listed with them escaped: ESC, the 8-bit CSI, BEL and a bidirectional override."""
+    from datetime import datetime
+
+    from click.testing import CliRunner
+
+    from geoservice.cli import main
+
+    record(store, username="ana", operation="consultation", objects=["C0001"], justification="plain")
+    with store.engine.begin() as conn:
+        conn.execute(store.metadata.tables["audit_events"].insert().values(
+            seq=2, at=datetime(2025, 11, 3, 10, 0), username="eve\x9b2J", operation="consultation",
+            objects='["C0002"]', recipient=None, justification="look \x1b[2J\x1b]0;pwned\x07 here \u202e",
+            prev_hash="0" * 64, hash="0" * 64))
+    result = CliRunner().invoke(main, ["--database", settings.database_url, "--instance",
+                                       str(settings.instance_path), "audit", "list"],
+                                env={"GEOSERVICE_AUDIT_KEY": None, "GEOSERVICE_AUDIT_ANCHOR": None})
+    assert result.exit_code == 0, result.output
+    assert "look \\x1b[2J\\x1b]0;pwned\\x07 here \\u202e" in result.output and "eve\\x9b2J" in result.output
+    assert not any(c in result.output for c in "\x1b\x07\x9b\u202e")
+    assert "plain" in result.output
