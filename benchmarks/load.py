@@ -1,8 +1,8 @@
 """Load: concurrent signed-in clients against the demo's hot-spot, map and person endpoints.
 
-Run: ``.venv/bin/python benchmarks/load.py [--clients 50] [--seconds 60] [--instance DIR]``. It uses the demo store
-in ``instance/``, building it first if it is missing. It serves it with ``geoservice serve`` in a separate
-process, signs in one session per client as the demo analyst, and has every client loop for the given time over:
+Run: ``.venv/bin/python benchmarks/load.py [--clients 50] [--seconds 60] [--workers 2] [--instance DIR]``. It uses the
+demo store in ``instance/``, building it first if it is missing. It serves it with ``geoservice serve`` (gunicorn,
+``--workers`` processes) in a separate process, signs in one session per client as the demo analyst, and has every client loop for the given time over:
 
 - hot spots (`/api/hotspots`);
 - the three map products (pages and data);
@@ -66,9 +66,9 @@ class Client:
         self.connection.request(method, path, body=body, headers=headers)
         response = self.connection.getresponse()
         data = response.read().decode("utf-8", "replace")
-        cookie = response.getheader("Set-Cookie")
-        if cookie:
-            self.cookie = cookie.split(";")[0]
+        for cookie in response.headers.get_all("Set-Cookie") or []:
+            if cookie.startswith("session="):  # the session, not the trusted-device cookie
+                self.cookie = cookie.split(";")[0]
         return response.status, data
 
 
@@ -83,6 +83,7 @@ def main(argv=None) -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--instance", type=Path, default=PROJECT_ROOT / "instance")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the server")
     args = parser.parse_args(argv)
     settings = Settings.from_env(instance_path=str(args.instance))
     store = Store.from_settings(settings)
@@ -99,7 +100,8 @@ def main(argv=None) -> None:
     port = _free_port()
     env = dict(os.environ, GEOSERVICE_INSTANCE_PATH=str(args.instance))
     env.pop("GEOSERVICE_DATABASE_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "geoservice.cli", "serve", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "geoservice.cli", "serve", "--port", str(port),
+                               "--workers", str(args.workers)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):

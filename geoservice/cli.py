@@ -475,39 +475,48 @@ def synth(ctx, seed, out_dir, year) -> None:
     click.echo(summary)
 
 
+def _server_options(command):
+    """--host, --port, --workers and --threads, shared by ``serve`` and ``demo``."""
+    from .server import default_workers
+
+    for option in reversed([
+        click.option("--host", default="127.0.0.1", show_default=True),
+        click.option("--port", default=5000, show_default=True),
+        click.option("--workers", default=default_workers(), show_default=True, type=click.IntRange(1, 64),
+                     help="Worker processes (gunicorn)."),
+        click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+                     help="Threads per worker."),
+    ]):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.option("--seed", default=1, show_default=True, help="Seed of the synthetic world.")
 @click.option("--serve/--no-serve", default=True, help="Serve the app when the database is built.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
+@_server_options
 @click.pass_context
 @handle_errors()
-def demo(ctx, seed, serve, host, port) -> None:
+def demo(ctx, seed, serve, host, port, workers, threads) -> None:
     """Build the demo database (real data + synthetic world) and serve it at http://HOST:PORT."""
     from .demo import build_demo
+    from .server import serve as run_server
 
     settings = _settings(ctx)
-    build_demo(settings, seed=seed, echo=click.echo)
+    build_demo(settings, seed=seed, echo=click.echo).engine.dispose()
     if serve:
-        _serve(settings, host, port)
+        run_server(settings, host=host, port=port, workers=workers, threads=threads, echo=click.echo)
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
+@_server_options
 @click.pass_context
 @handle_errors()
-def serve(ctx, host, port) -> None:
-    """Serve the web app over the configured store."""
-    _serve(_settings(ctx), host, port)
+def serve(ctx, host, port, workers, threads) -> None:
+    """Serve the web app over the configured store with a production WSGI server (gunicorn)."""
+    from .server import serve as run_server
 
-
-def _serve(settings: Settings, host: str, port: int) -> None:
-    from . import create_app
-
-    app = create_app({"GEOSERVICE_SETTINGS": settings})
-    click.echo(f"serving on http://{host}:{port} (Ctrl-C to stop)")
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    run_server(_settings(ctx), host=host, port=port, workers=workers, threads=threads, echo=click.echo)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,8 @@ from ..store.db import Store
 
 def init_app(app: Flask) -> None:
     store = Store.from_settings(app.config["GEOSERVICE_SETTINGS"])
-    store.init()
+    if not app.config.get("GEOSERVICE_STORE_READY"):  # the server makes it ready once, before its workers start
+        store.init()
     app.extensions["geoservice_store"] = store
 
 
