@@ -48,3 +48,14 @@ def test_json_errors_have_one_shape(client):
     assert response.status_code == 404
     assert set(response.get_json()) == {"ok", "error", "errors", "status"}
     assert response.get_json()["status"] == 404
+
+
+def test_error_pages_are_styled_with_a_way_back_and_library_errors_say_whose_move_it_is(client):
+    page = client.get("/no-such-page")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 404 and "<h2>Not found</h2>" in html and 'href="/"' in html and "<style>" in html
+    from geoservice.errors import BatchConflictError, InputFileError, SetupError
+    from geoservice.web.errors import status_of, without_paths
+
+    assert [status_of(e("x")) for e in (SetupError, BatchConflictError, InputFileError)] == [503, 409, 422]
+    assert without_paths("/srv/geoservice/tmp/abc/people.csv row 2: bad") == "people.csv row 2: bad"
