@@ -46,3 +46,23 @@ def test_layers_lists_counts(tmp_path):
 def test_unknown_batch_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["--database", f"sqlite:///{tmp_path / 'db.sqlite'}", "rejected", "abc"])
     assert result.exit_code == 2 and "no batch 'abc'" in result.output
+
+
+def test_the_readme_examples_run(world_settings, tmp_path, monkeypatch):
+    """Each analysis command the README shows runs as written (outputs redirected to a temporary folder)."""
+    import re
+    import shlex
+
+    from geoservice.config import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "README.md").read_text()
+    block = re.search(r"```bash\ngeoservice init-db.*?```", text, re.S).group(0)
+    lines = re.sub(r"\\\n\s*", "", block).splitlines()
+    commands = [shlex.split(line.split(" #")[0]) for line in lines if line.startswith("geoservice ")]
+    chosen = [c for c in commands if c[1] in ("hotspots", "linkage", "map")]
+    assert len(chosen) >= 4
+    monkeypatch.chdir(tmp_path)
+    for words in chosen:
+        args = ["--database", world_settings.database_url, "--instance", str(world_settings.instance_path), *words[1:]]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, (words, result.output)

@@ -69,18 +69,18 @@ def _latest_date(store: Store, spec: MapSpec) -> date | None:
 
 
 def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str | None = None) -> tuple[date, date]:
-    """The period a map covers: the spec's fixed calendar period (``period`` "2025" or "2025Q3"; default the
-    latest that has ended and has data), or a rolling window of ``window_months`` ending at ``end`` (default: the month after the
-    latest record)."""
+    """The period a map covers: the spec's fixed calendar period (``period`` "2025" for a year, "2025Q3" for a
+    quarter; only periods that have ended; default the latest that has ended and has data), or a rolling window of
+    ``window_months`` ending at ``end`` (default: the month after the latest record)."""
     latest = _latest_date(store, spec) or date.today()
     if spec.fixed_windows:
+        example = "2025" if spec.calendar == "year" else "2025Q3"
         if start is not None or end is not None:
-            raise MapSpecError(f"{spec.name} covers fixed calendar periods: give a period (2025 or 2025Q3), "
-                               "not dates")
+            raise MapSpecError(f"{spec.name} covers whole calendar {spec.calendar}s: give a period such as "
+                               f"{example}, not dates")
         freq = "Y" if spec.calendar == "year" else "Q"
         # by default the latest period with data that has ended: a period still running would change under us
         last_ended = pd.Period(date.today(), freq=freq) - 1
-        example = "2025" if spec.calendar == "year" else "2025Q3"
         try:
             chosen = pd.Period(period, freq=freq) if period else min(pd.Period(latest, freq=freq), last_ended)
         except (ValueError, TypeError, OverflowError):
