@@ -23,7 +23,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geoservice.analysis.hotspots import gi_star, neighbourhoods, polygons_to_cells  # noqa: E402
+from geoservice.analysis.hotspots import gi_star, neighbourhoods  # noqa: E402
+from geoservice.cells import polygons_to_cells  # noqa: E402
 from geoservice.analysis.spacetime import emerging_hotspots  # noqa: E402
 from geoservice.config import Settings  # noqa: E402
 

@@ -220,10 +220,10 @@ def hotspots(ctx, boroughs, res, k, start, end, layer, alpha, csv_path, as_json)
     cells, areas = hotspot_report(_store(ctx), boroughs=boroughs, res=res, k=k, start=start, end=end,
                                   layer=layer, alpha=alpha)
     if csv_path:
-        import h3
+        from .cells import to_hex
 
         out = cells.copy()
-        out.index = [h3.int_to_str(int(c)) for c in out.index]
+        out.index = to_hex(out.index)
         out.to_csv(csv_path, index_label="cell")
     settings = cells.attrs["settings"]
     if as_json:

@@ -17,7 +17,8 @@ from sqlalchemy import DateTime
 
 from ..store.db import Store
 from ..store.tables import cell_column
-from .hotspots import HotspotInputError, polygons_to_cells
+from ..cells import polygons_to_cells
+from .hotspots import HotspotInputError
 
 DEFAULT_CONCERN_INDEX = Path(__file__).with_name("concern_index.toml")
 

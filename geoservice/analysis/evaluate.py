@@ -15,22 +15,18 @@ Scores, for the cells a map flags:
 
 from __future__ import annotations
 
-import h3
 import numpy as np
 import pandas as pd
 
+from ..cells import area_km2
 from .hotspots import HotspotInputError, _as_cells, _checked_values, _gi_star_core, neighbourhoods
-
-
-def cell_areas_km2(cells: pd.Index) -> np.ndarray:
-    return np.array([h3.cell_area(h3.int_to_str(int(c)), unit="km^2") for c in cells])
 
 
 def prediction_scores(flagged, actual: pd.Series, areas: np.ndarray | None = None) -> dict:
     """Hit rate, area share, PAI and PEI of the ``flagged`` cells against ``actual`` counts (every study cell)."""
     cells = _as_cells(actual.index)
     counts = _checked_values(actual.to_numpy(dtype=float))
-    areas = cell_areas_km2(cells) if areas is None else np.asarray(areas, dtype=float)
+    areas = area_km2(cells) if areas is None else np.asarray(areas, dtype=float)
     chosen = cells.isin(pd.Index(np.asarray(list(flagged), dtype=np.int64)))
     total, total_area = counts.sum(), areas.sum()
     hits = counts[chosen].sum()
@@ -54,7 +50,7 @@ def forward_evaluation(cube: pd.DataFrame, *, k: int = 1, window: int = 1, alpha
     cells = _as_cells(cube.index)
     values = _checked_values(cube.to_numpy(dtype=float))
     structure = neighbourhoods(cells, k)
-    areas = cell_areas_km2(cells)
+    areas = area_km2(cells)
     rows = []
     for t in range(window, values.shape[1]):
         built_on = values[:, t - window:t].sum(axis=1)

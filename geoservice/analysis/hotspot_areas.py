@@ -8,11 +8,11 @@ others, then by distance. Places come from the places layer (OpenStreetMap point
 
 from __future__ import annotations
 
-import h3
 import numpy as np
 import pandas as pd
 import shapely
 
+from .. import cells as h3cells
 from ..ingest.areas import lnglat_to_bng
 from ..store.db import Store
 
@@ -33,9 +33,9 @@ def connected_areas(cells: pd.Index) -> list[list[int]]:
             c = parent[c]
         return c
 
-    grid_disk = h3.api.basic_int.grid_disk
-    for c in members:
-        for other in grid_disk(c, 1):
+    ordered = list(members)
+    for c, ring in zip(ordered, h3cells.disks(ordered, 1)):
+        for other in ring:
             if other in members:
                 a, b = find(c), find(other)
                 if a != b:
@@ -71,13 +71,12 @@ class PlaceNamer:
 
     def near(self, cells, *, max_distance_m: float = 200, limit: int = 2) -> list[str]:
         """Up to ``limit`` place names within ``max_distance_m`` of the cells (ids as int or str)."""
-        cells = [h3.int_to_str(c) if isinstance(c, (int, np.integer)) else c for c in cells]
-        if not len(self.names) or not cells:
+        if not len(self.names) or not len(cells):
             return []
-        centres = np.array([h3.cell_to_latlng(c) for c in cells])
+        centres = h3cells.centres(cells)
         cx, cy = lnglat_to_bng(centres[:, 1], centres[:, 0])
         # distance to the nearest cell, roughly: to its centre less one edge length (its circumradius)
-        edge = h3.average_hexagon_edge_length(h3.get_resolution(cells[0]), unit="m")
+        edge = h3cells.edge_length_m(h3cells.resolution(cells[0]))
         gap = np.min(np.hypot(self.x[:, None] - cx[None, :], self.y[:, None] - cy[None, :]), axis=1) - edge
         near = np.flatnonzero(gap <= max_distance_m)
         order = near[np.lexsort((gap[near], self.priority[near]))]
@@ -100,7 +99,7 @@ def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dic
     namer = PlaceNamer(places)
     rows = []
     for number, group in enumerate(groups, start=1):
-        centres = np.array([h3.cell_to_latlng(h3.int_to_str(c)) for c in group])
+        centres = h3cells.centres(group)
         lat, lng = centres[:, 0].mean(), centres[:, 1].mean()
         chosen = namer.near(group, max_distance_m=max_place_distance_m, limit=places_per_area)
         ward_code, ward_name = "", ""
@@ -118,7 +117,7 @@ def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dic
         name = f"{label} ({ward_name})" if ward_name else label
         sub = result.loc[group]
         row = {"area": number, "name": name, "places": chosen, "ward": ward_code, "ward_name": ward_name,
-               "cells": [h3.int_to_str(c) for c in group], "n_cells": len(group), "lat": lat, "lng": lng,
+               "cells": h3cells.to_hex(group), "n_cells": len(group), "lat": lat, "lng": lng,
                "value": float(sub["value"].sum()), "max_z": float(sub["z"].max()), "min_q": float(sub["q"].min())}
         if breakdown is not None:
             for column in breakdown.columns:

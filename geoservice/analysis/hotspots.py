@@ -22,10 +22,10 @@ from __future__ import annotations
 import hashlib
 import math
 
-import h3
 import numpy as np
 import pandas as pd
 
+from ..cells import CellError, as_index, disks, like, resolution
 from ..errors import GeoserviceError
 
 MAX_K = 3
@@ -35,27 +35,12 @@ class HotspotInputError(GeoserviceError, ValueError):
     """The counts given to a hot-spot analysis cannot be used as they are."""
 
 
-# study area and neighbourhoods --------------------------------------------------------------------------------
-def polygons_to_cells(polygons, res: int) -> pd.Index:
-    """Every H3 cell (int) whose centre lies in any of the shapely (Multi)Polygons (WGS84), sorted."""
-    if not 0 <= res <= 15:
-        raise HotspotInputError(f"res must be 0-15, got {res}")
-    cells: set[int] = set()
-    for polygon in polygons:
-        parts = getattr(polygon, "geoms", [polygon])
-        for part in parts:
-            outer = [(y, x) for x, y in part.exterior.coords]
-            holes = [[(y, x) for x, y in ring.coords] for ring in part.interiors]
-            cells.update(h3.str_to_int(c) for c in h3.polygon_to_cells(h3.LatLngPoly(outer, *holes), res))
-    return pd.Index(sorted(cells), dtype=np.int64, name="cell")
-
-
+# neighbourhoods --------------------------------------------------------------------------------------------------
 def neighbourhoods(cells: pd.Index, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The k-ring of each cell within ``cells`` (itself included), as flat positions and row offsets (CSR)."""
     if not 1 <= k <= MAX_K:
         raise HotspotInputError(f"k must be 1-{MAX_K}, got {k}")
-    grid_disk = h3.api.basic_int.grid_disk  # the integer API: no string conversions
-    members = [grid_disk(c, k) for c in cells.tolist()]
+    members = disks(cells, k)
     sizes = np.fromiter((len(m) for m in members), dtype=np.int64, count=len(members))
     flat = np.fromiter((c for m in members for c in m), dtype=np.int64, count=int(sizes.sum()))
     positions = cells.get_indexer(flat)
@@ -215,25 +200,16 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
 
     result = _gi_star_core(y, cells, neighbourhoods(cells, k), permutations, seed, alpha)
     result.attrs["settings"]["k"] = k
+    result.index = like(result.index, counts.index)  # hex in, hex out
     return result
 
 
 def _as_cells(index: pd.Index) -> pd.Index:
     """The index as int64 H3 cells (from hex strings too), checked."""
-    if index.dtype == object or pd.api.types.is_string_dtype(index.dtype):
-        try:
-            index = pd.Index([h3.str_to_int(c) for c in index], dtype=np.int64)
-        except (ValueError, TypeError):
-            raise HotspotInputError("counts must be indexed by H3 cells (hex strings or 64-bit integers)") from None
-    cells = pd.Index(np.asarray(index, dtype=np.int64), name="cell")
-    if not cells.is_unique:
-        raise HotspotInputError("counts has a cell more than once; sum them first")
-    bad = [c for c in cells[:1000] if not h3.is_valid_cell(h3.int_to_str(int(c)))]
-    if bad:
-        raise HotspotInputError(f"{len(bad)} index values are not valid H3 cells, e.g. {bad[0]}")
-    if len({h3.get_resolution(h3.int_to_str(int(c))) for c in cells[:1000]}) > 1:
-        raise HotspotInputError("counts mixes H3 resolutions; use one resolution")
-    return cells
+    try:
+        return as_index(index)
+    except CellError as exc:
+        raise HotspotInputError(f"counts must be indexed by H3 cells of one resolution, each once: {exc}") from None
 
 
 def _gi_star_core(y: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, np.ndarray], permutations: int,
@@ -272,7 +248,7 @@ def _gi_star_core(y: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, n
     result.attrs["settings"] = {
         "statistic": "Getis-Ord Gi* (binary weights, self included)", "k": None, "method": method,
         "permutations": None if whole else permutations, "seed": None if whole else seed, "alpha": alpha,
-        "cells": n, "res": h3.get_resolution(h3.int_to_str(int(cells[0]))),
+        "cells": n, "res": resolution(cells[0]),
         "input_sha256": hashlib.sha256(np.ascontiguousarray(cells.to_numpy()).tobytes()
                                        + np.ascontiguousarray(y).tobytes()).hexdigest(),
     }

@@ -18,9 +18,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 
-import h3
 import numpy as np
 import pandas as pd
+
+from .. import cells as h3cells
 
 from ..analysis.counts import concern_index, layer_counts, study_cells
 from ..analysis.hotspot_areas import PlaceNamer, hotspot_areas, hotspot_report, named_places
@@ -107,12 +108,14 @@ class CellTable:
 
     def __init__(self, origin: tuple[float, float]):
         self.origin = [round(origin[0] * SCALE), round(origin[1] * SCALE)]
-        self.position: dict[str, int] = {}
+        self.position: dict[int, int] = {}
         self.ints: list[int] = []
 
-    def index(self, cell: str) -> int:
+    def index(self, cell) -> int:
+        """The cell's position in the table (a cell written as hex text or as an integer)."""
+        cell = h3cells.int_of(cell)
         if cell not in self.position:
-            ring = np.round(np.array(h3.cell_to_boundary(cell)) * SCALE).astype(int)
+            ring = np.round(np.array(h3cells.boundary(cell)) * SCALE).astype(int)
             if len(ring) != 6:  # pentagons do not occur in Great Britain; refuse rather than draw them wrong
                 raise MapSpecError(f"cell {cell} is not a hexagon")
             first = ring[0] - self.origin
@@ -165,7 +168,7 @@ def _hex_layer(table: CellTable, spec_layer: dict, series: pd.Series, style: dic
     """A layer colouring the cells of ``series`` (indexed by integer H3 cells) that ``keep`` selects."""
     shown = series[keep(series)]
     return {"type": "hex", "title": spec_layer["title"], "visible": bool(spec_layer.get("visible", False)),
-            "index": [table.index(_int_cell(c)) for c in shown.index],
+            "index": [table.index(c) for c in shown.index],
             "values": [_plain_number(v) for v in shown.to_numpy()],
             "style": style, "tooltip": tooltip, "legend": True}
 
@@ -173,10 +176,6 @@ def _hex_layer(table: CellTable, spec_layer: dict, series: pd.Series, style: dic
 def _plain_number(value):
     value = float(value)
     return int(value) if value.is_integer() else round(value, 3)
-
-
-def _int_cell(c) -> str:
-    return h3.int_to_str(int(c))
 
 
 # the map ---------------------------------------------------------------------------------------------------------
@@ -189,7 +188,7 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
     start, end = map_window(store, spec, start=start, end=end, period=period)
     res = spec.resolution
     cells = study_cells(store, boroughs, res)
-    centres = np.array([h3.cell_to_latlng(_int_cell(c)) for c in cells])
+    centres = h3cells.centres(cells)
     table = CellTable((float(centres[:, 0].mean()), float(centres[:, 1].mean())))
     context = {"store": store, "spec": spec, "boroughs": boroughs, "start": start, "end": end, "res": res,
                "cells": cells, "table": table, "as_of": pd.Timestamp(as_of or date.today()).date(), "cache": {}}
@@ -270,7 +269,7 @@ def _build_emerging(ctx, layer):
              "colours": [colours[p] for p in patterns] + ["#dddddd"], "labels": patterns + ["significant in some month"]}
     series = emerging.summary.loc[shown, "pattern"]
     hexes = {"type": "hex", "title": layer["title"], "visible": bool(layer.get("visible", False)),
-             "index": [ctx["table"].index(_int_cell(c)) for c in shown], "values": series.tolist(),
+             "index": [ctx["table"].index(c) for c in shown], "values": series.tolist(),
              "style": style, "tooltip": "{value}", "legend": True}
     frames = {"labels": [str(m) for m in months], "style": BIN_STYLE,
               "values": [emerging.bins.loc[shown, c].astype(int).tolist() for c in cube.columns]}
@@ -297,12 +296,12 @@ def _build_group_places(ctx, layer):
     visits = person_places(store, res=ctx["res"], as_of=ctx["as_of"], start=ctx["start"], end=ctx["end"],
                            graph=graph)
     summary = group_summaries(graph, groups, visits=visits, namer=PlaceNamer(named_places(store)))
-    inside = {_int_cell(c) for c in ctx["cells"]}
+    inside = set(ctx["cells"].tolist())
     points = []
     for row in summary.itertuples():
         for place in row.places:
-            if place["cell"] in inside:
-                lat, lng = h3.cell_to_latlng(place["cell"])
+            if h3cells.int_of(place["cell"]) in inside:
+                lat, lng = h3cells.centre(place["cell"])
                 name = place["name"] or "unnamed place"
                 points.append([round(lat, 5), round(lng, 5), f"group {row.group}",
                                f"Peer group {row.group} ({row.size} children): {name}, {place['visits']} visits by "
@@ -338,7 +337,7 @@ def _build_gaps(ctx, layer):
     sessions, reached = _outreach(ctx, "sessions"), _outreach(ctx, "young_people_reached")
     rows = []
     for area in areas.itertuples():
-        around = {int(h3.str_to_int(n)) for c in area.cells for n in h3.grid_disk(c, 1)} & set(sessions.index)
+        around = {n for ring in h3cells.disks(area.cells, 1) for n in ring} & set(sessions.index)
         held, met = int(sessions.loc[list(around)].sum()), int(reached.loc[list(around)].sum())
         rows.append({"name": area.name, "cells": area.cells, "concern": float(area.value), "sessions": held,
                      "reached": met, "lat": area.lat, "lng": area.lng, "score": area.value / (1 + held)})

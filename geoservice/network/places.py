@@ -11,20 +11,16 @@ from __future__ import annotations
 
 from datetime import date
 
-import h3
 import networkx as nx
 import pandas as pd
 
 from ..analysis.hotspot_areas import PlaceNamer
+from ..cells import hex_or_none
 from ..store.db import Store
 from ..store.tables import cell_column
 from .build import graph_from_evidence
 
 VISIT_COLUMNS = ["person_id", "kind", "record", "date", "cell", "lat", "lng", "borough"]
-
-
-def _cells(values) -> list:
-    return [h3.int_to_str(int(v)) if pd.notna(v) else None for v in values]
 
 
 def person_places(store: Store, *, res: int = 9, as_of=None, start=None, end=None,
@@ -45,7 +41,7 @@ def person_places(store: Store, *, res: int = 9, as_of=None, start=None, end=Non
     found = pd.DataFrame({
         "person_id": episodes.person_id, "kind": "found", "record": episodes.episode_id,
         "date": pd.to_datetime(episodes.found_at, utc=True).dt.date,
-        "cell": _cells(episodes[cell_column("found", res)]), "lat": episodes.found_lat.astype(float),
+        "cell": hex_or_none(episodes[cell_column("found", res)].astype(object)), "lat": episodes.found_lat.astype(float),
         "lng": episodes.found_lng.astype(float), "borough": episodes.found_borough.fillna(""),
     }, columns=VISIT_COLUMNS)
     graph = graph if graph is not None else graph_from_evidence(store, as_of=as_of)
@@ -66,7 +62,7 @@ def person_places(store: Store, *, res: int = 9, as_of=None, start=None, end=Non
         at = rows.loc[[r for _, r in keys]]
         incidents = pd.DataFrame({
             "person_id": [p for p, _ in keys], "kind": "incident", "record": [r for _, r in keys],
-            "date": [named[k] for k in keys], "cell": _cells(at[cell_column("location", res)]),
+            "date": [named[k] for k in keys], "cell": hex_or_none(at[cell_column("location", res)].astype(object)),
             "lat": at.location_lat.astype(float).to_numpy(), "lng": at.location_lng.astype(float).to_numpy(),
             "borough": at.location_borough.fillna("").to_numpy(),
         }, columns=VISIT_COLUMNS)

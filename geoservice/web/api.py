@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 
-import h3
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from ..analysis.hotspot_areas import hotspot_report
+from ..cells import geojson_polygon
 from ..network.build import graph_from_evidence
 from ..network.ego import ego_network
 from ..network.groups import child_peer_groups
@@ -75,9 +75,9 @@ def hotspots():
     answer = product_cache().get(("hotspots", borough, res, start, end, layer), build)
     if fmt == "geojson":  # each area as a MultiPolygon of its hexagons (lng, lat order)
         features = [{"type": "Feature", "properties": {k: v for k, v in area.items() if k not in ("cells", "lat", "lng")},
-                     "geometry": {"type": "MultiPolygon", "coordinates": [
-                         [[[lng, lat] for lat, lng in (*h3.cell_to_boundary(c), h3.cell_to_boundary(c)[0])]]
-                         for c in area["cells"]]}} for area in answer["areas"]]
+                     "geometry": {"type": "MultiPolygon",
+                                  "coordinates": [geojson_polygon(c) for c in area["cells"]]}}
+                    for area in answer["areas"]]
         response = jsonify({"type": "FeatureCollection", "features": features, "settings": answer["settings"]})
         response.mimetype = "application/geo+json"
         return response

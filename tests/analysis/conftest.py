@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from geoservice.analysis.hotspots import polygons_to_cells
+from geoservice.cells import polygons_to_cells
 
 from ..conftest import DATA_DIR
 

@@ -171,7 +171,7 @@ def test_map_command_and_service_render_the_same_specs(world_store, settings, tm
     assert "youth_area for Merton" in result.output and external_references(out.read_text()) == []
     result = CliRunner().invoke(main, ["--database", settings.database_url, "map", "youth_area", "--borough", MERTON,
                                        "--from", START, "--out", str(out)])
-    assert result.exit_code == 2 and "fixed calendar periods" in result.output
+    assert result.exit_code == 2 and "whole calendar years" in result.output
     app = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})
     client = app.test_client()
     sign_in(client, world_store, "mace_analyst")
