@@ -15,6 +15,7 @@ import click
 
 from .config import Settings
 from .errors import GeoserviceError
+from .policy import ROLES
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -310,7 +311,7 @@ def user() -> None:
 @user.command("add")
 @click.argument("username")
 @click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(["mace_analyst", "tasking_officer", "youth_worker", "auditor", "admin"]),
+              type=click.Choice(ROLES),
               help="Repeat for several.")
 @click.option("--borough", "boroughs", multiple=True, required=True, help="GSS code the user may see; repeat.")
 @click.option("--password-env", help="Read the password from this environment variable instead of asking.")

@@ -13,14 +13,9 @@ import tomllib
 from pathlib import Path
 
 from ..errors import GeoserviceError
+from ..policy import AUDIENCE_TIERS as AUDIENCES
+from ..policy import TIER_KINDS as TIERS
 
-TIERS = {
-    "analyst": {"hotspots", "counts", "emerging", "hotspot_areas", "group_places", "concern", "outreach", "gaps",
-                "boundaries"},
-    "tasking": {"hotspots", "counts", "hotspot_areas", "concern", "outreach", "gaps", "boundaries"},
-    "aggregate": {"distinct", "boundaries"},
-}
-AUDIENCES = {"mace_analyst": "analyst", "tasking_officer": "tasking", "youth_worker": "aggregate"}
 CALENDARS = ("year", "quarter")
 LAYER_KEYS = {"kind", "title", "visible", "source", "level", "measure", "top", "layer", "location", "person",
               "time_field", "filter"}

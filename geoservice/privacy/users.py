@@ -19,7 +19,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..errors import GeoserviceError
 from ..store.db import Store
 
-ROLES = ("mace_analyst", "tasking_officer", "youth_worker", "auditor", "admin")
+from ..policy import ROLES
 MIN_PASSWORD_LENGTH = 12
 # checked when the user does not exist, so a wrong name takes as long as a wrong password
 _DUMMY_HASH = generate_password_hash("not a real password, never matches")

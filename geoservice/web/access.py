@@ -26,7 +26,8 @@ from datetime import timezone
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 
-from ..privacy.users import ROLES, User, session_for
+from ..policy import ROLES, within
+from ..privacy.users import User, session_for
 from .store import get_store
 
 FRESH_SECONDS = 300
@@ -54,7 +55,7 @@ def current_user() -> User | None:
 def in_scope(*boroughs: str) -> None:
     """404 unless every borough is one the signed-in user may see."""
     user = current_user()
-    if user is None or not boroughs or not set(boroughs) <= set(user.boroughs):
+    if user is None or not within(user.boroughs, boroughs):
         abort(404, description="not found")
 
 

@@ -28,7 +28,8 @@ from ..pseudonyms import pseudonym_key
 from ..reports.linkage import SECTIONS, audited_linkage
 from ..reports.render import plain, report_dict
 from . import params
-from .access import ROLES, allow, current_user, fresh, in_scope
+from ..policy import HOTSPOT_ROLES, PERSON_ROLES, ROLES
+from .access import allow, current_user, fresh, in_scope
 from .cache import product_cache
 from .store import get_store
 
@@ -55,7 +56,7 @@ def _graph():
 
 
 @bp.get("/api/hotspots")
-@allow("mace_analyst", "tasking_officer")
+@allow(*HOTSPOT_ROLES)
 def hotspots():
     """Named hot-spot areas of the concern index (or one layer) for a borough and window."""
     store = get_store()
@@ -85,7 +86,7 @@ def hotspots():
 
 
 @bp.get("/api/peer-groups")
-@allow("mace_analyst")
+@allow(*PERSON_ROLES)
 def groups():
     """Peer groups with a child of the borough: children, linked adults apart, boroughs, places."""
     borough, why = params.borough(), params.why()
@@ -100,7 +101,7 @@ def groups():
 
 
 @bp.get("/api/people/<person_id>")
-@allow("mace_analyst")
+@allow(*PERSON_ROLES)
 def person(person_id: str):
     """One person (of the user's boroughs) and their evidenced links, each with its evidence."""
     why = params.why()
@@ -128,7 +129,7 @@ def _audited_linkage(share_with: str | None = None):
 
 
 @bp.get("/api/linkage")
-@allow("mace_analyst")
+@allow(*PERSON_ROLES)
 @fresh
 def linkage():
     """The cross-borough linkage report of a borough (JSON)."""
@@ -136,7 +137,7 @@ def linkage():
 
 
 @bp.get("/reports/linkage")
-@allow("mace_analyst")
+@allow(*PERSON_ROLES)
 @fresh
 def linkage_page():
     """The linkage report as a page; with ``share_with``, the minimised version for that borough, a disclosure."""
@@ -154,7 +155,7 @@ EXPORT_FORMATS = {"graphml": ("application/graphml+xml", "to_graphml"), "gexf": 
 
 
 @bp.get("/exports/network.<fmt>")
-@allow("mace_analyst")
+@allow(*PERSON_ROLES)
 @fresh
 def export_network(fmt: str):
     """The evidenced network around a borough's people (GraphML or GEXF, for Gephi), every edge with its

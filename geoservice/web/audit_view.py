@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from ..privacy.audit import OPERATIONS, events, verify
+from ..policy import AUDIT_ROLES
 from .access import allow, current_user
 from .store import get_store
 
@@ -16,7 +17,7 @@ bp = Blueprint("audit", __name__, template_folder="templates")
 
 
 @bp.get("/audit/")
-@allow("auditor", "admin")
+@allow(*AUDIT_ROLES)
 def index():
     """The latest audit events the viewer may see, filterable by operation and user, with the chain's check."""
     operation = request.args.get("operation") if request.args.get("operation") in OPERATIONS else None

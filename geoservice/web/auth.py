@@ -14,7 +14,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from ..privacy.users import (authenticate, confirm_session, end_session, record_sign_in_failure, sign_in_refusal,
                              start_session)
-from .access import ROLES, SESSION_HOURS, allow, current_user
+from ..policy import ROLES
+from .access import SESSION_HOURS, allow, current_user
 from .store import get_store
 
 bp = Blueprint("auth", __name__, template_folder="templates")

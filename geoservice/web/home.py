@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template
 
 from .. import __version__
-from .access import ROLES, allow, current_user
+from ..policy import DATA_ROLES, ROLES
+from .access import allow, current_user
 from .store import get_store
 
-#: Roles that may see what is loaded (row and quarantine counts); youth workers and tasking officers do not.
-DATA_ROLES = ("admin", "mace_analyst", "auditor")
 
 bp = Blueprint("home", __name__, template_folder="templates")
 

@@ -19,16 +19,14 @@ from flask import Blueprint, abort, current_app, jsonify, render_template
 from ..maps.products import build_map
 from ..maps.render import render_map_html
 from ..maps.specs import load_map_specs
+from ..policy import MAP_ROLES, ROLES, may_open_map
 from . import params
-from .access import ROLES, allow, current_user
+from .access import allow, current_user
 from .cache import product_cache
 from .store import get_store
 
 bp = Blueprint("maps", __name__, template_folder="templates")
 
-TIER_ROLES = {"analyst": ("mace_analyst",), "tasking": ("tasking_officer", "mace_analyst"),
-              "aggregate": ("youth_worker", "tasking_officer", "mace_analyst")}
-MAP_ROLES = tuple(sorted({role for roles in TIER_ROLES.values() for role in roles}))
 
 
 def _specs():
@@ -36,7 +34,8 @@ def _specs():
     if "map_specs" not in current_app.extensions:
         current_app.extensions["map_specs"] = load_map_specs(current_app.config["GEOSERVICE_SETTINGS"].maps_dir)
     user = current_user()
-    return {name: spec for name, spec in current_app.extensions["map_specs"].items() if user.can(*TIER_ROLES[spec.tier])}
+    return {name: spec for name, spec in current_app.extensions["map_specs"].items()
+            if may_open_map(user.roles, spec.tier)}
 
 
 def _built(name: str):
