@@ -11,9 +11,8 @@ from datetime import date
 
 import pandas as pd
 
+from ..config import default
 from ..errors import GeoserviceError
-
-DEFAULT_MAX_YEARS = 10
 #: No record the service holds is dated outside these years; a window beyond them is a typing slip.
 EARLIEST, LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-01-01")
 
@@ -40,11 +39,12 @@ def as_timestamp(value, name: str) -> pd.Timestamp | None:
 
 def max_years(store) -> float:
     settings = getattr(store, "settings", None)
-    return float(settings.max_window_years) if settings is not None else DEFAULT_MAX_YEARS
+    return float(settings.max_window_years) if settings is not None else default("max_window_years")
 
 
-def checked_window(start, end, *, max_window_years: float = DEFAULT_MAX_YEARS):
+def checked_window(start, end, *, max_window_years: float | None = None):
     """``(start, end)`` as timestamps (either may be None), or a ``WindowError`` saying what to change."""
+    max_window_years = default("max_window_years") if max_window_years is None else max_window_years
     start, end = as_timestamp(start, "the start of the window"), as_timestamp(end, "the end of the window")
     if start is not None and end is not None:
         if start >= end:

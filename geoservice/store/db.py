@@ -93,8 +93,7 @@ class Store:
         The settings the store was made from (the audit log's key and anchor live there), when known.
     """
 
-    def __init__(self, engine: Engine, specs: dict[str, LayerSpec], resolutions=(7, 8, 9, 10),
-                 settings: Settings | None = None):
+    def __init__(self, engine: Engine, specs: dict[str, LayerSpec], resolutions, settings: Settings | None = None):
         self.engine = engine
         self.settings = settings
         self.specs = specs
