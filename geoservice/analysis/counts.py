@@ -13,7 +13,6 @@ import tomllib
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import DateTime
 
 from ..store.db import Store
 from ..store.tables import cell_column
@@ -54,39 +53,12 @@ def layer_counts(store: Store, layer: str, cells: pd.Index, *, res: int, locatio
     for name in filters:
         if name not in spec.field_names:
             raise HotspotInputError(f"layer {layer!r} has no field {name!r} to filter on")
-    column = cell_column(location, res)
-
-    def bound(table, value):
-        # a date column compares with dates, a datetime column with (UTC, naive) datetimes: on SQLite both are
-        # text, and '2025-01-01' >= '2025-01-01 00:00:00' is false
-        stamp = pd.Timestamp(value)
-        stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
-        return stamp.to_pydatetime() if isinstance(table.c[time_field].type, DateTime) else stamp.date()
-
-    def where(table):
-        clauses = [table.c[column].is_not(None)]
-        if time_field and start is not None:
-            clauses.append(table.c[time_field] >= bound(table, start))
-        if time_field and end is not None:
-            clauses.append(table.c[time_field] < bound(table, end))
-        clauses += [table.c[name] == value for name, value in filters.items()]
-        from sqlalchemy import and_
-
-        return and_(*clauses)
-
     for extra in (sum_field, distinct_field):
         if extra is not None and extra not in spec.field_names:
             raise HotspotInputError(f"layer {layer!r} has no field {extra!r}")
-    if sum_field is not None or distinct_field is not None:
-        field = sum_field or distinct_field
-        frame = store.read_layer(layer, [column, field], where=where)
-        by_cell = frame.groupby(frame[column].astype("int64"))[field]
-        values = pd.to_numeric(frame[field]).fillna(0).groupby(frame[column].astype("int64")).sum() \
-            if sum_field else by_cell.nunique()
-        return values.reindex(cells, fill_value=0).astype("int64").rename(field)
-    frame = store.read_layer(layer, [column], where=where)
-    counts = frame[column].astype("int64").value_counts()
-    return counts.reindex(cells, fill_value=0).astype("int64").rename(layer)
+    counts = store.count_by_cell(layer, cell_column(location, res), time_field=time_field, start=start, end=end,
+                                 equals=filters, sum_field=sum_field, distinct_field=distinct_field)
+    return counts.reindex(cells, fill_value=0).astype("int64").rename(sum_field or distinct_field or layer)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,7 +36,7 @@ def person_places(store: Store, *, res: int = 9, as_of=None, start=None, end=Non
     as_of = pd.Timestamp(as_of or date.today()).date()
     episodes = store.read_layer("missing_episodes", ["episode_id", "person_id", "found_at", "found_lat", "found_lng",
                                                       "found_borough", cell_column("found", res)],
-                                where=lambda t: t.c[cell_column("found", res)].isnot(None))  # int64 kept whole
+                                present=[cell_column("found", res)])  # no empty cells, so int64 kept whole
     episodes = episodes.dropna(subset=["found_at"])
     found = pd.DataFrame({
         "person_id": episodes.person_id, "kind": "found", "record": episodes.episode_id,
@@ -56,7 +56,7 @@ def person_places(store: Store, *, res: int = 9, as_of=None, start=None, end=Non
         wanted = sorted({record for _, record in named})
         rows = store.read_layer("incidents", ["crime_id", "location_lat", "location_lng", "location_borough",
                                               cell_column("location", res)],
-                                where=lambda t: t.c.crime_id.in_(wanted)).drop_duplicates("crime_id")
+                                among={"crime_id": wanted}).drop_duplicates("crime_id")
         rows = rows.set_index("crime_id")
         keys = [(p, r) for p, r in named if r in rows.index]
         at = rows.loc[[r for _, r in keys]]

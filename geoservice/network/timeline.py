@@ -22,7 +22,7 @@ def child_timeline(store: Store, graph: nx.Graph, person: str) -> pd.DataFrame:
         raise NetworkInputError(f"{person!r} is not in the network")
     episodes = store.read_layer("missing_episodes", ["episode_id", "person_id", "reported_missing_at", "found_at",
                                                       "risk_grade", "found_borough"],
-                                where=lambda t: t.c.person_id == person)
+                                equals={"person_id": person})
     rows = [{"date": pd.Timestamp(e.reported_missing_at), "kind": "missing", "risk": e.risk_grade,
              "detail": f"missing ({e.risk_grade}); found " + (f"in {e.found_borough}" if e.found_borough
                                                                 else "outside London" if pd.notna(e.found_at)
@@ -38,7 +38,7 @@ def child_timeline(store: Store, graph: nx.Graph, person: str) -> pd.DataFrame:
                 named.setdefault(item["source_record"], (pd.Timestamp(item["evidence_date"]), set()))[1].add(other)
     if named:
         incidents = store.read_layer("incidents", ["crime_id", "crime_type", "location_borough"],
-                                     where=lambda t: t.c.crime_id.in_(sorted(named))).drop_duplicates("crime_id")
+                                     among={"crime_id": sorted(named)}).drop_duplicates("crime_id")
         for incident in incidents.itertuples():
             when, others = named[incident.crime_id]
             rows.append({"date": when, "kind": "incident", "risk": None, "record": incident.crime_id,

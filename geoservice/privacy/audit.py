@@ -34,7 +34,6 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import inspect, select, text
 
 from ..config import MERTON_AND_NEIGHBOURS, Settings
 from ..errors import GeoserviceError
@@ -184,12 +183,6 @@ def _event(username: str, operation: str, objects, justification: str, recipient
             "justification": _plain(justification).strip(), "at": _utc(at)}
 
 
-def _lock(conn, store: Store) -> None:
-    """One appender at a time, so the chain never forks (SQLite: the writer lock ``store.writing`` takes)."""
-    if store.is_postgres:
-        conn.execute(text("LOCK TABLE audit_head IN EXCLUSIVE MODE"))
-
-
 def record_events(store: Store, events: list[dict], conn=None) -> list[int]:
     """Append events (dicts of ``username``, ``operation``, ``objects``, ``justification`` and optionally
     ``recipient``, ``at``) in one transaction; returns their sequence numbers. With ``conn`` (a
@@ -202,10 +195,9 @@ def record_events(store: Store, events: list[dict], conn=None) -> list[int]:
             return record_events(store, events, own)
     prepared = [_event(e["username"], e["operation"], e.get("objects", []), e.get("justification", ""),
                        e.get("recipient"), e.get("at")) for e in events]
-    _lock(conn, store)
-    events_table, head = store.metadata.tables["audit_events"], store.metadata.tables["audit_head"]
-    row = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
-    seq, prev = (row.seq, row.hash) if row else (0, GENESIS)
+    store.lock_audit(conn)
+    row = store.audit_head(conn)
+    seq, prev = row if row else (0, GENESIS)
     keys = _keys(store, create=seq == 0)
     if keys is None:  # a log with entries whose key went: new entries would never verify
         raise AuditError(_missing_key(store.settings) + "; nothing was recorded")
@@ -216,11 +208,7 @@ def record_events(store: Store, events: list[dict], conn=None) -> list[int]:
         event["hash"] = prev = event_hash(keys[0], prev, event)
         rows.append(event)
     store.after_commit(conn, lambda key=keys[1], seq=seq, hash_=prev: _anchor(store, key, "head", seq, hash_))
-    conn.execute(events_table.insert(), rows)
-    if row:
-        conn.execute(head.update().where(head.c.id == 1).values(seq=seq, hash=prev))
-    else:
-        conn.execute(head.insert().values(id=1, seq=seq, hash=prev))
+    store.append_audit(conn, rows, seq, prev, new_head=row is None)
     return [r["seq"] for r in rows]
 
 
@@ -268,11 +256,7 @@ def anchor_reset(store: Store):
     if settings is None:
         yield
         return
-    top = None
-    if inspect(store.engine).has_table("audit_head"):
-        head = store.metadata.tables["audit_head"]
-        with store.engine.connect() as conn:
-            top = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
+    top = store.audit_head()
     if top is None and not anchor_path(settings).exists():
         yield
         return
@@ -389,10 +373,9 @@ def verify(store: Store) -> Verification:
     if resets:
         notes.append(f"the log was reset (its tables dropped) {len(resets)} time(s), last at {resets[-1].at}, when "
                      f"it ended at entry {resets[-1].seq:,}")
-    events_table, head = store.metadata.tables["audit_events"], store.metadata.tables["audit_head"]
     prev, expected_seq, count, anchored_hash = GENESIS, 1, 0, None
-    with _snapshot(store) as conn:
-        for event in conn.execute(select(events_table).order_by(events_table.c.seq)).mappings():
+    with store.audit_snapshot() as conn:
+        for event in store.audit_events_in_order(conn):
             count += 1
             seq = event["seq"]
             if seq != expected_seq:
@@ -404,12 +387,12 @@ def verify(store: Store) -> Verification:
             if latest and seq == latest.seq:
                 anchored_hash = event["hash"]
             prev, expected_seq = event["hash"], seq + 1
-        top = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
+        top = store.audit_head(conn)
     last = expected_seq - 1
     if top is None and count:
         problems.add("the chain's head record is missing")
-    elif top is not None and (top.seq != last or top.hash != prev):
-        problems.add(f"the log ends at entry {last} but its head says {top.seq}: entries were removed from the end, "
+    elif top is not None and (top[0] != last or top[1] != prev):
+        problems.add(f"the log ends at entry {last} but its head says {top[0]}: entries were removed from the end, "
                      "or the head was changed")
     if keys is None and (count or top is not None or anchor_exists):
         problems.add(_missing_key(settings))
@@ -434,50 +417,31 @@ def verify(store: Store) -> Verification:
     return Verification(not found, count, found, notes)
 
 
-@contextmanager
-def _snapshot(store: Store):
-    """A connection that reads the events and the head as of one moment, while others append."""
-    with store.engine.connect() as conn:
-        if store.is_postgres:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            yield conn
-
-
 # reading ------------------------------------------------------------------------------------------------------
 def _is_system(username: str) -> bool:
     return username.startswith("cli:") or username.split(":")[0] in SYSTEM_USERS
 
 
-def _visibility(conn, store: Store, boroughs):
-    """The condition on ``audit_events.username`` for a viewer scoped to ``boroughs``: events by users whose
-    boroughs all lie within them; events by the command line, the service itself or unknown users only when
-    the viewer's boroughs cover the whole study area."""
-    users, table = store.metadata.tables["users"], store.metadata.tables["audit_events"]
+def _visibility(store: Store, boroughs) -> dict:
+    """Which users' events a viewer scoped to ``boroughs`` sees: those of users whose boroughs all lie within
+    them; those of the command line, the service itself or unknown users only when the viewer's boroughs cover
+    the whole study area. As ``only_users`` or ``except_users`` for ``Store.latest_audit_events``."""
     viewer = set(boroughs)
     study_area = store.settings.study_area if store.settings is not None else MERTON_AND_NEIGHBOURS
     inside, outside = [], []
-    for username, scope in conn.execute(select(users.c.username, users.c.boroughs)):
-        (inside if set(filter(None, scope.split(","))) <= viewer else outside).append(username)
+    for username, scope in store.user_scopes().items():
+        (inside if set(filter(None, scope)) <= viewer else outside).append(username)
     if set(study_area) <= viewer:
-        return table.c.username.not_in(outside)
-    return table.c.username.in_([u for u in inside if not _is_system(u)])
+        return {"except_users": outside}
+    return {"only_users": [u for u in inside if not _is_system(u)]}
 
 
 def events(store: Store, *, operation: str | None = None, username: str | None = None, limit: int = 100,
            visible_to=None) -> list[dict]:
     """The latest events, newest first (for the audit view). With ``visible_to`` (the viewer's boroughs), only
     the events that viewer may see (see ``_visibility``)."""
-    table = store.metadata.tables["audit_events"]
-    query = select(table).order_by(table.c.seq.desc()).limit(limit)
-    if operation:
-        query = query.where(table.c.operation == operation)
-    if username:
-        query = query.where(table.c.username == username)
-    with store.engine.connect() as conn:
-        if visible_to is not None:
-            query = query.where(_visibility(conn, store, visible_to))
-        return [dict(r) for r in conn.execute(query).mappings()]
+    scope = _visibility(store, visible_to) if visible_to is not None else {}
+    return store.latest_audit_events(operation=operation, username=username, limit=limit, **scope)
 
 
 def person_refs(key: bytes, person_ids) -> list[str]:

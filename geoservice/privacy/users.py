@@ -13,13 +13,12 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import GeoserviceError
+from ..policy import ROLES
 from ..store.db import Store
 
-from ..policy import ROLES
 MIN_PASSWORD_LENGTH = 12
 # checked when the user does not exist, so a wrong name takes as long as a wrong password
 _DUMMY_HASH = generate_password_hash("not a real password, never matches")
@@ -40,10 +39,6 @@ class User:
         return bool(self.roles & set(roles))
 
 
-def _table(store: Store):
-    return store.metadata.tables["users"]
-
-
 def add_user(store: Store, username: str, password: str, *, roles, boroughs) -> User:
     roles, boroughs = sorted(set(roles)), sorted(set(boroughs))
     if not username or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
@@ -55,19 +50,12 @@ def add_user(store: Store, username: str, password: str, *, roles, boroughs) -> 
         raise UserError("give the boroughs (GSS codes) this user may see")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
-    with store.writing() as conn:
-        if conn.execute(select(_table(store).c.username).where(_table(store).c.username == username)).first():
-            raise UserError(f"user {username!r} exists already")
-        conn.execute(_table(store).insert().values(
-            username=username, password_hash=generate_password_hash(password), roles=",".join(roles),
-            boroughs=",".join(boroughs), created_at=datetime.now(timezone.utc).replace(tzinfo=None), disabled=False))
+    added = store.insert_user({"username": username, "password_hash": generate_password_hash(password),
+                               "roles": ",".join(roles), "boroughs": ",".join(boroughs), "created_at": _now(),
+                               "disabled": False})
+    if not added:
+        raise UserError(f"user {username!r} exists already")
     return User(username, frozenset(roles), tuple(boroughs))
-
-
-def _row(store: Store, username: str):
-    table = _table(store)
-    with store.engine.connect() as conn:
-        return conn.execute(select(table).where(table.c.username == username)).mappings().first()
 
 
 def _user(row) -> User | None:
@@ -78,12 +66,12 @@ def _user(row) -> User | None:
 
 def get_user(store: Store, username: str) -> User | None:
     """The enabled user of that name, or None."""
-    return _user(_row(store, username))
+    return _user(store.user_row(username))
 
 
 def authenticate(store: Store, username: str, password: str) -> User | None:
     """The user when the password matches (and the user is enabled), else None."""
-    row = _row(store, username)
+    row = store.user_row(username)
     if not check_password_hash(row["password_hash"] if row else _DUMMY_HASH, password) or row is None:
         return None
     return _user(row)
@@ -102,20 +90,13 @@ def set_disabled(store: Store, username: str, disabled: bool = True) -> None:
 
 
 def _change(store: Store, username: str, **values) -> None:
-    table = _table(store)
-    with store.writing() as conn:
-        if not conn.execute(table.update().where(table.c.username == username).values(**values)).rowcount:
-            raise UserError(f"no user {username!r}")
-        conn.execute(delete(_sessions(store)).where(_sessions(store).c.username == username))
+    if not store.update_user(username, **values):
+        raise UserError(f"no user {username!r}")
 
 
 # sessions --------------------------------------------------------------------------------------------------------
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def _sessions(store: Store):
-    return store.metadata.tables["sessions"]
 
 
 def _digest(token: str) -> str:
@@ -133,11 +114,7 @@ class Session:
 def start_session(store: Store, username: str, hours: float) -> str:
     """A new session for the user, lasting ``hours``; returns the token for the cookie (kept only as a digest)."""
     token, now = secrets.token_urlsafe(32), _now()
-    table = _sessions(store)
-    with store.writing() as conn:
-        conn.execute(delete(table).where(table.c.expires_at < now))
-        conn.execute(table.insert().values(token_hash=_digest(token), username=username, created_at=now,
-                                           expires_at=now + timedelta(hours=hours), confirmed_at=now))
+    store.insert_session(_digest(token), username, now, now + timedelta(hours=hours))
     return token
 
 
@@ -145,28 +122,20 @@ def session_for(store: Store, token: str | None) -> Session | None:
     """The live session of ``token`` with its enabled user, or None (ended, expired, user disabled)."""
     if not token:
         return None
-    sessions, users = _sessions(store), _table(store)
-    query = (select(users, sessions.c.confirmed_at).join(sessions, sessions.c.username == users.c.username)
-             .where(sessions.c.token_hash == _digest(token), sessions.c.expires_at > _now()))
-    with store.engine.connect() as conn:
-        row = conn.execute(query).mappings().first()
+    row = store.session_row(_digest(token), _now())
     user = _user(row)
     return None if user is None else Session(user, row["confirmed_at"])
 
 
 def confirm_session(store: Store, token: str) -> None:
     """The password was given again just now (for exports and linkage)."""
-    table = _sessions(store)
-    with store.writing() as conn:
-        conn.execute(table.update().where(table.c.token_hash == _digest(token)).values(confirmed_at=_now()))
+    store.confirm_session(_digest(token), _now())
 
 
 def end_session(store: Store, token: str | None) -> None:
     """Sign out: the session is gone, so a copy of its cookie no longer works."""
     if token:
-        table = _sessions(store)
-        with store.writing() as conn:
-            conn.execute(delete(table).where(table.c.token_hash == _digest(token)))
+        store.delete_session(_digest(token))
 
 
 # failed sign-ins -------------------------------------------------------------------------------------------------
@@ -186,39 +155,25 @@ class SignInLimits:
     per_address: int = 30
 
 
-def _failures(store: Store):
-    return store.metadata.tables["sign_in_failures"]
-
-
 def sign_in_refusal(store: Store, username: str, address: str, device: str | None,
                     limits: SignInLimits = SignInLimits()) -> str | None:
     """Why a sign-in try must be refused before the password is even checked, or None when it may go ahead."""
-    table, since = _failures(store), _now() - timedelta(minutes=limits.window_minutes)
-    username = username.lower()[:64]
-
-    def count(*conditions) -> int:
-        with store.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(table)
-                                .where(and_(table.c.at >= since, *conditions))).scalar_one()
-
+    since = _now() - timedelta(minutes=limits.window_minutes)
+    username, address = username.lower()[:64], address[:64]
+    count = store.count_sign_in_failures
     wait = f"wait {limits.window_minutes:g} minutes and try again"
     if device:
-        if count(table.c.username == username, table.c.device == device) >= limits.per_device:
+        if count(since, username=username, device=device) >= limits.per_device:
             return f"too many failed sign-ins from this browser: {wait}"
         return None
-    untrusted = table.c.device.is_(None)
-    if count(untrusted, table.c.username == username, table.c.address == address) >= limits.per_account_and_address:
+    if count(since, username=username, address=address, untrusted=True) >= limits.per_account_and_address:
         return f"too many failed sign-ins for this account from here: {wait}, or use a browser you signed in with"
-    if count(untrusted, table.c.username == username) >= limits.per_account:
+    if count(since, username=username, untrusted=True) >= limits.per_account:
         return f"too many failed sign-ins for this account: {wait}, or use a browser you signed in with before"
-    if count(untrusted, table.c.address == address) >= limits.per_address:
+    if count(since, address=address, untrusted=True) >= limits.per_address:
         return f"too many failed sign-ins from this address: {wait}"
     return None
 
 
 def record_sign_in_failure(store: Store, username: str, address: str, device: str | None) -> None:
-    table, now = _failures(store), _now()
-    with store.writing() as conn:
-        conn.execute(delete(table).where(table.c.at < now - timedelta(days=1)))
-        conn.execute(table.insert().values(username=username.lower()[:64], address=address[:64], device=device,
-                                           at=now))
+    store.insert_sign_in_failure(username.lower()[:64], address[:64], device, _now())

@@ -264,7 +264,7 @@ def _county_lines(store, graph, events, visits, home, borough, names, lat0, lng0
     if far.empty:
         return pd.DataFrame(columns=columns)
     risk = store.read_layer("missing_episodes", ["episode_id", "risk_grade"],
-                            where=lambda t: t.c.episode_id.in_(far.record.tolist()))
+                            among={"episode_id": far.record.tolist()})
     far = far.assign(red=far.record.map(dict(zip(risk.episode_id, risk.risk_grade))).eq("red"),
                      destination=_clusters(far.lat.to_numpy(float), far.lng.to_numpy(float), DESTINATION_RADIUS_KM))
     rows = []

@@ -22,6 +22,8 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from ..config import Settings
 from ..errors import SetupError
 from ..layers import LayerSpec, load_layer_specs
+from .accounts import AccountQueries
+from .audit_log import AuditQueries
 from .tables import build_metadata
 
 
@@ -44,6 +46,16 @@ def _sqlite_begin(connection):
     # Writers ask for BEGIN IMMEDIATE (see Store.writing) so two ingests queue instead of deadlocking.
     mode = connection.get_execution_options().get("sqlite_begin", "")
     connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def _time_bound(column, value):
+    """``value`` as the column compares it: a date column with dates, a datetime column with (UTC, naive) datetimes
+    (on SQLite both are text, and '2025-01-01' >= '2025-01-01 00:00:00' is false)."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+    return stamp.to_pydatetime() if isinstance(column.type, DateTime) else stamp.date()
 
 
 def make_engine(url: str) -> Engine:
@@ -78,7 +90,7 @@ APPEND_ONLY_SQL = {
 }
 
 
-class Store:
+class Store(AccountQueries, AuditQueries):
     """Tables and queries over one database.
 
     Parameters
@@ -391,16 +403,53 @@ class Store:
                 known.update({row["cell"]: row["value"] for row in new})
         return pd.Series([known[c] for c in cells], index=values.index, dtype="int64", name=values.name)
 
-    def read_layer(self, layer: str, columns=None, where=None):
-        """A layer's rows as a pandas DataFrame (optionally some columns, optionally filtered)."""
+    def _filters(self, table, *, equals=None, among=None, present=(), time_field=None, start=None, end=None):
+        """WHERE conditions from plain values: ``equals`` {column: value}, ``among`` {column: values},
+        ``present`` (columns that must not be empty) and ``[start, end)`` of ``time_field``."""
+        conditions = [table.c[name] == value for name, value in (equals or {}).items()]
+        conditions += [table.c[name].in_(list(values)) for name, values in (among or {}).items()]
+        conditions += [table.c[name].is_not(None) for name in present]
+        if time_field is not None:
+            for bound, keep in ((start, lambda c, v: c >= v), (end, lambda c, v: c < v)):
+                if bound is not None:
+                    conditions.append(keep(table.c[time_field], _time_bound(table.c[time_field], bound)))
+        return conditions
+
+    def read_layer(self, layer: str, columns=None, *, equals=None, among=None, present=()):
+        """A layer's rows as a pandas DataFrame: some ``columns`` (default all but geometry), only rows whose
+        columns equal ``equals`` ({column: value}), lie ``among`` ({column: values}) and have ``present``
+        (columns) filled."""
         import pandas as pd
 
         table = self.layer_tables[layer]
         cols = [table.c[c] for c in columns] if columns else [c for c in table.c if c.name != "geom"
                                                                and not c.name.endswith("_geom")]
-        query = select(*cols)
-        if where is not None:
-            query = query.where(where(table))
+        query = select(*cols).where(*self._filters(table, equals=equals, among=among, present=present))
         with self.engine.connect() as conn:
             result = conn.execute(query)
             return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+    def count_by_cell(self, layer: str, cell: str, *, time_field: str | None = None, start=None, end=None,
+                      equals=None, sum_field: str | None = None, distinct_field: str | None = None):
+        """Per cell of the ``cell`` column (a pandas Series indexed by int64 cell): how many rows, or the sum of
+        ``sum_field``, or how many distinct values of ``distinct_field``, among rows dated in [start, end) of
+        ``time_field`` whose columns equal ``equals``. One GROUP BY; cells with none are absent."""
+        import pandas as pd
+
+        table = self.layer_tables[layer]
+        column = table.c[cell]
+        if sum_field is not None:
+            measure = func.coalesce(func.sum(table.c[sum_field]), 0)
+        elif distinct_field is not None:
+            measure = func.count(table.c[distinct_field].distinct())
+        else:
+            measure = func.count()
+        query = (select(column, measure)
+                 .where(*self._filters(table, equals=equals, present=[cell], time_field=time_field, start=start,
+                                       end=end))
+                 .group_by(column))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return pd.Series([int(round(float(v))) for _, v in rows], index=pd.Index([int(c) for c, _ in rows],
+                                                                                dtype="int64", name="cell"),
+                         dtype="int64")
