@@ -39,7 +39,7 @@ from ..store.tables import cell_column, geom_column
 from .areas import AreaIndex
 from .index import points_to_cells
 from .locate import LocateContext, PostcodeTable, locate
-from .readers import SourceTable, read_table
+from .readers import SizeLimit, SourceTable, read_table
 from .reasons import IssueLog
 from .validate import validate_fields
 
@@ -223,7 +223,8 @@ def _check_geometries(source: SourceTable, log: IssueLog) -> np.ndarray:
 
 def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str | None = None,
                 encoding: str = "utf-8", now: datetime | None = None, postcodes: PostcodeTable | None = None,
-                progress=None, username: str = "system", justification: str | None = None) -> IngestReport:
+                progress=None, username: str = "system", justification: str | None = None,
+                limit: SizeLimit | None = None) -> IngestReport:
     """Read, check, locate, index and store ``path`` as one batch of ``layer``.
 
     Parameters
@@ -245,6 +246,9 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     username, justification
         Who loads the file and why: a batch of a person-sensitivity layer is a ``collection`` in the audit log,
         written in the batch's own transaction.
+    limit
+        The most bytes the file may hold once decompressed. Default: the ``ingest_max_mb`` setting; a web
+        upload passes ``upload_max_inflated_mb``.
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -252,8 +256,9 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     step = progress or (lambda stage, done, total: None)
     spec = get_layer(store.specs, layer)
     path = Path(path)
+    limit = limit or SizeLimit.megabytes(settings.ingest_max_mb, "ingest_max_mb")
     step("read", 0, 1)
-    source = read_table(path, spec, fmt, encoding=encoding)
+    source = read_table(path, spec, fmt, limit=limit, encoding=encoding)
     n = len(source)
     log = IssueLog(n)
     step("validate", 0, 1)
@@ -323,7 +328,7 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
                 "duplicate": report.duplicate, "ignored_columns": json.dumps(report.ignored_columns),
                 "settings": json.dumps({"study_area": settings.study_area, "resolutions": store.resolutions,
                                         "tolerance_m": settings.study_area_tolerance_m, "now": now.isoformat(),
-                                        "encoding": encoding}),
+                                        "encoding": encoding, "max_bytes": limit.max_bytes}),
             }])
             _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, accepted_idx, batch_id,
                             now.date(), step)

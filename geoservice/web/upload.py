@@ -1,5 +1,9 @@
-"""Upload a file through the web: the same pipeline as ``geoservice ingest``, with a size limit and a report of
-every rejected row (its row number, field, reason code and message)."""
+"""Upload a file through the web: the same pipeline as ``geoservice ingest``, with size limits and a report of
+every rejected row (its row number, field, reason code and message).
+
+The upload is bounded twice: its own size (``upload_max_mb``, a 413) and its size once decompressed
+(``upload_max_inflated_mb``), checked while it is read, so a small compressed "bomb" is refused before it grows.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from werkzeug.utils import secure_filename
 
 from ..ingest.pipeline import ingest_file
+from ..ingest.readers import SizeLimit
 from .access import allow, current_user
 from .store import get_store
 
@@ -18,13 +23,18 @@ UPLOAD_ROLES = ("admin", "mace_analyst")
 SUFFIXES = (".csv", ".csv.gz", ".geojson", ".gpkg")
 
 
+def _limits() -> dict:
+    settings = current_app.config["GEOSERVICE_SETTINGS"]
+    return {"limit_mb": current_app.config["MAX_CONTENT_LENGTH"] // 1_000_000,
+            "inflated_mb": f"{settings.upload_max_inflated_mb:g}"}
+
+
 @bp.get("/upload")
 @allow(*UPLOAD_ROLES)
 def form():
     """The upload form: a layer, a file and the reason for collecting it."""
     store = get_store()
-    return render_template("upload/form.html", layers=store.specs.values(), report=None, rejected=[],
-                           limit_mb=current_app.config["MAX_CONTENT_LENGTH"] // 1_000_000)
+    return render_template("upload/form.html", layers=store.specs.values(), report=None, rejected=[], **_limits())
 
 
 @bp.post("/upload")
@@ -32,6 +42,7 @@ def form():
 def submit():
     """Validate and store the uploaded file as one batch; show what was accepted and why rows were rejected."""
     store = get_store()
+    settings = current_app.config["GEOSERVICE_SETTINGS"]
     layer = request.form.get("layer", "")
     if layer not in store.specs:
         abort(400, description=f"choose a layer: {', '.join(store.specs)}")
@@ -45,8 +56,8 @@ def submit():
     with tempfile.TemporaryDirectory() as folder:  # the upload is kept only while it is read
         path = Path(folder) / name
         upload.save(path)
-        report = ingest_file(store, layer, path, settings=current_app.config["GEOSERVICE_SETTINGS"],
-                             username=current_user().username, justification=why or None)
+        report = ingest_file(store, layer, path, settings=settings, username=current_user().username,
+                             justification=why or None,
+                             limit=SizeLimit.megabytes(settings.upload_max_inflated_mb, "upload_max_inflated_mb"))
     return render_template("upload/form.html", layers=store.specs.values(), report=report,
-                           rejected=store.rejected_rows(report.batch_id),
-                           limit_mb=current_app.config["MAX_CONTENT_LENGTH"] // 1_000_000)
+                           rejected=store.rejected_rows(report.batch_id), **_limits())

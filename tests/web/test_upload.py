@@ -63,3 +63,26 @@ def test_uploads_need_a_reason_a_token_a_role_and_a_small_file(app):
     youth = app.test_client()
     sign_in(youth, store, "youth_worker")
     assert youth.get("/upload").status_code == 403
+
+
+def test_a_compressed_upload_is_limited_by_its_inflated_size_and_the_folder_is_never_shown(app):
+    import dataclasses
+    import gzip
+
+    store = app.extensions["geoservice_store"]
+    app.config["GEOSERVICE_SETTINGS"] = dataclasses.replace(app.config["GEOSERVICE_SETTINGS"],
+                                                            upload_max_inflated_mb=1)
+    client = app.test_client()
+    sign_in(client, store, "mace_analyst")
+    rows = PEOPLE.split(b"\n", 1)[1].split(b"\n")[0] + b"\n"
+    bomb = gzip.compress(PEOPLE + rows * 200_000)  # ~7 MB of rows in ~30 kB
+    assert len(bomb) < 100_000
+    data = {"layer": "people", "why": "referrals from the MASH", "csrf_token": _token(client),
+            "file": (io.BytesIO(bomb), "people.csv.gz")}
+    response = client.post("/upload", data=data, content_type="multipart/form-data")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "people.csv.gz: inflates past 1 MB; the limit is the upload_max_inflated_mb setting" in text
+    assert "/tmp" not in text and "tmp" not in text.replace("people.csv.gz", "")
+    assert store.layer_counts()["people"] == 0
+
