@@ -6,7 +6,8 @@ typing and checking happen in ``validate``, so a bad value becomes a row's reaso
 
 Files that cannot be read as a whole (empty, binary, bad encoding, ragged rows, missing columns, too large)
 raise ``InputFileError`` with the file, the row and what to do about it. Row numbers count the header as row 1,
-as a spreadsheet does; for GeoJSON and GeoPackage they are feature numbers from 1.
+as a spreadsheet does; for GeoJSON and GeoPackage they are feature numbers from 1. Messages name a file by its
+name only, never by its path on the server (a web upload sits in a temporary folder the user must not see).
 
 Size: a file is read whole into memory, so every read has a ``SizeLimit``. A plain file larger than the limit
 is refused by its size before it is read; a gzip file is inflated in blocks and refused the moment its
@@ -19,6 +20,7 @@ import csv
 import dataclasses
 import gzip
 import io
+import warnings
 import zlib
 from pathlib import Path
 
@@ -80,11 +82,11 @@ def formats_for(spec: LayerSpec) -> tuple[str, ...]:
 
 
 def _file_size(path: Path) -> int:
-    """The size of an existing, non-empty file, or an InputFileError saying why not."""
+    """The size of an existing, non-empty file, or an InputFileError naming it (by name, never its path)."""
     if not path.exists():
-        raise InputFileError(f"{path}: no such file")
+        raise InputFileError(f"{path.name}: no such file")
     if path.is_dir():
-        raise InputFileError(f"{path}: is a folder, not a file")
+        raise InputFileError(f"{path.name}: is a folder, not a file")
     size = path.stat().st_size
     if size == 0:
         raise InputFileError(f"{path.name}: the file is empty (0 bytes); nothing to ingest")
@@ -281,6 +283,18 @@ def read_table(path, spec: LayerSpec, fmt: str | None = None, *, limit: SizeLimi
     return SourceTable(path, fmt, values, np.arange(2, len(values) + 2), ignored)
 
 
+def _without_path(text: str, path: Path) -> str:
+    """``text`` (a library's error) with every spelling of ``path`` replaced by the file's name."""
+    spellings = {str(path), str(path.absolute()), str(path.resolve()), path.as_posix()}
+    for spelling in sorted(spellings, key=len, reverse=True):
+        text = text.replace(spelling, path.name)
+    for folder in sorted({str(path.parent), str(path.absolute().parent), str(path.resolve().parent)},
+                         key=len, reverse=True):
+        if folder not in ("", "."):
+            text = text.replace(folder + "/", "").replace(folder, "")
+    return text
+
+
 def _read_geo(path: Path, spec: LayerSpec, fmt: str, limit: SizeLimit) -> SourceTable:
     import pyogrio
     import shapely
@@ -289,9 +303,12 @@ def _read_geo(path: Path, spec: LayerSpec, fmt: str, limit: SizeLimit) -> Source
     if size > limit.max_bytes:
         raise limit.refusal(path.name, f"is {size / MB:,.1f} MB, larger than")
     try:
-        frame = pyogrio.read_dataframe(path)
+        with warnings.catch_warnings():  # GDAL's warnings name the file by its full path; its error says enough
+            warnings.simplefilter("ignore", RuntimeWarning)
+            frame = pyogrio.read_dataframe(path)
     except Exception as exc:  # pyogrio raises several GDAL-derived types; all mean "unreadable"
-        raise InputFileError(f"{path.name}: cannot be read as {fmt} ({str(exc).strip()})") from None
+        raise InputFileError(f"{path.name}: cannot be read as {fmt} "
+                             f"({_without_path(str(exc).strip(), path)})") from None
     if frame.empty:
         raise InputFileError(f"{path.name}: holds no features; nothing to ingest")
     if frame.crs is not None and frame.crs.to_epsg() != 4326:

@@ -3,6 +3,7 @@ every rejected row (its row number, field, reason code and message).
 
 The upload is bounded twice: its own size (``upload_max_mb``, a 413) and its size once decompressed
 (``upload_max_inflated_mb``), checked while it is read, so a small compressed "bomb" is refused before it grows.
+The file sits in a temporary folder while it is read; no message names that folder.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, render_template, request
 from werkzeug.utils import secure_filename
 
+from ..errors import GeoserviceError
 from ..ingest.pipeline import ingest_file
 from ..ingest.readers import SizeLimit
 from .access import allow, current_user
@@ -56,8 +58,11 @@ def submit():
     with tempfile.TemporaryDirectory() as folder:  # the upload is kept only while it is read
         path = Path(folder) / name
         upload.save(path)
-        report = ingest_file(store, layer, path, settings=settings, username=current_user().username,
-                             justification=why or None,
-                             limit=SizeLimit.megabytes(settings.upload_max_inflated_mb, "upload_max_inflated_mb"))
+        try:
+            report = ingest_file(store, layer, path, settings=settings, username=current_user().username,
+                                 justification=why or None,
+                                 limit=SizeLimit.megabytes(settings.upload_max_inflated_mb, "upload_max_inflated_mb"))
+        except GeoserviceError as exc:  # the ingest names files by name only; make sure of it here too
+            abort(422, description=str(exc).replace(str(path), name).replace(folder, ""))
     return render_template("upload/form.html", layers=store.specs.values(), report=report,
                            rejected=store.rejected_rows(report.batch_id), **_limits())

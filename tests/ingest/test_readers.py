@@ -50,6 +50,7 @@ def test_malformed_file_gives_a_clear_error(case, tmp_path, specs):
         read_table(path, specs["incidents"], limit=LIMIT)
     assert expected.lower() in str(info.value).lower()
     assert name in str(info.value)
+    assert str(tmp_path) not in str(info.value), "a file is named by its name, never its path on the server"
 
 
 @pytest.mark.parametrize("case", ["empty file", "binary named .csv", "ragged row", "zero-byte gzip"])
@@ -178,3 +179,25 @@ def test_the_limit_setting_must_be_positive():
     with pytest.raises(SetupError, match="ingest_max_mb setting must be a positive number"):
         SizeLimit.megabytes(0, "ingest_max_mb")
 
+
+# errors name files by name only, never by their path on the server ----------------------------------------------
+def test_errors_never_show_the_server_path(tmp_path, specs):
+    folder = tmp_path / "private-upload-folder"
+    folder.mkdir()
+    cases = {
+        "absent.csv": None,
+        "broken.gpkg": b"SQLite format 3\x00" + b"\x00" * 200,
+        "broken.geojson": b'{"type": "FeatureCollection", "features": [',
+    }
+    for name, data in cases.items():
+        path = folder / name
+        if data is not None:
+            path.write_bytes(data)
+        layer = "places" if name.endswith(("gpkg", "geojson")) else "incidents"
+        with pytest.raises(InputFileError) as info:
+            read_table(path, specs[layer], limit=LIMIT)
+        message = str(info.value)
+        assert message.startswith(name) and "private-upload-folder" not in message and str(tmp_path) not in message, \
+            message
+    with pytest.raises(InputFileError, match="^private-upload-folder: is a folder"):
+        read_table(folder, specs["incidents"], limit=LIMIT)
