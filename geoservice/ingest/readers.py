@@ -12,10 +12,14 @@ name only, never by its path on the server (a web upload sits in a temporary fol
 Size: a file is read whole into memory, so every read has a ``SizeLimit``. A plain file larger than the limit
 is refused by its size before it is read; a gzip file is inflated in blocks and refused the moment its
 inflated size passes the limit, so a small "decompression bomb" never grows in memory.
+
+Text: UTF-8 (a BOM is dropped) unless another encoding is named; a file that starts with a UTF-16 or UTF-32
+byte-order mark (Excel's "Unicode" saves) is decoded by its mark and converted to UTF-8.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import gzip
@@ -37,6 +41,9 @@ GEO_FORMATS = ("geojson", "gpkg")
 SNIFF_BYTES = 64 * 1024
 INFLATE_BLOCK = 1 << 20  # inflated bytes produced per step while reading a gzip file
 MB = 1_000_000
+#: Byte-order marks that name a file's encoding, longest first (UTF-32 LE starts with UTF-16 LE's mark).
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,12 +140,38 @@ def _inflate(fh, name: str, limit: SizeLimit) -> bytes:
     return out.getvalue()
 
 
+def _binary(path: Path) -> InputFileError:
+    return InputFileError(f"{path.name}: is a binary file, not CSV text (it contains NUL bytes); "
+                          "export the data as CSV and try again")
+
+
+def _from_bom(path: Path, raw: bytes) -> bytes | None:
+    """UTF-8 bytes of a file that starts with a UTF-16 or UTF-32 byte-order mark; None for any other file."""
+    for bom, codec in BOMS:
+        if raw.startswith(bom):
+            break
+    else:
+        return None
+    try:
+        text = raw.decode(codec)  # the codec reads the mark for the byte order, and drops it
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].decode(codec, "replace").count("\n") + 1
+        raise InputFileError(f"{path.name} row {line}: the file starts with a {codec.upper()} byte-order mark but "
+                             f"bytes {exc.start}-{exc.end - 1} are not valid {codec.upper()} text (is it cut "
+                             "short?); save it again from Excel as \"CSV UTF-8 (Comma delimited)\"") from None
+    if "\x00" in text[:SNIFF_BYTES]:
+        raise _binary(path)
+    return text.encode("utf-8")
+
+
 def _check_text(path: Path, raw: bytes, encoding: str) -> bytes:
     """UTF-8 bytes of the file (BOM removed), after rejecting binary content and undecodable bytes."""
+    converted = _from_bom(path, raw)
+    if converted is not None:
+        return converted
     head = raw[:SNIFF_BYTES]
     if b"\x00" in head:
-        raise InputFileError(f"{path.name}: is a binary file, not CSV text (it contains NUL bytes); "
-                             "export the data as CSV and try again")
+        raise _binary(path)
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -169,6 +202,10 @@ def _read_csv_text(path: Path, data: bytes) -> pd.DataFrame:
         raise InputFileError(f"{path.name}: the file holds only blank space; nothing to ingest")
     first_line = data.split(b"\n", 1)[0].decode("utf-8")
     header = [h.strip() for h in next(csv.reader([first_line]))]
+    if len(header) == 1 and "\t" in header[0]:
+        raise InputFileError(f"{path.name} row 1: the columns are separated by tabs, not commas (Excel's "
+                             "\"Unicode Text\" saves them so); save the sheet from Excel as \"CSV UTF-8 (Comma "
+                             "delimited)\" and load that file")
     if len(set(header)) != len(header):
         dupes = sorted({h for h in header if header.count(h) > 1})
         raise InputFileError(f"{path.name} row 1: the header repeats column names {dupes}")
@@ -273,10 +310,12 @@ def read_table(path, spec: LayerSpec, fmt: str | None = None, *, limit: SizeLimi
     if fmt in GEO_FORMATS or (fmt is None and path.suffix.lower() in (".geojson", ".json", ".gpkg")):
         return _read_geo(path, spec, fmt or _detect_format(path, spec, None), limit)
     raw = _open_bytes(path, limit)
-    fmt = fmt or _detect_format(path, spec, raw[:SNIFF_BYTES])
     if spec.geometry:
         raise InputFileError(f"layer {spec.name!r} holds polygons; give a GeoJSON or GeoPackage file")
-    frame = _read_csv_text(path, _check_text(path, raw, encoding))
+    data = _check_text(path, raw, encoding)
+    del raw  # the UTF-8 text is all that is needed from here
+    fmt = fmt or _detect_format(path, spec, data[:SNIFF_BYTES])
+    frame = _read_csv_text(path, data)
     if frame.empty:
         raise InputFileError(f"{path.name}: has a header row but no data rows; nothing to ingest")
     values, ignored = _map_columns(path, frame, spec, spec.formats.get(fmt))

@@ -180,6 +180,46 @@ def test_the_limit_setting_must_be_positive():
         SizeLimit.megabytes(0, "ingest_max_mb")
 
 
+# UTF-16 and UTF-32, as Excel's "Unicode" saves make them ---------------------------------------------------------
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_a_csv_with_a_unicode_byte_order_mark_is_read(codec, tmp_path, specs):
+    text = "\ufeff" + HEADER + ",context\r\n" + ROW + ",Café – £5\r\n"
+    path = _bytes(tmp_path, "unicode.csv", text.encode(codec))
+    table = read_table(path, specs["incidents"], limit=LIMIT)
+    assert table.values.loc[0, "crime_id"] == "X1"
+    assert table.values.loc[0, "context"] == "Café – £5"
+
+
+def test_a_utf16_police_uk_file_is_recognised(tmp_path, specs):
+    header = ("Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Crime type,"
+              "Last outcome category,Context")
+    row = ",2024-05,Met,Met,-0.188,51.41,On or near X,E01003,Merton 014A,Anti-social behaviour,,"
+    path = _bytes(tmp_path, "street.csv", ("\ufeff" + header + "\n" + row + "\n").encode("utf-16-le"))
+    table = read_table(path, specs["incidents"], limit=LIMIT)
+    assert table.format == "police-uk" and table.values.loc[0, "lsoa_name"] == "Merton 014A"
+
+
+def test_a_tab_separated_unicode_text_file_is_refused_with_what_to_do(tmp_path, specs):
+    text = "\ufeff" + HEADER.replace(",", "\t") + "\r\n" + ROW.replace(",", "\t") + "\r\n"
+    path = _bytes(tmp_path, "unicode.txt.csv", text.encode("utf-16-le"))
+    with pytest.raises(InputFileError, match=r"unicode.txt.csv row 1: the columns are separated by tabs.*"
+                                             r"CSV UTF-8 \(Comma delimited\)"):
+        read_table(path, specs["incidents"], limit=LIMIT)
+
+
+def test_a_cut_short_utf16_file_is_refused(tmp_path, specs):
+    data = ("\ufeff" + HEADER + "\n" + ROW + "\n").encode("utf-16-le")[:-1]  # an odd number of bytes
+    path = _bytes(tmp_path, "cut.csv", data)
+    with pytest.raises(InputFileError, match=r"cut.csv row 2: the file starts with a UTF-16 byte-order mark but"):
+        read_table(path, specs["incidents"], limit=LIMIT)
+
+
+def test_nul_bytes_in_the_first_64_kib_still_make_a_file_binary(tmp_path, specs):
+    path = _bytes(tmp_path, "nul.csv", (HEADER + "\n" + ROW + "\n").encode() + b"X2,\x00\x00,Robbery,1,1\n")
+    with pytest.raises(InputFileError, match="nul.csv: is a binary file"):
+        read_table(path, specs["incidents"], limit=LIMIT)
+
+
 # errors name files by name only, never by their path on the server ----------------------------------------------
 def test_errors_never_show_the_server_path(tmp_path, specs):
     folder = tmp_path / "private-upload-folder"
