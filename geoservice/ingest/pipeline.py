@@ -41,7 +41,7 @@ from .index import points_to_cells
 from .locate import LocateContext, PostcodeTable, locate
 from .readers import SizeLimit, SourceTable, read_table
 from .reasons import IssueLog
-from .validate import validate_fields
+from .validate import check_characters, validate_fields
 
 CHUNK = 20_000
 KEY_SEP = "\x1f"
@@ -262,6 +262,7 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     n = len(source)
     log = IssueLog(n)
     step("validate", 0, 1)
+    check_characters(source.values, log)
     typed = validate_fields(spec, source.values, log, now)
     columns: dict[str, np.ndarray] = {}
     if spec.locations:

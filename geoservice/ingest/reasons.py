@@ -37,6 +37,7 @@ REASONS = {
     "geometry_not_polygon": "a boundary feature is not a polygon",
     "geometry_invalid": "a boundary polygon is invalid (self-intersecting or similar)",
     "conflicting_record": "a record with the same identity was already loaded with different content",
+    "text_control_character": "a text value holds NUL, another control character or a text-direction override",
 }
 
 

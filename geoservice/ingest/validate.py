@@ -4,12 +4,19 @@ One validator per field type. Text is stripped; an empty string is "no value". D
 default plus any ``formats`` a field declares; a time without a zone is read as UK local time (Europe/London,
 so British Summer Time is honoured) and stored as UTC. Values outside an allowed list are rejected with the
 closest allowed value suggested, never silently corrected.
+
+Text: no value may hold NUL or another control character (tab, line feed and carriage return excepted), DEL,
+a C1 control, a text-direction embedding, override or isolate (U+202A-U+202E, U+2066-U+2069) or the
+non-characters U+FFFE and U+FFFF. They make the XML network exports invalid, reorder what a reader sees (a
+right-to-left override makes "gpj.exe" read as "exe.jpg"), and PostgreSQL cannot store NUL in text. Such a row
+is rejected (``text_control_character``), never cleaned.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from datetime import datetime, timezone
 
 import numpy as np
@@ -24,6 +31,17 @@ _MONTH_RE = re.compile(r"^\d{4}-\d{1,2}$")
 _ZONED_RE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}
+#: Characters no text value may hold (see the module docstring). Tab, LF and CR are allowed: they are valid in
+#: XML and arrive inside quoted CSV values.
+CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
+_ASCII_ALLOWED = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+_C0_NAMES = ("NULL", "START OF HEADING", "START OF TEXT", "END OF TEXT", "END OF TRANSMISSION", "ENQUIRY",
+             "ACKNOWLEDGE", "BELL", "BACKSPACE", "CHARACTER TABULATION", "LINE FEED", "LINE TABULATION",
+             "FORM FEED", "CARRIAGE RETURN", "SHIFT OUT", "SHIFT IN", "DATA LINK ESCAPE", "DEVICE CONTROL ONE",
+             "DEVICE CONTROL TWO", "DEVICE CONTROL THREE", "DEVICE CONTROL FOUR", "NEGATIVE ACKNOWLEDGE",
+             "SYNCHRONOUS IDLE", "END OF TRANSMISSION BLOCK", "CANCEL", "END OF MEDIUM", "SUBSTITUTE", "ESCAPE",
+             "INFORMATION SEPARATOR FOUR", "INFORMATION SEPARATOR THREE", "INFORMATION SEPARATOR TWO",
+             "INFORMATION SEPARATOR ONE")
 
 
 def _fmt_values(values, limit: int = 8) -> str:
@@ -150,6 +168,44 @@ def _times(spec: FieldSpec, texts: pd.Series, present: pd.Series, log: IssueLog,
     log.add(old.to_numpy(), spec.name, "date_implausible",
             [f"{spec.name} {t!r} is before 1900" for t in texts[old]])
     return parsed.where(~(future | old))
+
+
+def character_name(char: str) -> str:
+    """``U+202E RIGHT-TO-LEFT OVERRIDE``: a character's code point and name, for messages."""
+    point = ord(char)
+    if point < 0x20:
+        name = _C0_NAMES[point]
+    elif point == 0x7F:
+        name = "DELETE"
+    elif 0x80 <= point <= 0x9F:
+        name = "C1 CONTROL"
+    else:
+        name = unicodedata.name(char, "NON-CHARACTER")
+    return f"U+{point:04X} {name}"
+
+
+def check_characters(values: pd.DataFrame, log: IssueLog) -> None:
+    """Reject rows whose text holds a character of ``CONTROL_RE``, naming the column and the character.
+
+    A column is checked whole first (its values joined, one pass in C), so clean columns, nearly all of them,
+    cost that one pass; only a column with a hit is searched value by value.
+    """
+    for column in values.columns:
+        texts = values[column].to_numpy(dtype=object)
+        if not len(texts):
+            continue
+        joined = "\n".join(texts)  # "\n" is allowed: it never matches
+        if joined.isascii():  # only ASCII controls can be there: deleting every allowed byte is faster than a search
+            if not joined.encode("ascii").translate(None, _ASCII_ALLOWED):
+                continue
+        elif CONTROL_RE.search(joined) is None:
+            continue
+        found = [CONTROL_RE.search(text) for text in texts]
+        rows = np.array([m is not None for m in found], dtype=bool)
+        log.add(rows, column, "text_control_character",
+                [f"{column} holds {character_name(m.group())} at character {m.start() + 1}: control characters "
+                 "(NUL included) and text-direction overrides are not allowed in text; remove it from the source"
+                 for m in found if m is not None])
 
 
 def _derive_by_prefix(codes: pd.Series, prefixes: dict[str, str]) -> pd.Series:

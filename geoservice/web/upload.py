@@ -17,6 +17,7 @@ from werkzeug.utils import secure_filename
 from ..errors import GeoserviceError
 from ..ingest.pipeline import ingest_file
 from ..ingest.readers import SizeLimit
+from ..ingest.validate import CONTROL_RE
 from .access import allow, current_user
 from .store import get_store
 
@@ -55,6 +56,8 @@ def submit():
     why = (request.form.get("why") or "").strip()
     if store.specs[layer].sensitivity == "person" and len(why) < 5:
         abort(400, description="say why this personal data is collected")
+    if CONTROL_RE.search(why):
+        abort(400, description="the reason holds a control or text-direction character; type it again as plain text")
     with tempfile.TemporaryDirectory() as folder:  # the upload is kept only while it is read
         path = Path(folder) / name
         upload.save(path)

@@ -94,6 +94,7 @@ CASES = {
     "geometry_missing": ("boundaries", None, [None]),
     "geometry_not_polygon": ("boundaries", None, [{"type": "Point", "coordinates": [-0.19, 51.41]}]),
     "geometry_invalid": ("boundaries", None, [BOWTIE]),
+    "text_control_character": ("incidents", INCIDENT_HEADER, [incident(crime_id="X1\u202egpj.exe")]),
 }
 
 

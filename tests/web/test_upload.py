@@ -86,3 +86,10 @@ def test_a_compressed_upload_is_limited_by_its_inflated_size_and_the_folder_is_n
     assert "/tmp" not in text and "tmp" not in text.replace("people.csv.gz", "")
     assert store.layer_counts()["people"] == 0
 
+
+def test_a_reason_holding_control_characters_is_refused(app):
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, "mace_analyst")
+    response = _post(client, _token(client), why="referrals\x00 from the MASH")
+    assert response.status_code == 400 and "control or text-direction character" in response.get_data(as_text=True)
