@@ -186,6 +186,22 @@ def _retain_until(spec: LayerSpec, typed: dict, today: date, n: int) -> np.ndarr
     return (start + pd.DateOffset(months=months)).dt.tz_convert(None).to_numpy().astype("datetime64[D]")
 
 
+def _check_retention(spec: LayerSpec, typed: dict, today: date, log: IssueLog) -> None:
+    """Personal records whose review date has already passed are rejected: retention would erase them anyway."""
+    if spec.sensitivity != "person" or spec.retention_from is None:
+        return
+    n = len(typed[spec.retention_from])
+    until = _retain_until(spec, typed, today, n)
+    past = until < np.datetime64(today, "D")
+    if not past.any():
+        return
+    start = typed[spec.retention_from].reset_index(drop=True)
+    log.add(past, spec.retention_from, "past_retention",
+            [f"{spec.retention_from} {start[i]:%Y-%m-%d} puts the review date at {until[i]} "
+             f"({spec.retention_years:g} years on), which has already passed; a {spec.name} record past its "
+             "review date may not be kept" for i in np.flatnonzero(past)])
+
+
 def _area_index(store: Store, settings: Settings) -> AreaIndex:
     boundaries = store.boundaries()
     boroughs = {b["code"] for b in boundaries if b["level"] == "borough"}
@@ -264,6 +280,7 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     step("validate", 0, 1)
     check_characters(source.values, log)
     typed = validate_fields(spec, source.values, log, now)
+    _check_retention(spec, typed, now.date(), log)
     columns: dict[str, np.ndarray] = {}
     if spec.locations:
         if postcodes is None and settings.postcode_table:

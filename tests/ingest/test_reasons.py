@@ -58,6 +58,9 @@ name = "permanent"
 type = "boolean"
 """
 
+PEOPLE_HEADER = "person_id,subject_category,home_borough,recorded_on"
+MERTON_CODE = "E09000024"
+
 BOWTIE = {"type": "Polygon", "coordinates": [[[-0.2, 51.4], [-0.1, 51.5], [-0.1, 51.4], [-0.2, 51.5], [-0.2, 51.4]]]}
 
 # code -> (layer, header, rows); the LAST row of each case is the malformed one
@@ -95,6 +98,7 @@ CASES = {
     "geometry_not_polygon": ("boundaries", None, [{"type": "Point", "coordinates": [-0.19, 51.41]}]),
     "geometry_invalid": ("boundaries", None, [BOWTIE]),
     "text_control_character": ("incidents", INCIDENT_HEADER, [incident(crime_id="X1\u202egpj.exe")]),
+    "past_retention": ("people", PEOPLE_HEADER, [f"C1,child_at_risk,{MERTON_CODE},2015-01-01"]),
 }
 
 
