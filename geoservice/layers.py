@@ -1,9 +1,10 @@
 """Load and check the declarative layer specs in ``layers/*.toml``.
 
-A spec names a layer's fields (type, required, allowed values), how its rows are located (WGS84 lat/lng,
-British National Grid easting/northing, or a postcode looked up in a user-supplied table), its time fields,
-its identity key, its sensitivity and its retention period. Everything downstream (reading, validation,
-storage tables, the web listing) is driven by these objects, so a new layer is a new TOML file, not new code.
+A spec names a layer's fields (type, required, allowed values, the boundary level a code must exist at), how its
+rows are located (WGS84 lat/lng, British National Grid easting/northing, or a postcode looked up in a
+user-supplied table), its time fields, its identity key, its sensitivity and its retention period. Everything
+downstream (reading, validation, storage tables, the web listing) is driven by these objects, so a new layer is a
+new TOML file, not new code.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ TIME_TYPES = ("date", "month", "datetime")
 SENSITIVITIES = ("person", "aggregate", "public")
 EXTENTS = ("study_area", "great_britain")
 CHECK_RULES = ("not_before",)
+#: Levels of the boundaries layer a field's ``area`` may name: its values must be codes of that level there.
+AREA_LEVELS = ("borough", "ward")
+LAYER_KEYS = ("name", "title", "description", "sensitivity", "key", "mutable", "time_fields", "retention", "checks",
+              "geometry", "fields", "locations", "formats")
+FIELD_KEYS = ("name", "type", "required", "allowed", "min", "max", "formats", "derive", "future_allowed", "area",
+              "description")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +42,7 @@ class FieldSpec:
     derive_from: str | None = None
     derive_prefix: dict | None = None
     future_allowed: bool = False
+    area: str | None = None  # a level of the boundaries layer: values must be codes of that level held there
     description: str = ""
 
     @property
@@ -139,9 +147,18 @@ def _require(table: dict, key: str, where: str):
 def _field_from_toml(item: dict, where: str) -> FieldSpec:
     name = _require(item, "name", where)
     where = f"{where} field {name!r}"
+    unknown = set(item) - set(FIELD_KEYS)
+    if unknown:
+        raise LayerSpecError(f"{where}: unknown keys {sorted(unknown)}; allowed: {', '.join(FIELD_KEYS)}")
     ftype = item.get("type", "text")
     if ftype not in FIELD_TYPES:
         raise LayerSpecError(f"{where}: type must be one of {', '.join(FIELD_TYPES)}, got {ftype!r}")
+    area = item.get("area")
+    if area is not None and area not in AREA_LEVELS:
+        raise LayerSpecError(f"{where}: area must be one of {', '.join(AREA_LEVELS)} (a level of the boundaries "
+                             f"layer), got {area!r}")
+    if area is not None and ftype != "text":
+        raise LayerSpecError(f"{where}: area needs a text field (GSS codes), not {ftype!r}")
     allowed = item.get("allowed")
     derive = item.get("derive") or {}
     if derive and set(derive) - {"from", "prefix"}:
@@ -157,6 +174,7 @@ def _field_from_toml(item: dict, where: str) -> FieldSpec:
         derive_from=derive.get("from"),
         derive_prefix=dict(derive.get("prefix", {})) or None,
         future_allowed=bool(item.get("future_allowed", False)),
+        area=area,
         description=item.get("description", ""),
     )
 
@@ -186,6 +204,9 @@ def layer_from_toml(path: Path) -> LayerSpec:
     except tomllib.TOMLDecodeError as exc:
         raise LayerSpecError(f"{path.name}: not valid TOML ({exc})") from None
     where = path.name
+    unknown = set(doc) - set(LAYER_KEYS)
+    if unknown:
+        raise LayerSpecError(f"{where}: unknown keys {sorted(unknown)}; allowed: {', '.join(LAYER_KEYS)}")
     name = _require(doc, "name", where)
     if name != path.stem:
         raise LayerSpecError(f"{where}: name {name!r} must match the file name {path.stem!r}")
@@ -235,6 +256,11 @@ def layer_from_toml(path: Path) -> LayerSpec:
     geometry = doc.get("geometry")
     if geometry not in (None, "polygon"):
         raise LayerSpecError(f"{where}: geometry may only be 'polygon', got {geometry!r}")
+    if geometry:
+        for f in fields:
+            if f.area:
+                raise LayerSpecError(f"{where}: field {f.name!r} of a polygon layer cannot declare area: areas are "
+                                     "checked against the boundaries this layer provides")
     return LayerSpec(
         name=name,
         title=doc.get("title", name),

@@ -49,6 +49,9 @@ def test_every_located_layer_can_use_each_way_of_locating(specs):
             assert loc.lat and loc.lng and loc.easting and loc.northing and loc.postcode, (spec.name, loc.name)
 
 
+BASE = 'name = "x"\nsensitivity = "person"\nretention = {years = 1}\n'
+
+
 @pytest.mark.parametrize("text, message", [
     ('name = "x"\nsensitivity = "person"\nretention = {years = 1}\n[[fields]]\nname = "a"\ntype = "colour"\n',
      "type must be one of"),
@@ -64,6 +67,11 @@ def test_every_located_layer_can_use_each_way_of_locating(specs):
     ('name = "x"\nsensitivity = "person"\nretention = {years = 1}\ntime_fields = ["a"]\n[[fields]]\n'
      'name = "a"\n', "must have a date"),
     ('name = "x\n', "not valid TOML"),
+    (BASE + '[[fields]]\nname = "a"\narea = "county"\n', "area must be one of borough, ward"),
+    (BASE + '[[fields]]\nname = "a"\ntype = "integer"\narea = "borough"\n', "area needs a text"),
+    (BASE + '[[fields]]\nname = "a"\naera = "borough"\n', r"unknown keys \['aera'\]"),
+    (BASE + 'sensitive = true\n[[fields]]\nname = "a"\n', r"unknown keys \['sensitive'\]"),
+    (BASE + 'geometry = "polygon"\n[[fields]]\nname = "a"\narea = "borough"\n', "polygon layer cannot declare area"),
 ])
 def test_a_bad_spec_says_what_to_fix(tmp_path, text, message):
     path = tmp_path / "x.toml"
@@ -75,3 +83,10 @@ def test_a_bad_spec_says_what_to_fix(tmp_path, text, message):
 def test_unknown_layer_lists_the_layers(specs):
     with pytest.raises(UnknownLayerError, match="the layers are: associations, boundaries"):
         get_layer(specs, "incident")
+
+
+def test_borough_fields_are_checked_against_the_boundaries(specs):
+    assert {(s.name, f.name) for s in specs.values() for f in s.fields if f.area == "borough"} == {
+        ("people", "home_borough"), ("incidents", "borough_code"), ("places", "borough_code")}
+    assert specs["boundaries"].field("borough_code").area is None, "the boundaries are not checked against themselves"
+

@@ -64,6 +64,7 @@ class IngestReport:
     claimed_boundary: int
     ignored_columns: list[str]
     seconds: float
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -80,6 +81,7 @@ class IngestReport:
                          "nearest borough")
         if self.claimed_boundary:
             parts.append(f"{self.claimed_boundary:,} points on a borough edge were given the borough their row names")
+        parts.extend(self.notes)
         if self.batch_id:
             parts.append(f"batch {self.batch_id[:12]}")
         parts.append(f"{self.seconds:.1f} s")
@@ -186,6 +188,21 @@ def _retain_until(spec: LayerSpec, typed: dict, today: date, n: int) -> np.ndarr
     return (start + pd.DateOffset(months=months)).dt.tz_convert(None).to_numpy().astype("datetime64[D]")
 
 
+def _boundary_codes(store: Store, spec: LayerSpec) -> tuple[dict[str, frozenset[str]], list[str]]:
+    """Codes of each boundary level the spec's ``area`` fields name, and a note for each level with none loaded
+    (whose codes ``validate_fields`` can then check only for the shape of a GSS code)."""
+    levels = sorted({f.area for f in spec.fields if f.area})
+    rows = []
+    if levels and "boundaries" in store.layer_tables:
+        table = store.layer_tables["boundaries"]
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(table.c.code, table.c.level).where(table.c.level.in_(levels))).all()
+    codes = {level: frozenset(code for code, lvl in rows if lvl == level) for level in levels}
+    notes = [f"no {level} boundaries are loaded, so {level} codes were checked for their form only"
+             for level in levels if not codes[level]]
+    return codes, notes
+
+
 def _check_retention(spec: LayerSpec, typed: dict, today: date, log: IssueLog) -> None:
     """Personal records whose review date has already passed are rejected: retention would erase them anyway."""
     if spec.sensitivity != "person" or spec.retention_from is None:
@@ -279,7 +296,8 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     log = IssueLog(n)
     step("validate", 0, 1)
     check_characters(source.values, log)
-    typed = validate_fields(spec, source.values, log, now)
+    area_codes, notes = _boundary_codes(store, spec)
+    typed = validate_fields(spec, source.values, log, now, area_codes=area_codes)
     _check_retention(spec, typed, now.date(), log)
     columns: dict[str, np.ndarray] = {}
     if spec.locations:
@@ -336,7 +354,7 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
                 duplicate=int((status == "duplicate").sum()), reasons=dict(reasons),
                 nearest_boundary=_count_matches(spec, columns, accepted_idx, "nearest"),
                 claimed_boundary=_count_matches(spec, columns, accepted_idx, "claimed"),
-                ignored_columns=list(source.ignored_columns), seconds=0.0,
+                ignored_columns=list(source.ignored_columns), seconds=0.0, notes=notes,
             )
             conn.execute(store.batches.insert(), [{
                 "batch_id": batch_id, "layer": spec.name, "source_name": path.name, "source_sha256": source_sha256,

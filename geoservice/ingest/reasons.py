@@ -38,6 +38,7 @@ REASONS = {
     "geometry_invalid": "a boundary polygon is invalid (self-intersecting or similar)",
     "conflicting_record": "a record with the same identity was already loaded with different content",
     "text_control_character": "a text value holds NUL, another control character or a text-direction override",
+    "unknown_area_code": "a borough (or ward) code is not one held in the boundaries layer",
     "past_retention": "a personal record's review date has already passed, so it may not be kept",
 }
 

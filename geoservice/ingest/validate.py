@@ -10,6 +10,9 @@ a C1 control, a text-direction embedding, override or isolate (U+202A-U+202E, U+
 non-characters U+FFFE and U+FFFF. They make the XML network exports invalid, reorder what a reader sees (a
 right-to-left override makes "gpj.exe" read as "exe.jpg"), and PostgreSQL cannot store NUL in text. Such a row
 is rejected (``text_control_character``), never cleaned.
+
+Area codes: a field declared with ``area = "borough"`` (or ``"ward"``) must hold the code of an area of that
+level in the boundaries layer (``unknown_area_code``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 
 import numpy as np
@@ -42,6 +46,9 @@ _C0_NAMES = ("NULL", "START OF HEADING", "START OF TEXT", "END OF TEXT", "END OF
              "SYNCHRONOUS IDLE", "END OF TRANSMISSION BLOCK", "CANCEL", "END OF MEDIUM", "SUBSTITUTE", "ESCAPE",
              "INFORMATION SEPARATOR FOUR", "INFORMATION SEPARATOR THREE", "INFORMATION SEPARATOR TWO",
              "INFORMATION SEPARATOR ONE")
+#: What a GSS code looks like (a letter for the nation and eight digits): the check when no boundaries of a
+#: field's level are loaded to check it against.
+GSS_RE = re.compile(r"^[ENSW]\d{8}$")
 
 
 def _fmt_values(values, limit: int = 8) -> str:
@@ -208,6 +215,30 @@ def check_characters(values: pd.DataFrame, log: IssueLog) -> None:
                  for m in found if m is not None])
 
 
+def _area_codes(spec: FieldSpec, texts: pd.Series, present: pd.Series, log: IssueLog,
+                known: Collection[str] | None) -> None:
+    level = spec.area
+    if known:
+        known = set(known)
+        bad = present & ~texts.isin(known)
+        if not bad.any():
+            return
+        examples = sorted(known)
+        messages = []
+        for value in texts[bad]:
+            close = difflib.get_close_matches(value.upper(), examples, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            messages.append(f"{spec.name} {value!r} is not the GSS code of a {level} in the boundaries layer "
+                            f"({len(examples)} {level}s, {_fmt_values(examples, 3)}){hint}")
+    else:
+        bad = present & ~texts.str.match(GSS_RE)
+        if not bad.any():
+            return
+        messages = [f"{spec.name} {value!r} is not a GSS code (a letter E, W, S or N and eight digits, like "
+                    f"E09000024); no {level} boundaries are loaded to check it against" for value in texts[bad]]
+    log.add(bad.to_numpy(), spec.name, "unknown_area_code", messages)
+
+
 def _derive_by_prefix(codes: pd.Series, prefixes: dict[str, str]) -> pd.Series:
     """The value for each code's first matching prefix ("" when none matches), e.g. E09… → borough."""
     out = pd.Series("", index=codes.index, dtype=object)
@@ -216,9 +247,14 @@ def _derive_by_prefix(codes: pd.Series, prefixes: dict[str, str]) -> pd.Series:
     return out
 
 
-def validate_fields(spec: LayerSpec, values: pd.DataFrame, log: IssueLog,
-                    now: datetime | None = None) -> dict[str, object]:
-    """Typed values of every field (``None``/NaT where empty or bad); issues are added to ``log``."""
+def validate_fields(spec: LayerSpec, values: pd.DataFrame, log: IssueLog, now: datetime | None = None, *,
+                    area_codes: Mapping[str, Collection[str]] | None = None) -> dict[str, object]:
+    """Typed values of every field (``None``/NaT where empty or bad); issues are added to ``log``.
+
+    ``area_codes`` holds the codes of each boundary level loaded (``{"borough": {...}}``); a field with an
+    ``area`` whose level has none is checked for the shape of a GSS code only.
+    """
+    area_codes = area_codes or {}
     now = pd.Timestamp(now or datetime.now(timezone.utc))
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     typed: dict[str, object] = {}
@@ -235,6 +271,8 @@ def validate_fields(spec: LayerSpec, values: pd.DataFrame, log: IssueLog,
             log.add((~present).to_numpy(), f.name, "required_missing", f"{f.name} is required but empty")
         if f.allowed is not None:
             _allowed(f, texts, present, log)
+        if f.area is not None:
+            _area_codes(f, texts, present, log, area_codes.get(f.area))
         if f.type in ("integer", "number"):
             typed[f.name] = _numbers(f, texts, present, log)
         elif f.type == "boolean":

@@ -98,6 +98,7 @@ CASES = {
     "geometry_not_polygon": ("boundaries", None, [{"type": "Point", "coordinates": [-0.19, 51.41]}]),
     "geometry_invalid": ("boundaries", None, [BOWTIE]),
     "text_control_character": ("incidents", INCIDENT_HEADER, [incident(crime_id="X1\u202egpj.exe")]),
+    "unknown_area_code": ("incidents", INCIDENT_HEADER, [incident(borough="NOT-A-GSS-CODE")]),
     "past_retention": ("people", PEOPLE_HEADER, [f"C1,child_at_risk,{MERTON_CODE},2015-01-01"]),
 }
 
