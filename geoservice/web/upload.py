@@ -3,7 +3,9 @@ every rejected row (its row number, field, reason code and message).
 
 The upload is bounded twice: its own size (``upload_max_mb``, a 413) and its size once decompressed
 (``upload_max_inflated_mb``), checked while it is read, so a small compressed "bomb" is refused before it grows.
-The file sits in a temporary folder while it is read; no message names that folder.
+Rows are checked against the uploader's boroughs (the ingest's ``scope``): rows of other boroughs are rejected
+and reported, never stored. Layers whose rows belong to no borough (boundaries) are uploaded by administrators
+only. The file sits in a temporary folder while it is read; no message names that folder.
 """
 
 from __future__ import annotations
@@ -46,15 +48,20 @@ def submit():
     """Validate and store the uploaded file as one batch; show what was accepted and why rows were rejected."""
     store = get_store()
     settings = current_app.config["GEOSERVICE_SETTINGS"]
+    user = current_user()
     layer = request.form.get("layer", "")
     if layer not in store.specs:
         abort(400, description=f"choose a layer: {', '.join(store.specs)}")
+    spec = store.specs[layer]
+    if spec.scope.unscoped and not user.can("admin"):
+        abort(403, description=f"only an administrator may upload {spec.title.lower()}: its rows belong to no "
+                               "borough, so they cannot be checked against your boroughs")
     upload = request.files.get("file")
     name = secure_filename(upload.filename or "") if upload else ""
     if not name or not name.lower().endswith(SUFFIXES):
         abort(400, description=f"choose a file ending {', '.join(SUFFIXES)}")
     why = (request.form.get("why") or "").strip()
-    if store.specs[layer].sensitivity == "person" and len(why) < 5:
+    if spec.sensitivity == "person" and len(why) < 5:
         abort(400, description="say why this personal data is collected")
     if CONTROL_RE.search(why):
         abort(400, description="the reason holds a control or text-direction character; type it again as plain text")
@@ -62,8 +69,8 @@ def submit():
         path = Path(folder) / name
         upload.save(path)
         try:
-            report = ingest_file(store, layer, path, settings=settings, username=current_user().username,
-                                 justification=why or None,
+            report = ingest_file(store, layer, path, settings=settings, username=user.username,
+                                 justification=why or None, scope=user.boroughs,
                                  limit=SizeLimit.megabytes(settings.upload_max_inflated_mb, "upload_max_inflated_mb"))
         except GeoserviceError as exc:  # the ingest names files by name only; make sure of it here too
             abort(422, description=str(exc).replace(str(path), name).replace(folder, ""))
