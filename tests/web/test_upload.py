@@ -138,3 +138,17 @@ def test_a_reason_holding_control_characters_is_refused(app):
     sign_in(client, store, "mace_analyst")
     response = _post(client, _token(client), why="referrals\x00 from the MASH")
     assert response.status_code == 400 and "control or text-direction character" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name, body", [("places.gpkg", b"SQLite format 3\x00" + b"\x00" * 200),
+                                        ("places.geojson", b'{"type": "FeatureCollection", "features": ['),
+                                        ("places.csv.gz", b"\x1f\x8b\x08\x00" + b"\x00" * 20)])
+def test_an_unreadable_upload_is_named_without_the_server_folder(app, name, body):
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, "mace_analyst")
+    data = {"layer": "places", "csrf_token": _token(client), "file": (io.BytesIO(body), name)}
+    response = client.post("/upload", data=data, content_type="multipart/form-data")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422 and f"<p>{name}: " in text, text
+    assert "/tmp" not in text and "tmp" not in text.replace(name, "")
