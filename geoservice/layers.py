@@ -1,9 +1,10 @@
 """Load and check the declarative layer specs in ``layers/*.toml``.
 
-A spec names a layer's fields (type, required, allowed values), how its rows are located (WGS84 lat/lng,
-British National Grid easting/northing, or a postcode looked up in a user-supplied table), its time fields,
-its identity key, its sensitivity and its retention period. Everything downstream (reading, validation,
-storage tables, the web listing) is driven by these objects, so a new layer is a new TOML file, not new code.
+A spec names a layer's fields (type, required, allowed values, the boundary level a code must exist at), how its
+rows are located (WGS84 lat/lng, British National Grid easting/northing, or a postcode looked up in a
+user-supplied table), its time fields, its identity key, its sensitivity, its retention period and how a row's
+borough is decided for an uploader's borough scope. Everything downstream (reading, validation, storage tables,
+the web listing) is driven by these objects, so a new layer is a new TOML file, not new code.
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ TIME_TYPES = ("date", "month", "datetime")
 SENSITIVITIES = ("person", "aggregate", "public")
 EXTENTS = ("study_area", "great_britain")
 CHECK_RULES = ("not_before",)
+#: Levels of the boundaries layer a field's ``area`` may name: its values must be codes of that level there.
+AREA_LEVELS = ("borough", "ward")
+#: How a row's borough is decided for an uploader's scope (see ``ScopeSpec``).
+SCOPE_RULES = ("field", "location", "people")
+UNSCOPED = "unscoped"
+#: The layer a ``people`` scope rule looks people up in.
+PEOPLE_LAYER = "people"
+LAYER_KEYS = ("name", "title", "description", "sensitivity", "key", "mutable", "time_fields", "retention", "checks",
+              "geometry", "fields", "locations", "formats", "scope")
+FIELD_KEYS = ("name", "type", "required", "allowed", "min", "max", "formats", "derive", "future_allowed", "area",
+              "description")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +47,7 @@ class FieldSpec:
     derive_from: str | None = None
     derive_prefix: dict | None = None
     future_allowed: bool = False
+    area: str | None = None  # a level of the boundaries layer: values must be codes of that level held there
     description: str = ""
 
     @property
@@ -87,6 +100,25 @@ class CheckSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class ScopeSpec:
+    """How a row's borough is decided when the uploader may see only some boroughs.
+
+    - ``field``: the borough GSS code in one field (``names[0]``), e.g. a person's ``home_borough``;
+    - ``location``: the borough a location of the row (``names[0]``) is placed in;
+    - ``people``: the row names people (``names``, fields holding ``person_id`` values); it is in scope when at
+      least one of them is a person held in the people layer whose own borough is in scope;
+    - ``unscoped``: rows belong to no borough (boundaries); only administrators load such layers from the web.
+    """
+
+    rule: str
+    names: tuple[str, ...] = ()
+
+    @property
+    def unscoped(self) -> bool:
+        return self.rule == UNSCOPED
+
+
+@dataclasses.dataclass(frozen=True)
 class LayerSpec:
     """A whole layer, as declared in ``layers/<name>.toml``."""
 
@@ -104,6 +136,7 @@ class LayerSpec:
     time_fields: tuple[str, ...] = ()
     formats: dict[str, FormatSpec] = dataclasses.field(default_factory=dict)
     checks: tuple[CheckSpec, ...] = ()
+    scope: ScopeSpec = ScopeSpec(UNSCOPED)
     path: Path | None = None
 
     @property
@@ -139,9 +172,18 @@ def _require(table: dict, key: str, where: str):
 def _field_from_toml(item: dict, where: str) -> FieldSpec:
     name = _require(item, "name", where)
     where = f"{where} field {name!r}"
+    unknown = set(item) - set(FIELD_KEYS)
+    if unknown:
+        raise LayerSpecError(f"{where}: unknown keys {sorted(unknown)}; allowed: {', '.join(FIELD_KEYS)}")
     ftype = item.get("type", "text")
     if ftype not in FIELD_TYPES:
         raise LayerSpecError(f"{where}: type must be one of {', '.join(FIELD_TYPES)}, got {ftype!r}")
+    area = item.get("area")
+    if area is not None and area not in AREA_LEVELS:
+        raise LayerSpecError(f"{where}: area must be one of {', '.join(AREA_LEVELS)} (a level of the boundaries "
+                             f"layer), got {area!r}")
+    if area is not None and ftype != "text":
+        raise LayerSpecError(f"{where}: area needs a text field (GSS codes), not {ftype!r}")
     allowed = item.get("allowed")
     derive = item.get("derive") or {}
     if derive and set(derive) - {"from", "prefix"}:
@@ -157,6 +199,7 @@ def _field_from_toml(item: dict, where: str) -> FieldSpec:
         derive_from=derive.get("from"),
         derive_prefix=dict(derive.get("prefix", {})) or None,
         future_allowed=bool(item.get("future_allowed", False)),
+        area=area,
         description=item.get("description", ""),
     )
 
@@ -178,6 +221,41 @@ def _location_from_toml(item: dict, where: str) -> LocationSpec:
     return loc
 
 
+def _scope_from_toml(value, fields: tuple[FieldSpec, ...], locations: tuple[LocationSpec, ...],
+                     where: str) -> ScopeSpec:
+    """The layer's ``scope`` rule; without one, the first required location's borough."""
+    names = {f.name: f for f in fields}
+    how = ('scope = { field = "<borough code field>" }, scope = { location = "<location>" }, '
+           'scope = { people = ["<person id field>", ...] } or scope = "unscoped"')
+    if value is None:
+        required = [loc for loc in locations if loc.required]
+        if not required:
+            raise LayerSpecError(f"{where}: its rows have no required location, so declare how a row's borough is "
+                                 f"decided for an uploader's borough scope: {how}")
+        return ScopeSpec("location", (required[0].name,))
+    if value == UNSCOPED:
+        return ScopeSpec(UNSCOPED)
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in SCOPE_RULES:
+        raise LayerSpecError(f"{where}: scope must be one of {how}; got {value!r}")
+    rule, target = next(iter(value.items()))
+    if rule == "field":
+        field = names.get(target) if isinstance(target, str) else None
+        if field is None or field.area != "borough":
+            raise LayerSpecError(f"{where}: scope.field must name a field declared with area = \"borough\" (its "
+                                 f"values are checked as borough codes); got {target!r}")
+        return ScopeSpec("field", (target,))
+    if rule == "location":
+        if target not in [loc.name for loc in locations]:
+            raise LayerSpecError(f"{where}: scope.location must name one of the layer's locations "
+                                 f"{[loc.name for loc in locations]}; got {target!r}")
+        return ScopeSpec("location", (target,))
+    if (not isinstance(target, list) or not target or not all(isinstance(t, str) for t in target)
+            or set(target) - set(names)):
+        raise LayerSpecError(f"{where}: scope.people must list the fields holding person ids (of the people "
+                             f"layer), e.g. [\"person_a\", \"person_b\"]; got {target!r}")
+    return ScopeSpec("people", tuple(target))
+
+
 def layer_from_toml(path: Path) -> LayerSpec:
     """Read one spec file and check it is complete and consistent."""
     path = Path(path)
@@ -186,6 +264,9 @@ def layer_from_toml(path: Path) -> LayerSpec:
     except tomllib.TOMLDecodeError as exc:
         raise LayerSpecError(f"{path.name}: not valid TOML ({exc})") from None
     where = path.name
+    unknown = set(doc) - set(LAYER_KEYS)
+    if unknown:
+        raise LayerSpecError(f"{where}: unknown keys {sorted(unknown)}; allowed: {', '.join(LAYER_KEYS)}")
     name = _require(doc, "name", where)
     if name != path.stem:
         raise LayerSpecError(f"{where}: name {name!r} must match the file name {path.stem!r}")
@@ -235,6 +316,12 @@ def layer_from_toml(path: Path) -> LayerSpec:
     geometry = doc.get("geometry")
     if geometry not in (None, "polygon"):
         raise LayerSpecError(f"{where}: geometry may only be 'polygon', got {geometry!r}")
+    if geometry:
+        for f in fields:
+            if f.area:
+                raise LayerSpecError(f"{where}: field {f.name!r} of a polygon layer cannot declare area: areas are "
+                                     "checked against the boundaries this layer provides")
+    scope = _scope_from_toml(doc.get("scope"), fields, locations, where)
     return LayerSpec(
         name=name,
         title=doc.get("title", name),
@@ -250,6 +337,7 @@ def layer_from_toml(path: Path) -> LayerSpec:
         time_fields=time_fields,
         formats=formats,
         checks=tuple(checks),
+        scope=scope,
         path=path,
     )
 
@@ -260,7 +348,14 @@ def load_layer_specs(layers_dir: Path) -> dict[str, LayerSpec]:
     paths = sorted(layers_dir.glob("*.toml"))
     if not paths:
         raise LayerSpecError(f"no layer specs (*.toml) found in {layers_dir}")
-    return {spec.name: spec for spec in map(layer_from_toml, paths)}
+    specs = {spec.name: spec for spec in map(layer_from_toml, paths)}
+    for spec in specs.values():
+        if spec.scope.rule == "people":
+            people = specs.get(PEOPLE_LAYER)
+            if people is None or len(people.key) != 1 or people.scope.rule != "field":
+                raise LayerSpecError(f"{spec.name}.toml: scope.people looks people up in the {PEOPLE_LAYER!r} layer, "
+                                     "which must exist with a one-field key and a scope = { field = ... } rule")
+    return specs
 
 
 def get_layer(specs: dict[str, LayerSpec], name: str) -> LayerSpec:

@@ -49,6 +49,9 @@ def test_every_located_layer_can_use_each_way_of_locating(specs):
             assert loc.lat and loc.lng and loc.easting and loc.northing and loc.postcode, (spec.name, loc.name)
 
 
+BASE = 'name = "x"\nsensitivity = "person"\nretention = {years = 1}\n'
+
+
 @pytest.mark.parametrize("text, message", [
     ('name = "x"\nsensitivity = "person"\nretention = {years = 1}\n[[fields]]\nname = "a"\ntype = "colour"\n',
      "type must be one of"),
@@ -64,6 +67,21 @@ def test_every_located_layer_can_use_each_way_of_locating(specs):
     ('name = "x"\nsensitivity = "person"\nretention = {years = 1}\ntime_fields = ["a"]\n[[fields]]\n'
      'name = "a"\n', "must have a date"),
     ('name = "x\n', "not valid TOML"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\narea = "county"\n', "area must be one of borough, ward"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\ntype = "integer"\narea = "borough"\n', "area needs a text"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\naera = "borough"\n', r"unknown keys \['aera'\]"),
+    (BASE + 'scope = "unscoped"\nsensitive = true\n[[fields]]\nname = "a"\n', r"unknown keys \['sensitive'\]"),
+    (BASE + 'geometry = "polygon"\nscope = "unscoped"\n[[fields]]\nname = "a"\narea = "borough"\n',
+     "polygon layer cannot declare area"),
+    (BASE + '[[fields]]\nname = "a"\n', "declare how a row's borough is decided"),
+    (BASE + 'scope = "everyone"\n[[fields]]\nname = "a"\n', "scope must be one of"),
+    (BASE + 'scope = { town = "a" }\n[[fields]]\nname = "a"\n', "scope must be one of"),
+    (BASE + 'scope = { field = "a", location = "b" }\n[[fields]]\nname = "a"\n', "scope must be one of"),
+    (BASE + 'scope = { field = "a" }\n[[fields]]\nname = "a"\n', 'scope.field must name a field declared with area'),
+    (BASE + 'scope = { location = "here" }\n[[fields]]\nname = "a"\n', "scope.location must name one of"),
+    (BASE + 'scope = { people = "a" }\n[[fields]]\nname = "a"\n', "scope.people must list the fields"),
+    (BASE + 'scope = { people = ["b"] }\n[[fields]]\nname = "a"\n', "scope.people must list the fields"),
+    (BASE + 'scop = "unscoped"\n[[fields]]\nname = "a"\n', r"unknown keys \['scop'\]"),
 ])
 def test_a_bad_spec_says_what_to_fix(tmp_path, text, message):
     path = tmp_path / "x.toml"
@@ -75,3 +93,32 @@ def test_a_bad_spec_says_what_to_fix(tmp_path, text, message):
 def test_unknown_layer_lists_the_layers(specs):
     with pytest.raises(UnknownLayerError, match="the layers are: associations, boundaries"):
         get_layer(specs, "incident")
+
+
+def test_borough_fields_are_checked_against_the_boundaries(specs):
+    assert {(s.name, f.name) for s in specs.values() for f in s.fields if f.area == "borough"} == {
+        ("people", "home_borough"), ("incidents", "borough_code"), ("places", "borough_code")}
+    assert specs["boundaries"].field("borough_code").area is None, "the boundaries are not checked against themselves"
+
+
+def test_every_layer_says_how_its_rows_are_scoped(specs):
+    rules = {name: (spec.scope.rule, spec.scope.names) for name, spec in specs.items()}
+    assert rules == {
+        "people": ("field", ("home_borough",)),
+        "missing_episodes": ("location", ("missing_from",)),
+        "associations": ("people", ("person_a", "person_b")),
+        "boundaries": ("unscoped", ()),
+        "incidents": ("location", ("location",)),
+        "places": ("location", ("location",)),
+        "survey_responses": ("location", ("location",)),
+        "outreach_sessions": ("location", ("location",)),
+    }
+
+
+def test_a_people_rule_needs_the_people_layer(tmp_path):
+    from geoservice.layers import load_layer_specs
+
+    (tmp_path / "links.toml").write_text('name = "links"\nsensitivity = "person"\nretention = {years = 1}\n'
+                                         'scope = { people = ["a"] }\n[[fields]]\nname = "a"\n')
+    with pytest.raises(LayerSpecError, match="scope.people looks people up in the 'people' layer"):
+        load_layer_specs(tmp_path)

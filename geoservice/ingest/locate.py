@@ -49,23 +49,31 @@ class PostcodeTable:
 
     @classmethod
     def from_csv(cls, path) -> "PostcodeTable":
+        """Read the table; errors and messages name it by its file name only, never its path on the server."""
+        from pathlib import Path
+
         from ..errors import InputFileError
 
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        name = Path(path).name
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise InputFileError(f"postcode table {name}: cannot be read ({type(exc).__name__}); check the "
+                                 "postcode_table setting or the --postcodes file") from None
         lower = {c.lower().strip(): c for c in frame.columns}
 
         def pick(options, what):
             for option in options:
                 if option in lower:
                     return lower[option]
-            raise InputFileError(f"postcode table {path}: no {what} column (looked for {', '.join(options)})")
+            raise InputFileError(f"postcode table {name}: no {what} column (looked for {', '.join(options)})")
 
         pc = frame[pick(cls.POSTCODE_COLUMNS, "postcode")].map(normalise_postcode)
         lat = pd.to_numeric(frame[pick(cls.LAT_COLUMNS, "latitude")], errors="coerce")
         lng = pd.to_numeric(frame[pick(cls.LNG_COLUMNS, "longitude")], errors="coerce")
         # ONSPD marks postcodes with no grid reference by latitude 99.999999
         usable = lat.between(-90, 90) & lng.between(-180, 180)
-        return cls(dict(zip(pc[usable], zip(lat[usable], lng[usable]))), str(path))
+        return cls(dict(zip(pc[usable], zip(lat[usable], lng[usable]))), name)
 
     def lookup(self, postcodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         found = np.array([p in self.mapping for p in postcodes], dtype=bool)

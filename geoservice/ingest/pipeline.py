@@ -10,6 +10,11 @@ hash of its content plus its occurrence number among identical rows of the file,
 (two anti-social behaviour reports at one snap point in one month) are both kept, yet re-ingesting the same
 file matches them again. A key seen before with different content (ignoring the spec's ``mutable`` fields,
 such as a police.uk outcome) is a ``conflicting_record``, never silently overwritten.
+
+Scope: an uploader who may see only some boroughs passes them as ``scope``. Each row's borough is decided by
+its layer's ``scope`` rule; a row outside the scope (or whose borough cannot be decided) is rejected
+(``outside_user_scope``) and never compared with stored records, so its outcome says nothing about what is held
+outside the scope. A conflict of an in-scope row with a stored record says only that the identity is held.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -33,15 +39,15 @@ from ..privacy import audit
 
 from ..config import Settings
 from ..errors import BatchConflictError, SetupError
-from ..layers import LayerSpec, get_layer
+from ..layers import PEOPLE_LAYER, LayerSpec, get_layer
 from ..store.db import Store
 from ..store.tables import cell_column, geom_column
 from .areas import AreaIndex
 from .index import points_to_cells
 from .locate import LocateContext, PostcodeTable, locate
-from .readers import SourceTable, read_table
+from .readers import SizeLimit, SourceTable, read_table
 from .reasons import IssueLog
-from .validate import validate_fields
+from .validate import check_characters, validate_fields
 
 CHUNK = 20_000
 KEY_SEP = "\x1f"
@@ -64,6 +70,7 @@ class IngestReport:
     claimed_boundary: int
     ignored_columns: list[str]
     seconds: float
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -80,6 +87,7 @@ class IngestReport:
                          "nearest borough")
         if self.claimed_boundary:
             parts.append(f"{self.claimed_boundary:,} points on a borough edge were given the borough their row names")
+        parts.extend(self.notes)
         if self.batch_id:
             parts.append(f"batch {self.batch_id[:12]}")
         parts.append(f"{self.seconds:.1f} s")
@@ -132,14 +140,18 @@ def identify(spec: LayerSpec, values: pd.DataFrame, geometries=None) -> tuple[np
 
 
 def _existing(conn, store: Store, spec: LayerSpec, keys: np.ndarray):
-    """(key, content hash) pairs already held for these keys: in the layer table, and in quarantine."""
+    """(key, content hash) pairs already held for these keys: in the layer table, and in quarantine.
+
+    Rows quarantined only because they lay outside their uploader's scope are not counted as held: someone
+    whose scope holds them may load them later.
+    """
     table = store.layer_tables[spec.name]
     q = store.quarantine
     held = []
     unique_keys = np.unique(keys)
     for key_col, hash_col, where in (
         (table.c.record_key, table.c.content_hash, None),
-        (q.c.record_key, q.c.content_hash, q.c.layer == spec.name),
+        (q.c.record_key, q.c.content_hash, (q.c.layer == spec.name) & (q.c.reason_code != "outside_user_scope")),
     ):
         base = select(key_col, hash_col)
         if where is not None:
@@ -186,6 +198,86 @@ def _retain_until(spec: LayerSpec, typed: dict, today: date, n: int) -> np.ndarr
     return (start + pd.DateOffset(months=months)).dt.tz_convert(None).to_numpy().astype("datetime64[D]")
 
 
+def _boundary_codes(store: Store, spec: LayerSpec) -> tuple[dict[str, frozenset[str]], list[str]]:
+    """Codes of each boundary level the spec's ``area`` fields name, and a note for each level with none loaded
+    (whose codes ``validate_fields`` can then check only for the shape of a GSS code)."""
+    levels = sorted({f.area for f in spec.fields if f.area})
+    rows = []
+    if levels and "boundaries" in store.layer_tables:
+        table = store.layer_tables["boundaries"]
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(table.c.code, table.c.level).where(table.c.level.in_(levels))).all()
+    codes = {level: frozenset(code for code, lvl in rows if lvl == level) for level in levels}
+    notes = [f"no {level} boundaries are loaded, so {level} codes were checked for their form only"
+             for level in levels if not codes[level]]
+    return codes, notes
+
+
+def _check_retention(spec: LayerSpec, typed: dict, today: date, log: IssueLog) -> None:
+    """Personal records whose review date has already passed are rejected: retention would erase them anyway."""
+    if spec.sensitivity != "person" or spec.retention_from is None:
+        return
+    n = len(typed[spec.retention_from])
+    until = _retain_until(spec, typed, today, n)
+    past = until < np.datetime64(today, "D")
+    if not past.any():
+        return
+    start = typed[spec.retention_from].reset_index(drop=True)
+    log.add(past, spec.retention_from, "past_retention",
+            [f"{spec.retention_from} {start[i]:%Y-%m-%d} puts the review date at {until[i]} "
+             f"({spec.retention_years:g} years on), which has already passed; a {spec.name} record past its "
+             "review date may not be kept" for i in np.flatnonzero(past)])
+
+
+def _people_boroughs(store: Store, ids: np.ndarray) -> dict[str, str]:
+    """person id → borough (by the people layer's own scope field) of those of ``ids`` held in the people layer."""
+    people = store.specs[PEOPLE_LAYER]
+    table = store.layer_tables[PEOPLE_LAYER]
+    key, borough = table.c[people.key[0]], table.c[people.scope.names[0]]
+    wanted = sorted({i for i in ids.tolist() if i})
+    found: dict[str, str] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), 5000):
+            found.update(conn.execute(select(key, borough).where(key.in_(wanted[start:start + 5000]))).all())
+    return found
+
+
+def _check_scope(store: Store, spec: LayerSpec, scope: frozenset[str] | None, source: SourceTable, typed: dict,
+                 columns: dict, log: IssueLog) -> np.ndarray:
+    """Which rows lie in the uploader's ``scope`` (all, when unscoped); the others are logged as outside it."""
+    n = len(source)
+    rule = spec.scope
+    if scope is None or rule.unscoped:
+        return np.ones(n, dtype=bool)
+    yours = f"your boroughs ({', '.join(sorted(scope)) or 'none'})"
+    if rule.rule == "people":
+        held = _people_boroughs(store, np.concatenate([source.values[f].to_numpy(dtype=object) for f in rule.names]))
+        inside = np.zeros(n, dtype=bool)
+        for field in rule.names:
+            inside |= np.array([held.get(i) in scope for i in source.values[field].tolist()], dtype=bool)
+        # the same words whether a person is held for another borough or not held at all
+        log.add(~inside, rule.names[0], "outside_user_scope",
+                f"none of {', '.join(rule.names)} is a person held in the people layer for {yours}; a row "
+                "linking people is loaded by someone who may see one of them, once that person is loaded")
+        return inside
+    if rule.rule == "field":
+        field = rule.names[0]
+        borough = np.asarray(typed[field], dtype=object)
+        borough = np.where(pd.isna(borough), "", borough)
+        what = field
+    else:  # location
+        field = rule.names[0]
+        borough = columns[f"{field}_borough"]
+        what = f"the {field} location"
+    decided = borough != ""
+    inside = decided & np.isin(borough, list(scope))
+    outside = np.flatnonzero(~inside)
+    log.add(outside, field, "outside_user_scope",
+            [f"{what} is in {borough[i]}, not one of {yours}; an administrator can load it" if decided[i] else
+             f"{what} gives no borough, so the row cannot be shown to be in one of {yours}" for i in outside])
+    return inside
+
+
 def _area_index(store: Store, settings: Settings) -> AreaIndex:
     boundaries = store.boundaries()
     boroughs = {b["code"] for b in boundaries if b["level"] == "borough"}
@@ -223,7 +315,8 @@ def _check_geometries(source: SourceTable, log: IssueLog) -> np.ndarray:
 
 def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str | None = None,
                 encoding: str = "utf-8", now: datetime | None = None, postcodes: PostcodeTable | None = None,
-                progress=None, username: str = "system", justification: str | None = None) -> IngestReport:
+                progress=None, username: str = "system", justification: str | None = None,
+                scope: Sequence[str] | None = None, limit: SizeLimit | None = None) -> IngestReport:
     """Read, check, locate, index and store ``path`` as one batch of ``layer``.
 
     Parameters
@@ -245,6 +338,13 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     username, justification
         Who loads the file and why: a batch of a person-sensitivity layer is a ``collection`` in the audit log,
         written in the batch's own transaction.
+    scope
+        The GSS codes of the boroughs the uploader may see (a web upload passes the user's boroughs). Rows
+        outside them are rejected (``outside_user_scope``) and never compared with stored records. ``None``:
+        unscoped (the CLI, run by an administrator on the server).
+    limit
+        The most bytes the file may hold once decompressed. Default: the ``ingest_max_mb`` setting; a web
+        upload passes ``upload_max_inflated_mb``.
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -252,12 +352,17 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     step = progress or (lambda stage, done, total: None)
     spec = get_layer(store.specs, layer)
     path = Path(path)
+    limit = limit or SizeLimit.megabytes(settings.ingest_max_mb, "ingest_max_mb")
+    scope = None if scope is None else frozenset(scope)
     step("read", 0, 1)
-    source = read_table(path, spec, fmt, encoding=encoding)
+    source = read_table(path, spec, fmt, limit=limit, encoding=encoding)
     n = len(source)
     log = IssueLog(n)
     step("validate", 0, 1)
-    typed = validate_fields(spec, source.values, log, now)
+    check_characters(source.values, log)
+    area_codes, notes = _boundary_codes(store, spec)
+    typed = validate_fields(spec, source.values, log, now, area_codes=area_codes)
+    _check_retention(spec, typed, now.date(), log)
     columns: dict[str, np.ndarray] = {}
     if spec.locations:
         if postcodes is None and settings.postcode_table:
@@ -274,6 +379,7 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
                 columns[cell_column(loc.name, res)] = values
     if spec.geometry:
         columns["geometry"] = _check_geometries(source, log)
+    in_scope = _check_scope(store, spec, scope, source, typed, columns, log)
 
     keys, hashes = identify(spec, source.values, source.geometries)
     rejected = log.rejected_mask()
@@ -293,15 +399,20 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     source_sha256 = _sha256(path)
     try:
         with store.writing() as conn:
-            (stored_keys, stored_hashes), (q_keys, q_hashes) = _existing(conn, store, spec, keys)
-            open_rows = status != "duplicate"
+            # Rows outside the uploader's scope are never compared with what is held: whatever is stored, they
+            # stay rejected, so their outcome reveals nothing about records outside the scope.
+            open_rows = (status != "duplicate") & in_scope
+            (stored_keys, stored_hashes), (q_keys, q_hashes) = _existing(conn, store, spec, keys[open_rows])
             key_stored, same_stored = _lookup(stored_keys, stored_hashes, keys, hashes)
             _, same_quarantined = _lookup(q_keys, q_hashes, keys, hashes)
             status[open_rows & (same_stored | same_quarantined)] = "duplicate"
             for i in np.flatnonzero(open_rows & key_stored & ~same_stored & ~same_quarantined):
+                identity = ", ".join(f"{k}={source.values.at[i, k]!r}" for k in spec.key)
                 log.add([i], spec.key[0] if spec.key else "record", "conflicting_record",
-                        f"{', '.join(f'{k}={source.values.at[i, k]!r}' for k in spec.key)} was loaded before "
-                        "with different content; correct the source or remove the earlier record first")
+                        f"{identity}: an earlier record holds this identity with different content; an "
+                        "administrator can resolve it" if scope is not None else
+                        f"{identity} was loaded before with different content; correct the source or remove the "
+                        "earlier record first")
                 status[i] = "rejected"
             accepted_idx = np.flatnonzero(status == "accepted")
             rejected_idx = np.flatnonzero(status == "rejected")
@@ -313,7 +424,7 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
                 duplicate=int((status == "duplicate").sum()), reasons=dict(reasons),
                 nearest_boundary=_count_matches(spec, columns, accepted_idx, "nearest"),
                 claimed_boundary=_count_matches(spec, columns, accepted_idx, "claimed"),
-                ignored_columns=list(source.ignored_columns), seconds=0.0,
+                ignored_columns=list(source.ignored_columns), seconds=0.0, notes=notes,
             )
             conn.execute(store.batches.insert(), [{
                 "batch_id": batch_id, "layer": spec.name, "source_name": path.name, "source_sha256": source_sha256,
@@ -323,7 +434,8 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
                 "duplicate": report.duplicate, "ignored_columns": json.dumps(report.ignored_columns),
                 "settings": json.dumps({"study_area": settings.study_area, "resolutions": store.resolutions,
                                         "tolerance_m": settings.study_area_tolerance_m, "now": now.isoformat(),
-                                        "encoding": encoding}),
+                                        "encoding": encoding, "max_bytes": limit.max_bytes,
+                                        "scope": sorted(scope) if scope is not None else None}),
             }])
             _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, accepted_idx, batch_id,
                             now.date(), step)

@@ -4,17 +4,27 @@ One reader per format: plain CSV (columns named as the spec's fields), a named l
 (``police-uk``, ``osm-pois``), GeoJSON and GeoPackage. Every value arrives as a stripped string ("" when empty);
 typing and checking happen in ``validate``, so a bad value becomes a row's reason code, never a crash here.
 
-Files that cannot be read as a whole (empty, binary, bad encoding, ragged rows, missing columns) raise
-``InputFileError`` with the file, the row and what to do about it. Row numbers count the header as row 1, as a
-spreadsheet does; for GeoJSON and GeoPackage they are feature numbers from 1.
+Files that cannot be read as a whole (empty, binary, bad encoding, ragged rows, missing columns, too large)
+raise ``InputFileError`` with the file, the row and what to do about it. Row numbers count the header as row 1,
+as a spreadsheet does; for GeoJSON and GeoPackage they are feature numbers from 1. Messages name a file by its
+name only, never by its path on the server (a web upload sits in a temporary folder the user must not see).
+
+Size: a file is read whole into memory, so every read has a ``SizeLimit``. A plain file larger than the limit
+is refused by its size before it is read; a gzip file is inflated in blocks and refused the moment its
+inflated size passes the limit, so a small "decompression bomb" never grows in memory.
+
+Text: UTF-8 (a BOM is dropped) unless another encoding is named; a file that starts with a UTF-16 or UTF-32
+byte-order mark (Excel's "Unicode" saves) is decoded by its mark and converted to UTF-8.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import gzip
 import io
+import warnings
 import zlib
 from pathlib import Path
 
@@ -24,11 +34,37 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import InputFileError
+from ..errors import InputFileError, SetupError
 from ..layers import FormatSpec, LayerSpec
 
 GEO_FORMATS = ("geojson", "gpkg")
 SNIFF_BYTES = 64 * 1024
+INFLATE_BLOCK = 1 << 20  # inflated bytes produced per step while reading a gzip file
+MB = 1_000_000
+#: Byte-order marks that name a file's encoding, longest first (UTF-32 LE starts with UTF-16 LE's mark).
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+@dataclasses.dataclass(frozen=True)
+class SizeLimit:
+    """The most bytes a file may hold once decompressed, and the setting that sets it (named when refusing)."""
+
+    max_bytes: int
+    setting: str = "ingest_max_mb"
+
+    @classmethod
+    def megabytes(cls, mb: float, setting: str) -> "SizeLimit":
+        if not mb > 0:
+            raise SetupError(f"the {setting} setting must be a positive number of MB, got {mb!r}")
+        return cls(int(mb * MB), setting)
+
+    def describe(self) -> str:
+        return f"{self.max_bytes / MB:g} MB"
+
+    def refusal(self, name: str, what: str) -> InputFileError:
+        return InputFileError(f"{name}: {what} {self.describe()}; the limit is the {self.setting} setting. Split "
+                              "the data into smaller files and load them one after another")
 
 
 @dataclasses.dataclass
@@ -52,34 +88,90 @@ def formats_for(spec: LayerSpec) -> tuple[str, ...]:
     return ("csv", *spec.formats) + geo if not spec.geometry else geo
 
 
-def _open_bytes(path: Path) -> bytes:
-    """The file's whole content, decompressed if gzip, or an InputFileError saying why not."""
+def _file_size(path: Path) -> int:
+    """The size of an existing, non-empty file, or an InputFileError naming it (by name, never its path)."""
     if not path.exists():
-        raise InputFileError(f"{path}: no such file")
+        raise InputFileError(f"{path.name}: no such file")
     if path.is_dir():
-        raise InputFileError(f"{path}: is a folder, not a file")
-    raw = path.read_bytes()
-    if not raw:
+        raise InputFileError(f"{path.name}: is a folder, not a file")
+    size = path.stat().st_size
+    if size == 0:
         raise InputFileError(f"{path.name}: the file is empty (0 bytes); nothing to ingest")
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputFileError(f"{path.name}: looks like gzip but cannot be decompressed ({exc}); "
-                                 "the download may be truncated") from None
-        if not raw:
-            raise InputFileError(f"{path.name}: the gzip file holds no data; nothing to ingest")
-    elif path.suffix == ".gz":
-        raise InputFileError(f"{path.name}: is named .gz but is not gzip-compressed")
-    return raw
+    return size
+
+
+def _open_bytes(path: Path, limit: SizeLimit) -> bytes:
+    """The file's whole content, inflated if gzip, within ``limit``; or an InputFileError saying why not."""
+    size = _file_size(path)
+    with open(path, "rb") as fh:
+        if fh.read(2) == b"\x1f\x8b":
+            fh.seek(0)
+            return _inflate(fh, path.name, limit)
+        if path.suffix == ".gz":
+            raise InputFileError(f"{path.name}: is named .gz but is not gzip-compressed")
+        if size > limit.max_bytes:
+            raise limit.refusal(path.name, f"is {size / MB:,.1f} MB, larger than")
+        fh.seek(0)
+        raw = fh.read(limit.max_bytes + 1)  # never more, even if the file grew since it was measured
+        if len(raw) > limit.max_bytes:
+            raise limit.refusal(path.name, "grew while it was read, past")
+        return raw
+
+
+def _inflate(fh, name: str, limit: SizeLimit) -> bytes:
+    """Inflate a gzip stream block by block, refusing it as soon as it passes ``limit``.
+
+    At most ``limit.max_bytes`` plus one block is ever held, whatever the file would inflate to.
+    """
+    out = io.BytesIO()
+    total = 0
+    try:
+        with gzip.GzipFile(fileobj=fh, mode="rb") as stream:
+            while block := stream.read(INFLATE_BLOCK):
+                total += len(block)
+                if total > limit.max_bytes:
+                    raise limit.refusal(name, "inflates past")
+                out.write(block)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputFileError(f"{name}: looks like gzip but cannot be decompressed ({exc}); "
+                             "the download may be truncated") from None
+    if not total:
+        raise InputFileError(f"{name}: the gzip file holds no data; nothing to ingest")
+    return out.getvalue()
+
+
+def _binary(path: Path) -> InputFileError:
+    return InputFileError(f"{path.name}: is a binary file, not CSV text (it contains NUL bytes); "
+                          "export the data as CSV and try again")
+
+
+def _from_bom(path: Path, raw: bytes) -> bytes | None:
+    """UTF-8 bytes of a file that starts with a UTF-16 or UTF-32 byte-order mark; None for any other file."""
+    for bom, codec in BOMS:
+        if raw.startswith(bom):
+            break
+    else:
+        return None
+    try:
+        text = raw.decode(codec)  # the codec reads the mark for the byte order, and drops it
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].decode(codec, "replace").count("\n") + 1
+        raise InputFileError(f"{path.name} row {line}: the file starts with a {codec.upper()} byte-order mark but "
+                             f"bytes {exc.start}-{exc.end - 1} are not valid {codec.upper()} text (is it cut "
+                             "short?); save it again from Excel as \"CSV UTF-8 (Comma delimited)\"") from None
+    if "\x00" in text[:SNIFF_BYTES]:
+        raise _binary(path)
+    return text.encode("utf-8")
 
 
 def _check_text(path: Path, raw: bytes, encoding: str) -> bytes:
     """UTF-8 bytes of the file (BOM removed), after rejecting binary content and undecodable bytes."""
+    converted = _from_bom(path, raw)
+    if converted is not None:
+        return converted
     head = raw[:SNIFF_BYTES]
     if b"\x00" in head:
-        raise InputFileError(f"{path.name}: is a binary file, not CSV text (it contains NUL bytes); "
-                             "export the data as CSV and try again")
+        raise _binary(path)
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -110,6 +202,10 @@ def _read_csv_text(path: Path, data: bytes) -> pd.DataFrame:
         raise InputFileError(f"{path.name}: the file holds only blank space; nothing to ingest")
     first_line = data.split(b"\n", 1)[0].decode("utf-8")
     header = [h.strip() for h in next(csv.reader([first_line]))]
+    if len(header) == 1 and "\t" in header[0]:
+        raise InputFileError(f"{path.name} row 1: the columns are separated by tabs, not commas (Excel's "
+                             "\"Unicode Text\" saves them so); save the sheet from Excel as \"CSV UTF-8 (Comma "
+                             "delimited)\" and load that file")
     if len(set(header)) != len(header):
         dupes = sorted({h for h in header if header.count(h) > 1})
         raise InputFileError(f"{path.name} row 1: the header repeats column names {dupes}")
@@ -201,37 +297,57 @@ def _detect_format(path: Path, spec: LayerSpec, raw_head: bytes | None) -> str:
     return "csv"
 
 
-def read_table(path, spec: LayerSpec, fmt: str | None = None, *, encoding: str = "utf-8") -> SourceTable:
-    """Read ``path`` as layer ``spec``; ``fmt`` is detected from the name and header when not given."""
+def read_table(path, spec: LayerSpec, fmt: str | None = None, *, limit: SizeLimit,
+               encoding: str = "utf-8") -> SourceTable:
+    """Read ``path`` as layer ``spec``; ``fmt`` is detected from the name and header when not given.
+
+    ``limit`` bounds the bytes read (after decompression): a larger file is refused, never read whole.
+    """
     path = Path(path)
     if fmt is not None and fmt not in formats_for(spec):
         raise InputFileError(f"layer {spec.name!r} cannot be read as {fmt!r}; "
                              f"use one of: {', '.join(formats_for(spec))}")
     if fmt in GEO_FORMATS or (fmt is None and path.suffix.lower() in (".geojson", ".json", ".gpkg")):
-        return _read_geo(path, spec, fmt or _detect_format(path, spec, None))
-    raw = _open_bytes(path)
-    fmt = fmt or _detect_format(path, spec, raw[:SNIFF_BYTES])
+        return _read_geo(path, spec, fmt or _detect_format(path, spec, None), limit)
+    raw = _open_bytes(path, limit)
     if spec.geometry:
         raise InputFileError(f"layer {spec.name!r} holds polygons; give a GeoJSON or GeoPackage file")
-    frame = _read_csv_text(path, _check_text(path, raw, encoding))
+    data = _check_text(path, raw, encoding)
+    del raw  # the UTF-8 text is all that is needed from here
+    fmt = fmt or _detect_format(path, spec, data[:SNIFF_BYTES])
+    frame = _read_csv_text(path, data)
     if frame.empty:
         raise InputFileError(f"{path.name}: has a header row but no data rows; nothing to ingest")
     values, ignored = _map_columns(path, frame, spec, spec.formats.get(fmt))
     return SourceTable(path, fmt, values, np.arange(2, len(values) + 2), ignored)
 
 
-def _read_geo(path: Path, spec: LayerSpec, fmt: str) -> SourceTable:
+def _without_path(text: str, path: Path) -> str:
+    """``text`` (a library's error) with every spelling of ``path`` replaced by the file's name."""
+    spellings = {str(path), str(path.absolute()), str(path.resolve()), path.as_posix()}
+    for spelling in sorted(spellings, key=len, reverse=True):
+        text = text.replace(spelling, path.name)
+    for folder in sorted({str(path.parent), str(path.absolute().parent), str(path.resolve().parent)},
+                         key=len, reverse=True):
+        if folder not in ("", "."):
+            text = text.replace(folder + "/", "").replace(folder, "")
+    return text
+
+
+def _read_geo(path: Path, spec: LayerSpec, fmt: str, limit: SizeLimit) -> SourceTable:
     import pyogrio
     import shapely
 
-    if not path.exists():
-        raise InputFileError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise InputFileError(f"{path.name}: the file is empty (0 bytes); nothing to ingest")
+    size = _file_size(path)
+    if size > limit.max_bytes:
+        raise limit.refusal(path.name, f"is {size / MB:,.1f} MB, larger than")
     try:
-        frame = pyogrio.read_dataframe(path)
+        with warnings.catch_warnings():  # GDAL's warnings name the file by its full path; its error says enough
+            warnings.simplefilter("ignore", RuntimeWarning)
+            frame = pyogrio.read_dataframe(path)
     except Exception as exc:  # pyogrio raises several GDAL-derived types; all mean "unreadable"
-        raise InputFileError(f"{path.name}: cannot be read as {fmt} ({str(exc).strip()})") from None
+        raise InputFileError(f"{path.name}: cannot be read as {fmt} "
+                             f"({_without_path(str(exc).strip(), path)})") from None
     if frame.empty:
         raise InputFileError(f"{path.name}: holds no features; nothing to ingest")
     if frame.crs is not None and frame.crs.to_epsg() != 4326:

@@ -37,6 +37,10 @@ REASONS = {
     "geometry_not_polygon": "a boundary feature is not a polygon",
     "geometry_invalid": "a boundary polygon is invalid (self-intersecting or similar)",
     "conflicting_record": "a record with the same identity was already loaded with different content",
+    "text_control_character": "a text value holds NUL, another control character or a text-direction override",
+    "unknown_area_code": "a borough (or ward) code is not one held in the boundaries layer",
+    "past_retention": "a personal record's review date has already passed, so it may not be kept",
+    "outside_user_scope": "the row's borough is not one of the boroughs the uploader may see",
 }
 
 

@@ -4,12 +4,23 @@ One validator per field type. Text is stripped; an empty string is "no value". D
 default plus any ``formats`` a field declares; a time without a zone is read as UK local time (Europe/London,
 so British Summer Time is honoured) and stored as UTC. Values outside an allowed list are rejected with the
 closest allowed value suggested, never silently corrected.
+
+Text: no value may hold NUL or another control character (tab, line feed and carriage return excepted), DEL,
+a C1 control, a text-direction embedding, override or isolate (U+202A-U+202E, U+2066-U+2069) or the
+non-characters U+FFFE and U+FFFF. They make the XML network exports invalid, reorder what a reader sees (a
+right-to-left override makes "gpj.exe" read as "exe.jpg"), and PostgreSQL cannot store NUL in text. Such a row
+is rejected (``text_control_character``), never cleaned.
+
+Area codes: a field declared with ``area = "borough"`` (or ``"ward"``) must hold the code of an area of that
+level in the boundaries layer (``unknown_area_code``).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 
 import numpy as np
@@ -24,6 +35,20 @@ _MONTH_RE = re.compile(r"^\d{4}-\d{1,2}$")
 _ZONED_RE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}
+#: Characters no text value may hold (see the module docstring). Tab, LF and CR are allowed: they are valid in
+#: XML and arrive inside quoted CSV values.
+CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
+_ASCII_ALLOWED = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+_C0_NAMES = ("NULL", "START OF HEADING", "START OF TEXT", "END OF TEXT", "END OF TRANSMISSION", "ENQUIRY",
+             "ACKNOWLEDGE", "BELL", "BACKSPACE", "CHARACTER TABULATION", "LINE FEED", "LINE TABULATION",
+             "FORM FEED", "CARRIAGE RETURN", "SHIFT OUT", "SHIFT IN", "DATA LINK ESCAPE", "DEVICE CONTROL ONE",
+             "DEVICE CONTROL TWO", "DEVICE CONTROL THREE", "DEVICE CONTROL FOUR", "NEGATIVE ACKNOWLEDGE",
+             "SYNCHRONOUS IDLE", "END OF TRANSMISSION BLOCK", "CANCEL", "END OF MEDIUM", "SUBSTITUTE", "ESCAPE",
+             "INFORMATION SEPARATOR FOUR", "INFORMATION SEPARATOR THREE", "INFORMATION SEPARATOR TWO",
+             "INFORMATION SEPARATOR ONE")
+#: What a GSS code looks like (a letter for the nation and eight digits): the check when no boundaries of a
+#: field's level are loaded to check it against.
+GSS_RE = re.compile(r"^[ENSW]\d{8}$")
 
 
 def _fmt_values(values, limit: int = 8) -> str:
@@ -152,6 +177,68 @@ def _times(spec: FieldSpec, texts: pd.Series, present: pd.Series, log: IssueLog,
     return parsed.where(~(future | old))
 
 
+def character_name(char: str) -> str:
+    """``U+202E RIGHT-TO-LEFT OVERRIDE``: a character's code point and name, for messages."""
+    point = ord(char)
+    if point < 0x20:
+        name = _C0_NAMES[point]
+    elif point == 0x7F:
+        name = "DELETE"
+    elif 0x80 <= point <= 0x9F:
+        name = "C1 CONTROL"
+    else:
+        name = unicodedata.name(char, "NON-CHARACTER")
+    return f"U+{point:04X} {name}"
+
+
+def check_characters(values: pd.DataFrame, log: IssueLog) -> None:
+    """Reject rows whose text holds a character of ``CONTROL_RE``, naming the column and the character.
+
+    A column is checked whole first (its values joined, one pass in C), so clean columns, nearly all of them,
+    cost that one pass; only a column with a hit is searched value by value.
+    """
+    for column in values.columns:
+        texts = values[column].to_numpy(dtype=object)
+        if not len(texts):
+            continue
+        joined = "\n".join(texts)  # "\n" is allowed: it never matches
+        if joined.isascii():  # only ASCII controls can be there: deleting every allowed byte is faster than a search
+            if not joined.encode("ascii").translate(None, _ASCII_ALLOWED):
+                continue
+        elif CONTROL_RE.search(joined) is None:
+            continue
+        found = [CONTROL_RE.search(text) for text in texts]
+        rows = np.array([m is not None for m in found], dtype=bool)
+        log.add(rows, column, "text_control_character",
+                [f"{column} holds {character_name(m.group())} at character {m.start() + 1}: control characters "
+                 "(NUL included) and text-direction overrides are not allowed in text; remove it from the source"
+                 for m in found if m is not None])
+
+
+def _area_codes(spec: FieldSpec, texts: pd.Series, present: pd.Series, log: IssueLog,
+                known: Collection[str] | None) -> None:
+    level = spec.area
+    if known:
+        known = set(known)
+        bad = present & ~texts.isin(known)
+        if not bad.any():
+            return
+        examples = sorted(known)
+        messages = []
+        for value in texts[bad]:
+            close = difflib.get_close_matches(value.upper(), examples, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            messages.append(f"{spec.name} {value!r} is not the GSS code of a {level} in the boundaries layer "
+                            f"({len(examples)} {level}s, {_fmt_values(examples, 3)}){hint}")
+    else:
+        bad = present & ~texts.str.match(GSS_RE)
+        if not bad.any():
+            return
+        messages = [f"{spec.name} {value!r} is not a GSS code (a letter E, W, S or N and eight digits, like "
+                    f"E09000024); no {level} boundaries are loaded to check it against" for value in texts[bad]]
+    log.add(bad.to_numpy(), spec.name, "unknown_area_code", messages)
+
+
 def _derive_by_prefix(codes: pd.Series, prefixes: dict[str, str]) -> pd.Series:
     """The value for each code's first matching prefix ("" when none matches), e.g. E09… → borough."""
     out = pd.Series("", index=codes.index, dtype=object)
@@ -160,9 +247,14 @@ def _derive_by_prefix(codes: pd.Series, prefixes: dict[str, str]) -> pd.Series:
     return out
 
 
-def validate_fields(spec: LayerSpec, values: pd.DataFrame, log: IssueLog,
-                    now: datetime | None = None) -> dict[str, object]:
-    """Typed values of every field (``None``/NaT where empty or bad); issues are added to ``log``."""
+def validate_fields(spec: LayerSpec, values: pd.DataFrame, log: IssueLog, now: datetime | None = None, *,
+                    area_codes: Mapping[str, Collection[str]] | None = None) -> dict[str, object]:
+    """Typed values of every field (``None``/NaT where empty or bad); issues are added to ``log``.
+
+    ``area_codes`` holds the codes of each boundary level loaded (``{"borough": {...}}``); a field with an
+    ``area`` whose level has none is checked for the shape of a GSS code only.
+    """
+    area_codes = area_codes or {}
     now = pd.Timestamp(now or datetime.now(timezone.utc))
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     typed: dict[str, object] = {}
@@ -179,6 +271,8 @@ def validate_fields(spec: LayerSpec, values: pd.DataFrame, log: IssueLog,
             log.add((~present).to_numpy(), f.name, "required_missing", f"{f.name} is required but empty")
         if f.allowed is not None:
             _allowed(f, texts, present, log)
+        if f.area is not None:
+            _area_codes(f, texts, present, log, area_codes.get(f.area))
         if f.type in ("integer", "number"):
             typed[f.name] = _numbers(f, texts, present, log)
         elif f.type == "boolean":

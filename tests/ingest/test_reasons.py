@@ -25,7 +25,7 @@ def incident(crime_id="X1", month="2024-05", crime_type="Robbery", lat=MERTON[0]
 MISSING_HEADER = ("episode_id,person_id,reported_missing_at,found_at,risk_grade,missing_from_latitude,"
                   "missing_from_longitude,found_latitude,found_longitude")
 OUTREACH_HEADER = "session_id,team,started_at,ended_at,young_people_reached,latitude,longitude"
-EXCLUSION_HEADER = "exclusion_id,school_id,excluded_on,days_excluded,permanent"
+EXCLUSION_HEADER = "exclusion_id,pupil_id,school_id,excluded_on,days_excluded,permanent"
 
 EXCLUSIONS_SPEC = """
 name = "school_exclusions"
@@ -34,9 +34,14 @@ sensitivity = "person"
 key = ["exclusion_id"]
 time_fields = ["excluded_on"]
 retention = { years = 6, from = "excluded_on" }
+scope = { people = ["pupil_id"] }
 
 [[fields]]
 name = "exclusion_id"
+required = true
+
+[[fields]]
+name = "pupil_id"
 required = true
 
 [[fields]]
@@ -58,9 +63,12 @@ name = "permanent"
 type = "boolean"
 """
 
+PEOPLE_HEADER = "person_id,subject_category,home_borough,recorded_on"
+MERTON_CODE, BROMLEY_CODE = "E09000024", "E09000006"
+
 BOWTIE = {"type": "Polygon", "coordinates": [[[-0.2, 51.4], [-0.1, 51.5], [-0.1, 51.4], [-0.2, 51.5], [-0.2, 51.4]]]}
 
-# code -> (layer, header, rows); the LAST row of each case is the malformed one
+# code -> (layer, header, rows[, ingest_file keywords]); the LAST row of each case is the malformed one
 CASES = {
     "required_missing": ("incidents", INCIDENT_HEADER, [incident(month="")]),
     "location_missing": ("incidents", INCIDENT_HEADER, [incident(lat="", lng="")]),
@@ -89,11 +97,16 @@ CASES = {
                           ["S1,Team,2024-05-01T18:00:00Z,2024-05-01T20:00:00Z,3.5,51.41,-0.188"]),
     "value_out_of_range": ("outreach_sessions", OUTREACH_HEADER,
                            ["S1,Team,2024-05-01T18:00:00Z,2024-05-01T20:00:00Z,900,51.41,-0.188"]),
-    "value_not_numeric": ("school_exclusions", EXCLUSION_HEADER, ["X1,SCH1,2024-05-01,three,no"]),
-    "value_not_boolean": ("school_exclusions", EXCLUSION_HEADER, ["X1,SCH1,2024-05-01,3,perhaps"]),
+    "value_not_numeric": ("school_exclusions", EXCLUSION_HEADER, ["X1,C1,SCH1,2024-05-01,three,no"]),
+    "value_not_boolean": ("school_exclusions", EXCLUSION_HEADER, ["X1,C1,SCH1,2024-05-01,3,perhaps"]),
     "geometry_missing": ("boundaries", None, [None]),
     "geometry_not_polygon": ("boundaries", None, [{"type": "Point", "coordinates": [-0.19, 51.41]}]),
     "geometry_invalid": ("boundaries", None, [BOWTIE]),
+    "text_control_character": ("incidents", INCIDENT_HEADER, [incident(crime_id="X1\u202egpj.exe")]),
+    "unknown_area_code": ("incidents", INCIDENT_HEADER, [incident(borough="NOT-A-GSS-CODE")]),
+    "past_retention": ("people", PEOPLE_HEADER, [f"C1,child_at_risk,{MERTON_CODE},2015-01-01"]),
+    "outside_user_scope": ("people", PEOPLE_HEADER, [f"C1,child_at_risk,{BROMLEY_CODE},2025-01-01"],
+                           {"scope": [MERTON_CODE]}),
 }
 
 
@@ -135,10 +148,11 @@ def _write_case(tmp_path, layer, header, rows):
 @pytest.mark.parametrize("code", sorted(CASES))
 def test_reason_code(code, reason_store, tmp_path):
     store, settings = reason_store
-    layer, header, rows = CASES[code]
+    layer, header, rows, *keywords = CASES[code]
     path = _write_case(tmp_path, layer, header, rows)
     postcodes = PostcodeTable({"SW194DS": (51.41, -0.188)}, "test table")
-    report = ingest_file(store, layer, path, settings=settings, postcodes=postcodes)
+    report = ingest_file(store, layer, path, settings=settings, postcodes=postcodes,
+                         **(keywords[0] if keywords else {}))
     assert report.rows_in == len(rows) == report.accepted + report.rejected + report.duplicate
     assert report.rejected == 1
     quarantined = store.rejected_rows(report.batch_id)
