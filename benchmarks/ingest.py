@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from geoservice.config import Settings  # noqa: E402
-from geoservice.ingest.index import points_to_cells  # noqa: E402
+from geoservice.cells import points_to_cells  # noqa: E402
 from geoservice.ingest.pipeline import ingest_file  # noqa: E402
 from geoservice.store.db import Store  # noqa: E402
 from geoservice.synth.world import Geography  # noqa: E402

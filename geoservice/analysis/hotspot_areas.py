@@ -8,19 +8,12 @@ others, then by distance. Places come from the places layer (OpenStreetMap point
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import shapely
 
 from .. import cells as h3cells
-from ..ingest.areas import lnglat_to_bng
+from ..places import PlaceNamer, named_places
 from ..store.db import Store
-
-#: Kinds of place panels name hot spots by, most telling first (OpenStreetMap fclass names and our own kinds).
-SALIENT_KINDS = ("park", "estate", "station", "railway_station", "school", "college", "youth_club",
-                 "community_centre", "sports_centre", "playground", "shopping_centre", "mall", "shopping_parade",
-                 "fast_food", "supermarket", "pub")
-
 
 def connected_areas(cells: pd.Index) -> list[list[int]]:
     """Groups of cells joined by shared edges, largest first."""
@@ -44,43 +37,6 @@ def connected_areas(cells: pd.Index) -> list[list[int]]:
     for c in members:
         groups.setdefault(find(c), []).append(c)
     return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
-
-
-def named_places(store: Store, boroughs=None) -> pd.DataFrame:
-    """Places with a name: ``name``, ``kind``, ``lat``, ``lng``."""
-    frame = store.read_layer("places", ["name", "kind", "location_lat", "location_lng", "location_borough"])
-    frame = frame[frame["name"].notna() & (frame["name"] != "")]
-    if boroughs is not None:
-        frame = frame[frame.location_borough.isin(list(boroughs))]
-    return frame.rename(columns={"location_lat": "lat", "location_lng": "lng"})[["name", "kind", "lat", "lng"]] \
-        .drop_duplicates("name").reset_index(drop=True)
-
-
-class PlaceNamer:
-    """Names for a set of H3 cells: the named places within a distance of them, salient kinds first, then nearest.
-
-    ``places``: a frame with ``name``, ``kind``, ``lat``, ``lng`` (``named_places``).
-    """
-
-    def __init__(self, places: pd.DataFrame):
-        self.names = places.name.to_numpy() if len(places) else np.zeros(0, dtype=object)
-        self.x, self.y = lnglat_to_bng(places.lng.to_numpy(float), places.lat.to_numpy(float)) if len(places) \
-            else (np.zeros(0), np.zeros(0))
-        self.priority = places.kind.map({k: i for i, k in enumerate(SALIENT_KINDS)}).fillna(
-            len(SALIENT_KINDS)).to_numpy() if len(places) else np.zeros(0)
-
-    def near(self, cells, *, max_distance_m: float = 200, limit: int = 2) -> list[str]:
-        """Up to ``limit`` place names within ``max_distance_m`` of the cells (ids as int or str)."""
-        if not len(self.names) or not len(cells):
-            return []
-        centres = h3cells.centres(cells)
-        cx, cy = lnglat_to_bng(centres[:, 1], centres[:, 0])
-        # distance to the nearest cell, roughly: to its centre less one edge length (its circumradius)
-        edge = h3cells.edge_length_m(h3cells.resolution(cells[0]))
-        gap = np.min(np.hypot(self.x[:, None] - cx[None, :], self.y[:, None] - cy[None, :]), axis=1) - edge
-        near = np.flatnonzero(gap <= max_distance_m)
-        order = near[np.lexsort((gap[near], self.priority[near]))]
-        return list(dict.fromkeys(self.names[order].tolist()))[:limit]
 
 
 def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dict] | None = None,

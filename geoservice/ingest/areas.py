@@ -11,24 +11,12 @@ import dataclasses
 
 import numpy as np
 import shapely
-from pyproj import Transformer
 
-_TO_BNG = Transformer.from_crs(4326, 27700, always_xy=True)
-_FROM_BNG = Transformer.from_crs(27700, 4326, always_xy=True)
+from ..places import lnglat_to_bng
 
 INSIDE = "inside"
 NEAREST = "nearest"
 CLAIMED = "claimed"
-
-
-def lnglat_to_bng(lng, lat) -> tuple[np.ndarray, np.ndarray]:
-    """Easting and northing (metres) of WGS84 points."""
-    return _TO_BNG.transform(np.asarray(lng, dtype=float), np.asarray(lat, dtype=float))
-
-
-def bng_to_lnglat(easting, northing) -> tuple[np.ndarray, np.ndarray]:
-    """Longitude and latitude (WGS84 degrees) of British National Grid points."""
-    return _FROM_BNG.transform(np.asarray(easting, dtype=float), np.asarray(northing, dtype=float))
 
 
 @dataclasses.dataclass
@@ -162,5 +150,5 @@ class AreaIndex:
 
 
 def _to_bng_coords(coords: np.ndarray) -> np.ndarray:
-    x, y = _TO_BNG.transform(coords[:, 0], coords[:, 1])
+    x, y = lnglat_to_bng(coords[:, 0], coords[:, 1])
     return np.column_stack([x, y])

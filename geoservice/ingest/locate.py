@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 import shapely
 
 from ..layers import LocationSpec
-from .areas import CLAIMED, AreaIndex, bng_to_lnglat, lnglat_to_bng
+from ..places import bng_to_lnglat, lnglat_to_bng
+from .areas import CLAIMED, AreaIndex
 from .reasons import IssueLog
 
 GREAT_BRITAIN = (49.8, 60.95, -8.75, 1.85)  # lat min, lat max, lng min, lng max (mainland, islands, Shetland)

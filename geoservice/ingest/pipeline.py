@@ -37,13 +37,13 @@ from sqlalchemy.exc import IntegrityError
 
 from ..privacy import audit
 
+from ..cells import points_to_cells
 from ..config import Settings
 from ..errors import BatchConflictError, SetupError
 from ..layers import PEOPLE_LAYER, LayerSpec, get_layer
 from ..store.db import Store
 from ..store.tables import cell_column, geom_column
 from .areas import AreaIndex
-from .index import points_to_cells
 from .locate import LocateContext, PostcodeTable, locate
 from .readers import SizeLimit, SourceTable, read_table
 from .reasons import IssueLog

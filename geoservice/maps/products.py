@@ -24,7 +24,8 @@ import pandas as pd
 from .. import cells as h3cells
 
 from ..analysis.counts import concern_index, layer_counts, study_cells
-from ..analysis.hotspot_areas import PlaceNamer, hotspot_areas, hotspot_report, named_places
+from ..analysis.hotspot_areas import hotspot_areas, hotspot_report
+from ..places import PlaceNamer, named_places
 from ..analysis.spacetime import emerging_hotspots
 from ..analysis.windows import checked_window, max_years
 from ..attribution import attributions

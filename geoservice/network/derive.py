@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..ingest.areas import lnglat_to_bng
+from ..places import lnglat_to_bng
 
 #: Grading of a derived item: the source is the partnership's own episode records (A); that the two were together
 #: is inferred from place and time, not witnessed, so the assessment is "known indirectly, corroborated" (2).

@@ -14,7 +14,7 @@ from datetime import date
 import networkx as nx
 import pandas as pd
 
-from ..analysis.hotspot_areas import PlaceNamer
+from ..places import PlaceNamer
 from ..cells import hex_or_none
 from ..store.db import Store
 from ..store.tables import cell_column

@@ -12,7 +12,7 @@ from __future__ import annotations
 import networkx as nx
 import pandas as pd
 
-from ..analysis.hotspot_areas import PlaceNamer
+from ..places import PlaceNamer
 from .build import ADULT, CHILD
 from .places import places_used
 

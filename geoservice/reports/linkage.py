@@ -30,7 +30,7 @@ from datetime import date, datetime, timezone
 import numpy as np
 import pandas as pd
 
-from ..analysis.hotspot_areas import PlaceNamer, named_places
+from ..places import PlaceNamer, bearing_deg, compass, distance_km, named_places
 from ..network.build import ADULT, CHILD, NetworkInputError, graph_from_evidence
 from ..network.groups import SAFEGUARDING_DENSITY, child_peer_groups
 from ..network.places import person_places
@@ -96,30 +96,11 @@ def _day(value) -> date | None:
     return None if value is None else pd.Timestamp(value).date()
 
 
-def _compass(bearing: float) -> str:
-    points = ["N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW"]
-    return points[int((bearing % 360) / 22.5 + 0.5) % 16]
-
-
-def _distance_km(lat, lng, lat0, lng0) -> np.ndarray:
-    lat, lng = np.radians(np.asarray(lat, float)), np.radians(np.asarray(lng, float))
-    lat0, lng0 = np.radians(lat0), np.radians(lng0)
-    a = np.sin((lat - lat0) / 2) ** 2 + np.cos(lat) * np.cos(lat0) * np.sin((lng - lng0) / 2) ** 2
-    return 2 * 6371.0088 * np.arcsin(np.sqrt(a))
-
-
-def _bearing(lat, lng, lat0, lng0) -> float:
-    lat, lng, lat0, lng0 = map(np.radians, (lat, lng, lat0, lng0))
-    x = np.sin(lng - lng0) * np.cos(lat)
-    y = np.cos(lat0) * np.sin(lat) - np.sin(lat0) * np.cos(lat) * np.cos(lng - lng0)
-    return float(np.degrees(np.arctan2(x, y)))
-
-
 def _clusters(lat: np.ndarray, lng: np.ndarray, radius_km: float) -> np.ndarray:
     """Single-linkage cluster labels: points within ``radius_km`` of each other share a label."""
     labels = np.arange(len(lat))
     for i in range(len(lat)):
-        near = np.flatnonzero(_distance_km(lat, lng, lat[i], lng[i]) <= radius_km)
+        near = np.flatnonzero(distance_km(lat, lng, lat[i], lng[i]) <= radius_km)
         merged = labels[near].min()
         labels[np.isin(labels, labels[near])] = merged
     return np.unique(labels, return_inverse=True)[1]
@@ -167,7 +148,7 @@ def linkage_report(store: Store, borough: str, *, start, end, as_of=None, since=
 
     # finds and incidents of the borough's children elsewhere
     events = visits[visits.person_id.isin(our_children) & (visits.borough != borough)].copy()
-    events["distance_km"] = _distance_km(events.lat, events.lng, lat0, lng0).round(1)
+    events["distance_km"] = distance_km(events.lat, events.lng, lat0, lng0).round(1)
     events["borough_name"] = events.borough.map(names).fillna(events.borough)
     events["new"] = pd.to_datetime(events.date) >= pd.Timestamp(since)
     events = events.rename(columns={"person_id": "child"})
@@ -282,15 +263,15 @@ def _county_lines(store, graph, events, visits, home, borough, names, lat0, lng0
         if len(children) > 1:
             indicators.append(f"{len(children)} children found there")
         # the same route from other boroughs: counted, not named (they are other boroughs' children)
-        theirs = others[_distance_km(others.lat, others.lng, lat, lng) <= DESTINATION_RADIUS_KM]
+        theirs = others[distance_km(others.lat, others.lng, lat, lng) <= DESTINATION_RADIUS_KM]
         if len(theirs):
             indicators.append(f"also {len(theirs)} finds of {theirs.person_id.nunique()} children of other boroughs")
         if spot.red.any():
             indicators.append(f"{int(spot.red.sum())} red-graded episodes")
         if elsewhere:
             indicators.append(f"linked to {len(elsewhere)} adult(s) who pose risk based outside the borough")
-        distance = float(_distance_km(lat, lng, lat0, lng0))
-        direction = _compass(_bearing(lat, lng, lat0, lng0))
+        distance = float(distance_km(lat, lng, lat0, lng0))
+        direction = compass(bearing_deg(lat, lng, lat0, lng0))
         rows.append({"destination": f"D{number}: about {distance:.0f} km {direction} of {names[borough]}",
                      "lat": round(lat, 3), "lng": round(lng, 3), "distance_km": round(distance, 1),
                      "direction": direction, "where": sorted(set(spot.borough_name)), "episodes": len(spot),

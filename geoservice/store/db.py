@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, bindparam, create_engine, event, func, inspect,
-                        select, text)
+                        or_, select, text)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -292,11 +292,30 @@ class Store(AccountQueries, AuditQueries):
             index.create(conn)
 
     # reading -------------------------------------------------------------------------------------------------
-    def layer_counts(self) -> dict[str, int]:
-        """Rows held per layer, in spec order."""
+    def layer_counts(self, boroughs=None) -> dict[str, int]:
+        """Rows held per layer, in spec order; with ``boroughs``, only the rows of those boroughs, as each layer's
+        scope rule decides a row's borough (rows of unscoped layers, such as boundaries, all count)."""
         with self.engine.connect() as conn:
-            return {name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+            return {name: conn.execute(select(func.count()).select_from(table)
+                                       .where(*self._in_boroughs(name, boroughs))).scalar_one()
                     for name, table in self.layer_tables.items()}
+
+    def _in_boroughs(self, layer: str, boroughs) -> list:
+        """The condition that a row of ``layer`` belongs to one of ``boroughs`` (none when ``boroughs`` is None)."""
+        if boroughs is None:
+            return []
+        spec, table, boroughs = self.specs[layer], self.layer_tables[layer], list(boroughs)
+        rule = spec.scope
+        if rule.unscoped:
+            return []
+        if rule.rule == "field":
+            return [table.c[rule.names[0]].in_(boroughs)]
+        if rule.rule == "location":
+            return [table.c[f"{rule.names[0]}_borough"].in_(boroughs)]
+        people = self.specs["people"]
+        people_table = self.layer_tables["people"]
+        ours = select(people_table.c[people.key[0]]).where(people_table.c[people.scope.names[0]].in_(boroughs))
+        return [or_(*(table.c[name].in_(ours) for name in rule.names))]
 
     def quarantine_counts(self) -> dict[str, int]:
         q = self.quarantine

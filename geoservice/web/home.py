@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, render_template
 
 from .. import __version__
-from ..policy import DATA_ROLES, ROLES
+from ..policy import DATA_ROLES, ROLES, within
 from .access import allow, current_user
 from .store import get_store
 
@@ -14,10 +14,15 @@ bp = Blueprint("home", __name__, template_folder="templates")
 
 
 def layer_summaries() -> list[dict]:
-    store = get_store()
-    counts, quarantined = store.layer_counts(), store.quarantine_counts()
+    """Each layer with its rows in the user's boroughs. Quarantined rows have no borough to scope them by, so their
+    counts are shown only to users whose boroughs cover the whole study area (None otherwise)."""
+    store, user = get_store(), current_user()
+    counts = store.layer_counts(boroughs=user.boroughs)
+    whole = within(user.boroughs, current_app.config["GEOSERVICE_SETTINGS"].study_area)
+    quarantined = store.quarantine_counts() if whole else {}
     return [{"name": name, "title": spec.title, "description": spec.description, "sensitivity": spec.sensitivity,
-             "rows": counts[name], "quarantined": quarantined.get(name, 0)} for name, spec in store.specs.items()]
+             "rows": counts[name], "quarantined": quarantined.get(name, 0) if whole else None}
+            for name, spec in store.specs.items()]
 
 
 @bp.get("/")

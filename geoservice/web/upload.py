@@ -20,11 +20,11 @@ from ..errors import GeoserviceError
 from ..ingest.pipeline import ingest_file
 from ..ingest.readers import SizeLimit
 from ..ingest.validate import CONTROL_RE
+from ..policy import BOUNDARY_UPLOAD_ROLES, UPLOAD_ROLES
 from .access import allow, current_user
 from .store import get_store
 
 bp = Blueprint("upload", __name__, template_folder="templates")
-UPLOAD_ROLES = ("admin", "mace_analyst")
 SUFFIXES = (".csv", ".csv.gz", ".geojson", ".gpkg")
 
 
@@ -53,7 +53,7 @@ def submit():
     if layer not in store.specs:
         abort(400, description=f"choose a layer: {', '.join(store.specs)}")
     spec = store.specs[layer]
-    if spec.scope.unscoped and not user.can("admin"):
+    if spec.scope.unscoped and not user.can(*BOUNDARY_UPLOAD_ROLES):
         abort(403, description=f"only an administrator may upload {spec.title.lower()}: its rows belong to no "
                                "borough, so they cannot be checked against your boroughs")
     upload = request.files.get("file")

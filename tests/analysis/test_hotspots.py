@@ -13,7 +13,7 @@ import pytest
 from geoservice.analysis.hotspots import (HotspotInputError, _exact_null, _exact_p, _permutation_p,
                                           benjamini_hochberg, gi_star, neighbourhoods)
 from geoservice.cells import polygons_to_cells
-from geoservice.ingest.index import points_to_cells
+from geoservice.cells import points_to_cells
 
 from ..conftest import DATA_DIR, POLICE_UK, needs_data
 

@@ -66,7 +66,7 @@ def test_locate_never_raises_and_accounts_for_every_row(rows, specs, areas):
     assert log.codes() <= set(REASONS)
     # every row is either rejected or holds a finite point within the study area plus its tolerance,
     # placed in a borough (a neighbour's, if it lies just over the edge)
-    from geoservice.ingest.areas import lnglat_to_bng
+    from geoservice.places import lnglat_to_bng
 
     for i in range(len(rows)):
         if not rejected[i]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from geoservice.ingest.index import cells_to_parents, points_to_cells
+from geoservice.cells import cells_to_parents, points_to_cells
 
 
 def test_cells_match_h3_py_at_every_resolution():

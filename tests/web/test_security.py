@@ -254,3 +254,20 @@ def test_retention_erases_personal_data_only_and_leaves_nothing_in_the_files(wor
         assert not left, f"erased ids still readable in the database files: {left[:5]}"
     finally:
         store.engine.dispose()
+
+
+def test_the_layer_counts_follow_the_users_boroughs(world_app):
+    store = world_app.extensions["geoservice_store"]
+    merton_only, everywhere = world_app.test_client(), world_app.test_client()
+    sign_in(merton_only, store, "auditor", [MERTON], username="merton_auditor")
+    sign_in(everywhere, store, "auditor", username="study_area_auditor")
+    ours = {layer["name"]: layer for layer in merton_only.get("/api/layers").get_json()["layers"]}
+    all_ = {layer["name"]: layer for layer in everywhere.get("/api/layers").get_json()["layers"]}
+    people = store.read_layer("people", ["home_borough"])
+    assert ours["people"]["rows"] == int((people.home_borough == MERTON).sum()) < all_["people"]["rows"]
+    episodes = store.read_layer("missing_episodes", ["missing_from_borough"])
+    assert ours["missing_episodes"]["rows"] == int((episodes.missing_from_borough == MERTON).sum())
+    assert 0 < ours["associations"]["rows"] < all_["associations"]["rows"]
+    assert ours["boundaries"]["rows"] == all_["boundaries"]["rows"], "reference geography is not scoped"
+    assert all(layer["quarantined"] is None for layer in ours.values()), "quarantine has no borough to scope by"
+    assert all(layer["quarantined"] is not None for layer in all_.values())

@@ -150,5 +150,5 @@ def test_an_unreadable_upload_is_named_without_the_server_folder(app, name, body
     data = {"layer": "places", "csrf_token": _token(client), "file": (io.BytesIO(body), name)}
     response = client.post("/upload", data=data, content_type="multipart/form-data")
     text = response.get_data(as_text=True)
-    assert response.status_code == 422 and f"<p>{name}: " in text, text
+    assert response.status_code == 422 and f'<p class="error">{name}: ' in text, text
     assert "/tmp" not in text and "tmp" not in text.replace(name, "")
