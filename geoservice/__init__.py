@@ -17,7 +17,7 @@ def create_app(test_config: dict | None = None):
     """
     from flask import Flask
 
-    from .attribution import attributions
+    from .attribution import attributions_for
     from .config import Settings
     from .pseudonyms import instance_secret
     from .web import access, api, audit_view, auth, errors, home, maps, upload
@@ -43,5 +43,5 @@ def create_app(test_config: dict | None = None):
     app.register_blueprint(api.bp)
     app.register_blueprint(audit_view.bp)
     app.register_blueprint(upload.bp)
-    app.context_processor(lambda: {"attributions": attributions()})
+    app.context_processor(lambda: {"attributions": attributions_for(app.extensions["geoservice_store"])})
     return app

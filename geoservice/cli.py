@@ -125,9 +125,12 @@ def init_db(ctx: click.Context, rebuild: bool) -> None:
               help="CSV of postcode,latitude,longitude for rows located by postcode.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object with the batch report.")
 @click.option("--why", help="Why this personal data is collected (the audit log's justification for person layers).")
+@click.option("--synthetic/--real", default=None,
+              help="Whether the file is synthetic (made by `geoservice synth`): products then say their people are "
+                   "fictional. [default: synthetic when a ground_truth.json from `geoservice synth` lies beside it]")
 @click.pass_context
 @handle_errors("as_json")
-def ingest(ctx, layer, path, fmt, encoding, postcodes, as_json, why) -> None:
+def ingest(ctx, layer, path, fmt, encoding, postcodes, as_json, why, synthetic) -> None:
     """Validate PATH as LAYER and store it as one atomic batch.
 
     Every row ends accepted, rejected (kept in quarantine with its reasons: see `geoservice rejected`) or
@@ -138,9 +141,11 @@ def ingest(ctx, layer, path, fmt, encoding, postcodes, as_json, why) -> None:
 
     store = _store(ctx)
     table = PostcodeTable.from_csv(postcodes) if postcodes else None
+    if synthetic is None:
+        synthetic = (path.parent / "ground_truth.json").exists()
     report = ingest_file(store, layer, path, settings=_settings(ctx), fmt=fmt, encoding=encoding,
                          postcodes=table, progress=_Progress(not as_json), username=f"cli:{_os_user()}",
-                         justification=why)
+                         justification=why, synthetic=synthetic)
     if as_json:
         click.echo(json.dumps({"ok": True, **report.as_dict()}))
     else:

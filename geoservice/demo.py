@@ -34,13 +34,27 @@ REAL_FILES = (
 )
 
 
+def demo_sources() -> set[str]:
+    """The file names the demo loads."""
+    return {name for _, name, _ in REAL_FILES} | {f"{layer}.csv" for layer in LAYER_FILES}
+
+
 def build_demo(settings: Settings, *, seed: int = 1, echo=print) -> Store:
-    """Rebuild the store from scratch with the real and synthetic data; return it."""
+    """Rebuild the store from scratch with the real and synthetic data; return it. A store holding any batch the
+    demo did not load is refused, untouched (``SetupError``)."""
     data_dir = Path(settings.data_dir)
     if not (data_dir / "london_boroughs.geojson").exists():
         raise SetupError(f"the demo needs the shared public data, not found in {data_dir}; set GEOSERVICE_DATA_DIR "
                          "to the folder holding london_boroughs.geojson and the other files")
     store = Store.from_settings(settings)
+    foreign = store.foreign_batches(demo_sources())
+    if foreign:
+        store.engine.dispose()
+        raise SetupError(
+            f"the store at {store.engine.url.render_as_string()} holds {len(foreign)} batches the demo did not load "
+            f"(for example {', '.join(sorted(set(foreign))[:3])}). `geoservice demo` rebuilds its store from "
+            "scratch and would erase them and their audit log, so it did nothing. Point it at another store "
+            "(--instance or GEOSERVICE_DATABASE_URL), or remove this one yourself if it really is disposable.")
     store.drop_all()
     store.init()
     echo(f"building the demo store at {store.engine.url.render_as_string()}")
@@ -49,11 +63,12 @@ def build_demo(settings: Settings, *, seed: int = 1, echo=print) -> Store:
         if not path.exists():
             echo(f"skipped {name}: not in {data_dir}")
             continue
-        echo(ingest_file(store, layer, path, settings=settings, fmt=fmt).summary())
+        echo(ingest_file(store, layer, path, settings=settings, fmt=fmt, demo=True).summary())
     synth_dir = Path(settings.instance_path) / f"synthetic-world-{seed}"
     echo(write_world(synth_dir, seed=seed, data_dir=data_dir))
     for layer in LAYER_FILES:
-        echo(ingest_file(store, layer, synth_dir / f"{layer}.csv", settings=settings).summary())
+        echo(ingest_file(store, layer, synth_dir / f"{layer}.csv", settings=settings, synthetic=True,
+                         demo=True).summary())
     counts = store.layer_counts()
     echo("demo store ready: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()))
     password = os.environ.get("GEOSERVICE_DEMO_PASSWORD") or DEMO_PASSWORD

@@ -141,7 +141,7 @@ def load_world(loaded_store, settings, world_dir):
         from geoservice.ingest.pipeline import ingest_file
 
         for name in layers:
-            ingest_file(loaded_store, name, world_dir / f"{name}.csv", settings=settings)
+            ingest_file(loaded_store, name, world_dir / f"{name}.csv", settings=settings, synthetic=True)
         return loaded_store
 
     return load
@@ -188,7 +188,7 @@ def world_template(tmp_path_factory, world_dir):
     for name in ("london_boroughs.geojson", "wards_merton_neighbours.geojson"):
         ingest_file(store, "boundaries", DATA_DIR / name, settings=settings)
     for name in WORLD_LAYERS:
-        ingest_file(store, name, world_dir / f"{name}.csv", settings=settings)
+        ingest_file(store, name, world_dir / f"{name}.csv", settings=settings, synthetic=True)
     store.checkpoint()
     store.engine.dispose()
     return folder

@@ -32,8 +32,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
 
 from ..privacy import audit
 
@@ -49,7 +47,6 @@ from .readers import SizeLimit, SourceTable, read_table
 from .reasons import IssueLog
 from .validate import check_characters, validate_fields
 
-CHUNK = 20_000
 KEY_SEP = "\x1f"
 
 
@@ -145,31 +142,8 @@ def _existing(conn, store: Store, spec: LayerSpec, keys: np.ndarray):
     Rows quarantined only because they lay outside their uploader's scope are not counted as held: someone
     whose scope holds them may load them later.
     """
-    table = store.layer_tables[spec.name]
-    q = store.quarantine
-    held = []
-    unique_keys = np.unique(keys)
-    for key_col, hash_col, where in (
-        (table.c.record_key, table.c.content_hash, None),
-        (q.c.record_key, q.c.content_hash, (q.c.layer == spec.name) & (q.c.reason_code != "outside_user_scope")),
-    ):
-        base = select(key_col, hash_col)
-        if where is not None:
-            base = base.where(where)
-        size = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
-        if size == 0:
-            held.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
-            continue
-        if size <= 4 * unique_keys.size:  # cheaper to read them all than to ask in pieces
-            rows = conn.execute(base).all()
-        else:
-            rows = []
-            for start in range(0, unique_keys.size, 5000):
-                chunk = unique_keys[start:start + 5000].tolist()
-                rows += conn.execute(base.where(key_col.in_(chunk))).all()
-        pairs = np.array(rows, dtype=np.int64).reshape(-1, 2)
-        held.append((pairs[:, 0], pairs[:, 1]))
-    return held[0], held[1]
+    return (store.held_pairs(conn, spec.name, keys),
+            store.held_pairs(conn, spec.name, keys, quarantined=True, except_reason="outside_user_scope"))
 
 
 def _lookup(held_keys: np.ndarray, held_hashes: np.ndarray, keys: np.ndarray, hashes: np.ndarray):
@@ -202,11 +176,7 @@ def _boundary_codes(store: Store, spec: LayerSpec) -> tuple[dict[str, frozenset[
     """Codes of each boundary level the spec's ``area`` fields name, and a note for each level with none loaded
     (whose codes ``validate_fields`` can then check only for the shape of a GSS code)."""
     levels = sorted({f.area for f in spec.fields if f.area})
-    rows = []
-    if levels and "boundaries" in store.layer_tables:
-        table = store.layer_tables["boundaries"]
-        with store.engine.connect() as conn:
-            rows = conn.execute(select(table.c.code, table.c.level).where(table.c.level.in_(levels))).all()
+    rows = store.boundary_codes(levels)
     codes = {level: frozenset(code for code, lvl in rows if lvl == level) for level in levels}
     notes = [f"no {level} boundaries are loaded, so {level} codes were checked for their form only"
              for level in levels if not codes[level]]
@@ -232,14 +202,7 @@ def _check_retention(spec: LayerSpec, typed: dict, today: date, log: IssueLog) -
 def _people_boroughs(store: Store, ids: np.ndarray) -> dict[str, str]:
     """person id → borough (by the people layer's own scope field) of those of ``ids`` held in the people layer."""
     people = store.specs[PEOPLE_LAYER]
-    table = store.layer_tables[PEOPLE_LAYER]
-    key, borough = table.c[people.key[0]], table.c[people.scope.names[0]]
-    wanted = sorted({i for i in ids.tolist() if i})
-    found: dict[str, str] = {}
-    with store.engine.connect() as conn:
-        for start in range(0, len(wanted), 5000):
-            found.update(conn.execute(select(key, borough).where(key.in_(wanted[start:start + 5000]))).all())
-    return found
+    return store.values_by_key(PEOPLE_LAYER, people.key[0], people.scope.names[0], [i for i in ids.tolist() if i])
 
 
 def _check_scope(store: Store, spec: LayerSpec, scope: frozenset[str] | None, source: SourceTable, typed: dict,
@@ -316,7 +279,8 @@ def _check_geometries(source: SourceTable, log: IssueLog) -> np.ndarray:
 def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str | None = None,
                 encoding: str = "utf-8", now: datetime | None = None, postcodes: PostcodeTable | None = None,
                 progress=None, username: str = "system", justification: str | None = None,
-                scope: Sequence[str] | None = None, limit: SizeLimit | None = None) -> IngestReport:
+                scope: Sequence[str] | None = None, limit: SizeLimit | None = None, synthetic: bool = False,
+                demo: bool = False) -> IngestReport:
     """Read, check, locate, index and store ``path`` as one batch of ``layer``.
 
     Parameters
@@ -345,6 +309,9 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     limit
         The most bytes the file may hold once decompressed. Default: the ``ingest_max_mb`` setting; a web
         upload passes ``upload_max_inflated_mb``.
+    synthetic, demo
+        Mark the batch as made by ``geoservice synth`` (products then say their people are synthetic), or as
+        loaded by ``geoservice demo`` (which refuses to rebuild a store holding anything else).
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -426,7 +393,7 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
                 claimed_boundary=_count_matches(spec, columns, accepted_idx, "claimed"),
                 ignored_columns=list(source.ignored_columns), seconds=0.0, notes=notes,
             )
-            conn.execute(store.batches.insert(), [{
+            store.insert_batch(conn, {
                 "batch_id": batch_id, "layer": spec.name, "source_name": path.name, "source_sha256": source_sha256,
                 "format": source.format, "started_at": started_at,
                 "finished_at": datetime.now(timezone.utc).replace(tzinfo=None),
@@ -436,7 +403,8 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
                                         "tolerance_m": settings.study_area_tolerance_m, "now": now.isoformat(),
                                         "encoding": encoding, "max_bytes": limit.max_bytes,
                                         "scope": sorted(scope) if scope is not None else None}),
-            }])
+                "synthetic": synthetic, "demo": demo,
+            })
             _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, accepted_idx, batch_id,
                             now.date(), step)
             _write_quarantine(conn, store, spec, source, keys, hashes, rejected_idx, issues, batch_id)
@@ -445,7 +413,7 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
                              objects=[f"layer:{spec.name}", f"batch:{batch_id}", f"accepted:{report.accepted}",
                                       f"quarantined:{report.rejected}"],
                              justification=justification or f"loaded {path.name}", conn=conn)
-    except IntegrityError:  # the transaction has rolled back: nothing of this batch is kept
+    except BatchConflictError:  # the transaction has rolled back: nothing of this batch is kept
         raise BatchConflictError(f"another ingest wrote records of {spec.name} while this one ran; nothing of "
                                  "this batch was kept; run it again") from None
     report.seconds = round(time.perf_counter() - started, 3)
@@ -480,11 +448,8 @@ def _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, idx
                 dtype=object)
     with store.bulk_load(conn, spec.name, idx.size):
         store.insert_columns(conn, spec.name, data, step, constants={"batch_id": batch_id})
-    table = store.layer_tables[spec.name]
-    if store.is_postgres:
-        if spec.geometry:
-            conn.execute(text(f"UPDATE {table.name} SET geom = ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(geometry), "
-                              "4326)) WHERE batch_id = :b"), {"b": batch_id})
+    if spec.geometry:
+        store.fill_polygons(conn, spec.name, batch_id)
 
 
 def _write_quarantine(conn, store, spec, source, keys, hashes, idx, issues, batch_id) -> None:
@@ -503,5 +468,4 @@ def _write_quarantine(conn, store, spec, source, keys, hashes, idx, issues, batc
             "field": first["field"], "reason_code": first["code"], "message": first["message"],
             "issues": json.dumps(issues[i]), "raw": json.dumps(raw, ensure_ascii=False),
         })
-    for start in range(0, len(rows), CHUNK):
-        conn.execute(store.quarantine.insert(), rows[start:start + CHUNK])
+    store.insert_quarantine(conn, rows)

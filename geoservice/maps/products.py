@@ -28,7 +28,7 @@ from ..analysis.hotspot_areas import hotspot_areas, hotspot_report
 from ..places import PlaceNamer, named_places
 from ..analysis.spacetime import emerging_hotspots
 from ..analysis.windows import checked_window, max_years
-from ..attribution import attributions
+from ..attribution import attributions_for
 from ..store.db import Store
 from .specs import MapSpec, MapSpecError
 
@@ -209,7 +209,7 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
     config = {
         "name": spec.name, "title": spec.title, "audience": spec.audience, "tier": spec.tier,
         "area": area, "period": period_label, "resolution": res, "description": " ".join(spec.description.split()),
-        "attributions": attributions(), "origin": table.origin, "scale": SCALE,
+        "attributions": attributions_for(store, _layers_read(spec, store)), "origin": table.origin, "scale": SCALE,
         "bounds": [[float(centres[:, 0].min()), float(centres[:, 1].min())],
                    [float(centres[:, 0].max()), float(centres[:, 1].max())]],
         "hexes": table.ints, "layers": layers, "frames": frames, "tables": tables, "tileUrl": tile_url or None,
@@ -217,6 +217,26 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
     }
     expected = sum(len(layer["index"]) for layer in layers if layer["type"] == "hex" and layer["visible"])
     return MapData(spec, boroughs, start, end, config, expected)
+
+
+def _layers_read(spec: MapSpec, store: Store) -> set[str]:
+    """The layers a map draws on: the concern index's (hot spots, counts, areas, gaps and emerging hot spots),
+    outreach, the network's for peer-group places, a distinct-people layer's own, and always boundaries and
+    places (which name areas)."""
+    from ..analysis.counts import load_concern_index
+
+    layers = {"boundaries", "places"}
+    for layer in spec.layers:
+        kind = layer["kind"]
+        if kind in ("hotspots", "counts", "concern", "emerging", "hotspot_areas", "gaps"):
+            layers |= {c.layer for c in load_concern_index()}
+        if kind in ("outreach", "gaps"):
+            layers.add("outreach_sessions")
+        if kind == "group_places":
+            layers |= {"people", "associations", "missing_episodes", "incidents"}
+        if kind == "distinct":
+            layers.add(layer["layer"])
+    return layers & set(store.specs)
 
 
 def _names(ctx) -> tuple[pd.DataFrame, list[dict]]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select
 
 from ..store.db import Store
 from ..errors import GeoserviceError
@@ -51,33 +50,20 @@ def run_retention(store: Store, *, today: date | None = None, username: str = "r
     today = today or date.today()
     removed: dict[str, int] = {}
     with store.writing() as conn:
-        people = store.layer_tables.get("people")
-        erased_people = []
-        if people is not None:
-            erased_people = [r[0] for r in conn.execute(select(people.c.person_id)
-                                                        .where(people.c.retain_until < today))]
-        for name, table in store.layer_tables.items():
-            if store.specs[name].sensitivity not in PERSONAL:
-                continue  # public open data: nothing personal to erase
-            condition = table.c.retain_until < today
-            if erased_people and store.specs[name].sensitivity == "person":
-                named = [table.c[f] for f in PERSON_FIELDS if f in table.c and name != "people"]
-                for column in named:
-                    for chunk in range(0, len(erased_people), 500):
-                        condition = or_(condition, column.in_(erased_people[chunk:chunk + 500]))
-            count = conn.execute(select(func.count()).select_from(table).where(condition)).scalar()
-            if count:
-                conn.execute(delete(table).where(condition))
-                removed[name] = count
-        quarantine, batches = store.quarantine, store.batches
+        erased_people = store.keys_past_review(conn, "people", "person_id", today) if "people" in store.specs else []
         for name, spec in store.specs.items():
-            years = spec.retention_years
-            cutoff = datetime.combine(today, datetime.min.time()) - timedelta(days=round(365.25 * years))
-            old = select(batches.c.batch_id).where(batches.c.layer == name, batches.c.finished_at < cutoff)
-            condition = quarantine.c.batch_id.in_(old)
-            count = conn.execute(select(func.count()).select_from(quarantine).where(condition)).scalar()
+            if spec.sensitivity not in PERSONAL:
+                continue  # public open data: nothing personal to erase
+            naming = {}
+            if erased_people and spec.sensitivity == "person" and name != "people":
+                naming = {f: erased_people for f in PERSON_FIELDS if f in spec.field_names}
+            count = store.erase_rows(conn, name, today, naming=naming)
             if count:
-                conn.execute(delete(quarantine).where(condition))
+                removed[name] = count
+        for name, spec in store.specs.items():
+            cutoff = datetime.combine(today, datetime.min.time()) - timedelta(days=round(365.25 * spec.retention_years))
+            count = store.erase_quarantine(conn, name, cutoff)
+            if count:
                 removed[f"quarantine:{name}"] = count
         seq = None
         if removed:
@@ -101,10 +87,8 @@ def extend_review(store: Store, layer: str, key_value: str, until: date, *, user
     if spec is None or len(spec.key) != 1:
         raise GeoserviceError(f"review dates are moved by a layer's single key field; {layer!r} has "
                               f"{spec.key if spec else 'no spec'}")
-    table = store.layer_tables[layer]
     with store.writing() as conn:
-        changed = conn.execute(table.update().where(table.c[spec.key[0]] == key_value)
-                               .values(retain_until=until)).rowcount
+        changed = store.set_review_date(conn, layer, spec.key[0], key_value, until)
         if not changed:
             raise GeoserviceError(f"no {layer} record with {spec.key[0]} = {key_value!r}")
         ref = person_refs(key, [key_value])[0].replace("person:", f"{layer}:")

@@ -30,6 +30,7 @@ from datetime import date, datetime, timezone
 import numpy as np
 import pandas as pd
 
+from ..attribution import attributions_for
 from ..places import PlaceNamer, bearing_deg, compass, distance_km, named_places
 from ..network.build import ADULT, CHILD, NetworkInputError, graph_from_evidence
 from ..network.groups import SAFEGUARDING_DENSITY, child_peer_groups
@@ -118,6 +119,10 @@ def _matrix(frame: pd.DataFrame, rows: str, columns: str, names: dict[str, str],
     counts.columns = [names.get(c, c) for c in counts.columns]
     counts.index.name = "home borough"
     return counts
+
+
+#: The layers a linkage report draws on.
+LINKAGE_LAYERS = ("people", "associations", "missing_episodes", "incidents", "places", "boundaries")
 
 
 def linkage_report(store: Store, borough: str, *, start, end, as_of=None, since=None,
@@ -225,6 +230,7 @@ def linkage_report(store: Store, borough: str, *, start, end, as_of=None, since=
              "as_of": str(as_of), "since": str(since),
              "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
              "shared_with": None, "sources": sources, "borough_names": names,
+             "attributions": attributions_for(store, LINKAGE_LAYERS),
              "peer_groups": {"method": "Leiden, Constant Potts Model", "density": SAFEGUARDING_DENSITY, "seed": seed},
              "notes": [f"Evidence dated {start} to {end} (exclusive) and still in force on {as_of}; an expired "
                        "link appears nowhere in this report.",

@@ -14,7 +14,6 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from ..attribution import attributions
 from ..safe_text import frame_for_spreadsheet
 
 _TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("geoservice.reports", "templates"),
@@ -36,13 +35,18 @@ def plain(value):
     return value
 
 
+def _about(report) -> dict:
+    """What the report says about itself, its attributions apart (they are printed as such)."""
+    return {k: v for k, v in report.about.items() if k != "attributions"}
+
+
 def _matrix(frame: pd.DataFrame) -> bool:
     return frame.index.name == "home borough"
 
 
 def report_dict(report, sections: dict) -> dict:
     """``{"about": ..., "attributions": [...], "sections": {name: {"title", "description", "rows"}}}``."""
-    out = {"about": plain(report.about), "attributions": attributions(), "sections": {}}
+    out = {"about": plain(_about(report)), "attributions": report.about.get("attributions", []), "sections": {}}
     for name, (title, description) in sections.items():
         frame = report.tables[name]
         rows = ({str(i): plain(r) for i, r in frame.to_dict(orient="index").items()} if _matrix(frame)
@@ -82,7 +86,8 @@ def write_csv(report, sections: dict, folder) -> Path:
         frame = report.tables[name]
         text = frame.map(_cell_text) if len(frame.columns) else frame
         frame_for_spreadsheet(text).to_csv(folder / f"{name}.csv", index=_matrix(frame))
-    (folder / "about.json").write_text(json.dumps({"about": plain(report.about), "attributions": attributions()},
+    (folder / "about.json").write_text(json.dumps({"about": plain(_about(report)),
+                                                   "attributions": report.about.get("attributions", [])},
                                                   indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return folder
 
@@ -98,8 +103,8 @@ def render_html(report, sections: dict, *, title: str) -> str:
         tables.append({"name": name, "title": heading, "description": description, "columns": columns,
                        "rows": rows, "numeric": [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                                                  and not pd.api.types.is_bool_dtype(frame[c])]})
-    return _TEMPLATES.get_template("report.html").render(title=title, about=plain(report.about), tables=tables,
-                                                         attributions=attributions())
+    return _TEMPLATES.get_template("report.html").render(title=title, about=plain(_about(report)), tables=tables,
+                                                         attributions=report.about.get("attributions", []))
 
 
 def write_html(report, sections: dict, path, *, title: str) -> Path:

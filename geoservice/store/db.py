@@ -17,13 +17,15 @@ import shapely
 from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, bindparam, create_engine, event, func, inspect,
                         or_, select, text)
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ..config import Settings
-from ..errors import SetupError
+from ..errors import BatchConflictError, SetupError
 from ..layers import LayerSpec, load_layer_specs
 from .accounts import AccountQueries
 from .audit_log import AuditQueries
+from .batches import BatchQueries
+from .erasure import ErasureQueries
 from .tables import build_metadata
 
 
@@ -90,7 +92,7 @@ APPEND_ONLY_SQL = {
 }
 
 
-class Store(AccountQueries, AuditQueries):
+class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries):
     """Tables and queries over one database.
 
     Parameters
@@ -184,6 +186,9 @@ class Store(AccountQueries, AuditQueries):
                 raise SetupError("the database stayed busy with another writer for 30 s; nothing was written; "
                                  "try again when the other ingest has finished") from None
             raise
+        except IntegrityError:  # the transaction has rolled back
+            raise BatchConflictError("another writer stored some of the same records meanwhile; nothing of this "
+                                     "transaction was kept; try again") from None
         for callback in callbacks:
             callback()
 

@@ -75,6 +75,9 @@ def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -
         Column("duplicate", Integer, nullable=False),
         Column("ignored_columns", Text, nullable=False, default="[]"),
         Column("settings", Text, nullable=False, default="{}"),
+        Column("synthetic", Boolean, nullable=False, default=False,
+               comment="made by geoservice synth: describes no real person"),
+        Column("demo", Boolean, nullable=False, default=False, comment="loaded by geoservice demo"),
     )
     Table(
         "quarantine", metadata,

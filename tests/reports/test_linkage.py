@@ -169,7 +169,8 @@ def test_linkage_command_writes_html_csv_and_json(world_store, settings, tmp_pat
     assert result.exit_code == 0, result.output
     assert "cross borough links" in result.output and "county lines" in result.output
     html = page.read_text()
-    assert "County-lines indicators" in html and "OpenStreetMap contributors" in html
+    assert "County-lines indicators" in html and "Crown copyright" in html and "are synthetic" in html
+    assert "OpenStreetMap" not in html, "no credit for data the report did not use (the world's places are fictional)"
     assert not re.findall(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", html), "the page loads nothing from anywhere"
     result = runner.invoke(main, base + ["--format", "json", "--out", str(tmp_path / "linkage.json")])
     assert result.exit_code == 0, result.output

@@ -94,3 +94,6 @@ def test_demo_builds_and_serves_the_layer_list(tmp_path):
         server.terminate()
         server.wait(timeout=10)
         server.stdout.close()
+    again = build_demo(settings, seed=1, echo=messages.append)  # the demo rebuilds its own store
+    assert again.layer_counts() == counts
+    again.engine.dispose()
