@@ -6,7 +6,8 @@ cells at res 9 and res 10 (filled from the borough polygons at cell centres) wit
 0.05, 0.5 and 5 per cell, prints each side's time, the ratio, and the share of cells each calls significant at
 0.05 (esda: ``p_sim``; ours: ``p``, and after FDR ``q``). On noise a calibrated test flags about 5% or fewer.
 Targets (issue 3, 2 cores): 28k res-9 cells with 999 permutations in at most 1 s; 197k res-10 cells in at most
-6 s; emerging hot spots for 52 weekly bins x 28k cells in at most 10 s. ``--disk-cells N`` also times a compact area of exactly N cells (the issue's 28,159 figure).
+6 s; emerging hot spots for 52 weekly bins x 28k cells in at most 10 s. ``--disk-cells N`` also times a compact
+area of exactly N cells (the issue's 28,159 figure).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/load.py [--clients 50] [--seconds 60] [--workers 2] [--instance DIR]``. It uses the
 demo store in ``instance/``, building it first if it is missing. It serves it with ``geoservice serve`` (gunicorn,
-``--workers`` processes) in a separate process, signs in one session per client as the demo analyst, and has every client loop for the given time over:
+``--workers`` processes) in a separate process, signs in one session per client as the demo analyst, and has every
+client loop for the given time over:
 
 - hot spots (`/api/hotspots`);
 - the three map products (pages and data);

@@ -40,7 +40,8 @@ def load(data: Path, folder: Path) -> Store:
     store = Store.from_settings(settings)
     store.init()
     write_world(folder / "world", seed=1, year=2017, data_dir=data)
-    sources = [("boundaries", data / "london_boroughs.geojson"), ("boundaries", data / "wards_merton_neighbours.geojson"),
+    sources = [("boundaries", data / "london_boroughs.geojson"),
+               ("boundaries", data / "wards_merton_neighbours.geojson"),
                ("places", data / "osm_pois_merton_neighbours.csv"),
                ("incidents", data / "police_uk_street_2017-07_2018-06.csv.gz")]
     sources += [(name, folder / "world" / f"{name}.csv") for name in

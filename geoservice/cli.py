@@ -267,7 +267,8 @@ def map_command(ctx, spec, boroughs, start, end, period, out) -> None:
     else:
         specs = load_map_specs(settings.maps_dir)
         if spec not in specs:
-            raise GeoserviceError(f"no map spec called {spec!r} in {settings.maps_dir}; known: {', '.join(sorted(specs))}")
+            raise GeoserviceError(f"no map spec called {spec!r} in {settings.maps_dir}; "
+                                  f"known: {', '.join(sorted(specs))}")
         chosen = specs[spec]
     built = build_map(_store(ctx), chosen, boroughs=boroughs, start=start, end=end, period=period,
                       tile_url=settings.map_tile_url)

@@ -20,7 +20,7 @@ STAMP="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
 if [ ! -f "$STAMP" ]; then
   echo "installing geoservice and its dependencies into $VENV ..." >&2
   "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]" >&2
+  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test,postgres]" >&2
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
 fi

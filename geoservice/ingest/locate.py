@@ -270,7 +270,8 @@ def _check_study_area(loc, ctx, log, lat_s, lng_s, lat, lng, x, y, method, locat
              "the columns look swapped; correct the source" for a, b in zip(lat_s[out[swapped]], lng_s[out[swapped]])])
     log.add(out[flipped], loc.lng, "coord_sign_flipped",
             [f"longitude {b} lies outside the study area, but {-lng[i]:g} lies inside: "
-             "the minus sign looks lost or added; correct the source" for i, b in zip(out[flipped], lng_s[out[flipped]])])
+             "the minus sign looks lost or added; correct the source"
+             for i, b in zip(out[flipped], lng_s[out[flipped]])])
     rest = out[~swapped & ~flipped]
     if rest.size:
         area = ctx.areas.study_area(ctx.study_area)
@@ -339,8 +340,9 @@ def _check_claimed_borough(loc, values, ctx, log, ok, x, y, lat, lng, borough, b
     names = ctx.areas.codes("borough")
     field = loc.claimed_borough or loc.claimed_borough_name
     log.add(far[flipped], loc.lng, "coord_sign_flipped",
-            [f"the row says {names[claimed[i]]} but longitude {lng[i]:g} puts it in {names.get(borough[i], 'no borough')}; "
-             f"{-lng[i]:g} would put it in {names[claimed[i]]}: the minus sign looks lost or added"
+            [f"the row says {names[claimed[i]]} but longitude {lng[i]:g} puts it in "
+             f"{names.get(borough[i], 'no borough')}; {-lng[i]:g} would put it in {names[claimed[i]]}: the minus "
+             "sign looks lost or added"
              for i in far[flipped]])
     log.add(far[~flipped], field, "borough_mismatch",
             [f"the row says {names[claimed[i]]} ({claimed[i]}) but the point lies in "

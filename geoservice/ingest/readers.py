@@ -147,10 +147,8 @@ def _binary(path: Path) -> InputFileError:
 
 def _from_bom(path: Path, raw: bytes) -> bytes | None:
     """UTF-8 bytes of a file that starts with a UTF-16 or UTF-32 byte-order mark; None for any other file."""
-    for bom, codec in BOMS:
-        if raw.startswith(bom):
-            break
-    else:
+    codec = next((name for bom, name in BOMS if raw.startswith(bom)), None)
+    if codec is None:
         return None
     try:
         text = raw.decode(codec)  # the codec reads the mark for the byte order, and drops it
@@ -263,7 +261,7 @@ def _map_columns(path: Path, frame: pd.DataFrame, spec: LayerSpec, fmt: FormatSp
         if missing:
             parts.append(f"required columns {missing} are missing")
         for name in location_missing:
-            loc = next(l for l in spec.locations if l.name == name)
+            loc = next(location for location in spec.locations if location.name == name)
             parts.append(f"no column locates {name!r} (give {list(loc.input_columns)})")
         raise InputFileError(f"{path.name} row 1: {'; '.join(parts)}. The header has {list(frame.columns)}.")
     for column in wanted:

@@ -29,7 +29,8 @@ def _files():
         return importlib.resources.files(PACKAGE) / "static" / PACKAGE
     except ModuleNotFoundError:
         raise GeoserviceError(f"the Leaflet assets are missing: install the package that ships them "
-                              f"(pip install django-js-lib-leaflet=={LEAFLET_VERSION}.*), or re-run scripts/demo") from None
+                              f"(pip install django-js-lib-leaflet=={LEAFLET_VERSION}.*), or re-run scripts/demo"
+                              ) from None
 
 
 @functools.cache

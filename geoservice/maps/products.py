@@ -287,7 +287,8 @@ def _build_emerging(ctx, layer):
     patterns = sorted(set(emerging.summary.loc[shown, "pattern"]) - {"no pattern"})
     colours = {p: ("#b2182b" if "hot" in p else "#2166ac") for p in patterns}
     style = {"kind": "categories", "values": patterns + ["no pattern"],
-             "colours": [colours[p] for p in patterns] + ["#dddddd"], "labels": patterns + ["significant in some month"]}
+             "colours": [colours[p] for p in patterns] + ["#dddddd"],
+             "labels": patterns + ["significant in some month"]}
     series = emerging.summary.loc[shown, "pattern"]
     hexes = {"type": "hex", "title": layer["title"], "visible": bool(layer.get("visible", False)),
              "index": [ctx["table"].index(c) for c in shown], "values": series.tolist(),

@@ -88,7 +88,8 @@ def graph_from_evidence(store: Store, *, as_of=None, start=None, end=None, types
     for row in links[keep].sort_values(["evidence_date", "association_id"]).itertuples(index=False):
         item = {"association_id": row.association_id, "type": row.association_type,
                 "source_layer": row.source_layer, "source_record": row.source_record,
-                "evidence_date": str(row.evidence_date), "grading": f"{row.source_evaluation}{row.intelligence_assessment}",
+                "evidence_date": str(row.evidence_date),
+                "grading": f"{row.source_evaluation}{row.intelligence_assessment}",
                 "expires_on": str(row.expires_on), "derived": bool(row.derived)}
         a, b = row.person_a, row.person_b
         if graph.has_edge(a, b):

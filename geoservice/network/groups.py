@@ -2,8 +2,8 @@
 
 ``peer_groups`` works on any NetworkX graph (``weight`` honoured when present). By default it optimises
 modularity at ``resolution`` (Leiden, in igraph's C core, on a graph built from arrays, not edge by edge;
-NetworkX's Louvain when igraph is not installed). Modularity has a resolution limit: in a sparse network of ~500 children
-a single stray link between two small groups can merge them (on the synthetic world, modularity at resolution 1
+NetworkX's Louvain when igraph is not installed). Modularity has a resolution limit: in a sparse network of ~500
+children a single stray link between two small groups can merge them (on the synthetic world, modularity at resolution 1
 recovers the planted groups with an adjusted Rand index of only 0.84).
 
 ``density`` switches to the Constant Potts Model, which judges each group by its own internal link density and so

@@ -41,8 +41,9 @@ def person_places(store: Store, *, res: int = 9, as_of=None, start=None, end=Non
     found = pd.DataFrame({
         "person_id": episodes.person_id, "kind": "found", "record": episodes.episode_id,
         "date": pd.to_datetime(episodes.found_at, utc=True).dt.date,
-        "cell": hex_or_none(episodes[cell_column("found", res)].astype(object)), "lat": episodes.found_lat.astype(float),
-        "lng": episodes.found_lng.astype(float), "borough": episodes.found_borough.fillna(""),
+        "cell": hex_or_none(episodes[cell_column("found", res)].astype(object)),
+        "lat": episodes.found_lat.astype(float), "lng": episodes.found_lng.astype(float),
+        "borough": episodes.found_borough.fillna(""),
     }, columns=VISIT_COLUMNS)
     graph = graph if graph is not None else graph_from_evidence(store, as_of=as_of)
     named = {}

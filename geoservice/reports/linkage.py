@@ -162,8 +162,9 @@ def linkage_report(store: Store, borough: str, *, start, end, as_of=None, since=
                                     incidents=("kind", lambda k: int((k == "incident").sum())),
                                     where=("borough_name", lambda b: sorted(set(b))),
                                     first=("date", "min"), last=("date", "max"), new=("new", "any"))
-        .reset_index().sort_values(["events", "child"], ascending=[False, True]).reset_index(drop=True) if len(events) else pd.DataFrame(columns=["child", "events", "finds", "incidents", "where",
-                                                                  "first", "last", "new"]))
+        .reset_index().sort_values(["events", "child"], ascending=[False, True]).reset_index(drop=True)
+        if len(events) else pd.DataFrame(columns=["child", "events", "finds", "incidents", "where", "first", "last",
+                                                  "new"]))
     tables["events_elsewhere"] = events[["child", "kind", "record", "date", "borough", "borough_name", "cell", "lat",
                                          "lng", "distance_km", "new"]].reset_index(drop=True)
 
@@ -259,7 +260,8 @@ def _county_lines(store, graph, events, visits, home, borough, names, lat0, lng0
         lat, lng = float(spot.lat.mean()), float(spot.lng.mean())
         children = sorted(set(spot.child))
         per_child = spot.child.value_counts()
-        adults = sorted({n for c in children for n in graph.neighbors(c) if graph.nodes[n]["subject_category"] == ADULT})
+        adults = sorted({n for c in children for n in graph.neighbors(c)
+                         if graph.nodes[n]["subject_category"] == ADULT})
         elsewhere = [a for a in adults if home[a] != borough]
         indicators = []
         if (spot.borough == "").all():

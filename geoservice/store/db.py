@@ -72,7 +72,11 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise SetupError(f"a {url.split(':', 1)[0]} store needs the {exc.name} package: install geoservice with its "
+                         "PostgreSQL extra (pip install 'geoservice[postgres]')") from None
 
 
 APPEND_ONLY_SQL = {

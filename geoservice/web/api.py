@@ -75,7 +75,8 @@ def hotspots():
 
     answer = product_cache().get(("hotspots", borough, res, start, end, layer), build)
     if fmt == "geojson":  # each area as a MultiPolygon of its hexagons (lng, lat order)
-        features = [{"type": "Feature", "properties": {k: v for k, v in area.items() if k not in ("cells", "lat", "lng")},
+        features = [{"type": "Feature",
+                     "properties": {k: v for k, v in area.items() if k not in ("cells", "lat", "lng")},
                      "geometry": {"type": "MultiPolygon",
                                   "coordinates": [geojson_polygon(c) for c in area["cells"]]}}
                     for area in answer["areas"]]

@@ -89,7 +89,8 @@ def test_demo_builds_and_serves_the_layer_list(tmp_path):
         status, _, html = _fetch(f"{base}/", cookie)
         assert status == 200
         shown = dict(re.findall(r'data-layer="(\w+)">.*?class="num rows">([\d,]+)<', html, re.S))
-        assert {name: int(n.replace(",", "")) for name, n in shown.items()} == analyst_counts, "the rows of their boroughs"
+        shown = {name: int(n.replace(",", "")) for name, n in shown.items()}
+        assert shown == analyst_counts, "the rows of their boroughs"
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -41,7 +41,8 @@ def test_an_upload_reports_each_rejected_row_and_is_audited(app):
     response = _post(client, _token(client))
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert re.search(r"<strong>2</strong>\s+rows in: <strong>1</strong>\s+accepted, <strong>1</strong>\s+rejected", html)
+    assert re.search(r"<strong>2</strong>\s+rows in: <strong>1</strong>\s+accepted, <strong>1</strong>\s+"
+                     r"rejected", html)
     rejected = re.findall(r'<td class="num">(\d+)</td><td>(\w+)</td>\s*<td><code>(\w+)</code>', html)
     assert rejected == [("3", "subject_category", "value_not_allowed")], rejected
     assert store.layer_counts()["people"] == 1
