@@ -1,8 +1,13 @@
-"""Shared fixtures: settings over a temporary instance, a store on each database, loaded boundaries.
+"""Shared fixtures: settings over a temporary instance, a store, loaded boundaries, the synthetic world.
 
-Database fixtures are parametrised over SQLite (always) and PostgreSQL with PostGIS (whenever a server answers
-at GEOSERVICE_TEST_POSTGRES_URL; CI sets GEOSERVICE_REQUIRE_POSTGRES=1 so a missing server fails instead of
-skipping). Each PostgreSQL test session works in a throwaway database of its own.
+Stores are SQLite by default. A test (or module) marked ``postgres`` runs on PostgreSQL with PostGIS as well,
+whenever a server answers at GEOSERVICE_TEST_POSTGRES_URL (CI sets GEOSERVICE_REQUIRE_POSTGRES=1 so a missing
+server fails instead of skipping): mark the tests where the database matters (SQL, transactions, PostGIS), not the
+policy, page and analysis tests above the store. Each PostgreSQL test session works in a throwaway database.
+
+Loading the boundaries and the synthetic world is done once per session per set of layers, into a SQLite
+template that each test copies (``_templates``): the same rows, batches and audit log as an ingest, in a fraction
+of the time.
 """
 
 from __future__ import annotations
@@ -63,7 +68,15 @@ def postgres_database():
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def pytest_generate_tests(metafunc):
+    """``database_url`` (and so ``settings`` and ``store``) is SQLite, and PostgreSQL too under the ``postgres``
+    mark."""
+    if "database_url" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("postgres") is not None
+        metafunc.parametrize("database_url", ["sqlite", "postgresql"] if both else ["sqlite"], indirect=True)
+
+
+@pytest.fixture
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'geoservice.sqlite'}"
@@ -90,15 +103,34 @@ def store(settings):
 
 
 @pytest.fixture
-def loaded_store(store, settings):
+def loaded_store(store, settings, _templates):
     """A store with the London boroughs and the wards of Merton and its neighbours loaded."""
     from geoservice.ingest.pipeline import ingest_file
 
-    for name in ("london_boroughs.geojson", "wards_merton_neighbours.geojson"):
-        path = DATA_DIR / name
-        if not path.exists():
-            pytest.skip(f"shared data not found: {path}")
-        ingest_file(store, "boundaries", path, settings=settings)
+    for name in BOUNDARY_FILES:
+        if not (DATA_DIR / name).exists():
+            pytest.skip(f"shared data not found: {DATA_DIR / name}")
+    if store.is_postgres:
+        for name in BOUNDARY_FILES:
+            ingest_file(store, "boundaries", DATA_DIR / name, settings=settings)
+        return store
+    return _from_template(store, settings, _templates(()))
+
+
+def _from_template(store, settings, folder: Path):
+    """Put a template's database and instance files (the audit log's key and anchor) under ``store``."""
+    import shutil
+
+    from geoservice.privacy import audit
+
+    store.engine.dispose()
+    path = Path(settings.database_url.split("///", 1)[1])
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    shutil.copy(folder / "world.sqlite", path)
+    if (folder / "instance").exists():
+        shutil.copytree(folder / "instance", settings.instance_path, dirs_exist_ok=True)
+    audit._KEYS.pop(store, None)  # the store's audit key is the template's from now on
     return store
 
 
@@ -134,12 +166,15 @@ def truth(world_dir):
 
 
 @pytest.fixture
-def load_world(loaded_store, settings, world_dir):
-    """``load_world(*layers)`` ingests those layers of the world into the boundary-loaded store and returns it."""
+def load_world(loaded_store, settings, world_dir, _templates):
+    """``load_world(*layers)`` ingests those layers of the world into the boundary-loaded store and returns it
+    (on SQLite, by copying a template loaded the same way once per session)."""
 
     def load(*layers):
         from geoservice.ingest.pipeline import ingest_file
 
+        if not loaded_store.is_postgres:
+            return _from_template(loaded_store, settings, _templates(tuple(layers)))
         for name in layers:
             ingest_file(loaded_store, name, world_dir / f"{name}.csv", settings=settings, synthetic=True)
         return loaded_store
@@ -168,35 +203,49 @@ def sign_in(client, store, role: str = "mace_analyst", boroughs=None, username: 
     return username
 
 
-# one loaded world on SQLite, built once per session and copied per test ------------------------------------------
+# loaded stores on SQLite, built once per session and copied per test --------------------------------------------
 WORLD_LAYERS = ("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
                 "outreach_sessions")
+BOUNDARY_FILES = ("london_boroughs.geojson", "wards_merton_neighbours.geojson")
 
 
 @pytest.fixture(scope="session")
-def world_template(tmp_path_factory, world_dir):
-    """A SQLite file holding the boundaries and the whole synthetic world (for tests where the database does not
-    matter: they copy it instead of ingesting the world again)."""
+def _templates(tmp_path_factory, world_dir):
+    """``_templates(layers)``: a folder holding a SQLite store with the boundaries and those layers of the world
+    (ingested as ``load_world`` does) and its instance folder; made once per session per tuple of layers."""
     from geoservice.ingest.pipeline import ingest_file
 
-    folder = tmp_path_factory.mktemp("world-template")
-    settings = Settings.from_env(environ={}, database_url=f"sqlite:///{folder / 'world.sqlite'}",
-                                 instance_path=str(folder / "instance"), data_dir=str(DATA_DIR),
-                                 layers_dir=str(PROJECT_ROOT / "layers"))
-    store = Store.from_settings(settings)
-    store.init()
-    for name in ("london_boroughs.geojson", "wards_merton_neighbours.geojson"):
-        ingest_file(store, "boundaries", DATA_DIR / name, settings=settings)
-    for name in WORLD_LAYERS:
-        ingest_file(store, name, world_dir / f"{name}.csv", settings=settings, synthetic=True)
-    store.checkpoint()
-    store.engine.dispose()
-    return folder
+    made: dict[tuple, Path] = {}
+
+    def template(layers: tuple) -> Path:
+        if layers not in made:
+            folder = tmp_path_factory.mktemp("template")
+            settings = Settings.from_env(environ={}, database_url=f"sqlite:///{folder / 'world.sqlite'}",
+                                         instance_path=str(folder / "instance"), data_dir=str(DATA_DIR),
+                                         layers_dir=str(PROJECT_ROOT / "layers"))
+            store = Store.from_settings(settings)
+            store.init()
+            for name in BOUNDARY_FILES:
+                ingest_file(store, "boundaries", DATA_DIR / name, settings=settings)
+            for name in layers:
+                ingest_file(store, name, world_dir / f"{name}.csv", settings=settings, synthetic=True)
+            store.checkpoint()
+            store.engine.dispose()
+            made[layers] = folder
+        return made[layers]
+
+    return template
+
+
+@pytest.fixture(scope="session")
+def world_template(_templates):
+    """The folder of a SQLite store holding the boundaries and the whole synthetic world."""
+    return _templates(WORLD_LAYERS)
 
 
 @pytest.fixture
 def world_settings(world_template, tmp_path) -> Settings:
-    """Settings over a private copy of the world template (SQLite), with its own instance folder."""
+    """Settings over a private copy of the whole world (SQLite), with its own instance folder."""
     import shutil
 
     shutil.copy(world_template / "world.sqlite", tmp_path / "world.sqlite")

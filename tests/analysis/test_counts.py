@@ -14,7 +14,7 @@ from geoservice.synth.world import LAYER_FILES, write_world
 from ..conftest import DATA_DIR, needs_data
 
 MERTON = "E09000024"
-pytestmark = needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson")
+pytestmark = [needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson"), pytest.mark.postgres]
 
 
 @pytest.fixture(scope="module")

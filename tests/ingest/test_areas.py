@@ -7,6 +7,8 @@ import pytest
 
 from geoservice.ingest.pipeline import ingest_file
 
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
+
 HEADER = "crime_id,month,crime_type,latitude,longitude"
 
 

@@ -9,6 +9,8 @@ from geoservice.cli import main
 from geoservice.ingest import pipeline
 from geoservice.ingest.pipeline import ingest_file
 
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
+
 HEADER = "crime_id,month,crime_type,latitude,longitude"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 import geopandas as gpd
@@ -9,6 +11,8 @@ import numpy as np
 import shapely
 
 from geoservice.ingest.pipeline import ingest_file
+
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
 
 PLACES = [("P1", "Wandle Meadow", "park", -0.1949, 51.4015), ("P2", "Tooting Bec", "station", -0.1597, 51.4355)]
 

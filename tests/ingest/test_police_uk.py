@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import pandas as pd
 
 from geoservice.ingest.pipeline import ingest_file
 
 from ..conftest import POLICE_UK, needs_data
+
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
 
 
 @needs_data(POLICE_UK.name)

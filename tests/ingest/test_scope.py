@@ -10,6 +10,8 @@ from geoservice.ingest.pipeline import ingest_file
 from .helpers import (BROMLEY, EPISODES, IN_LAMBETH, IN_MERTON, INCIDENTS, LAMBETH, LINKS, MERTON, PEOPLE, codes,
                       ingest_rows)
 
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
+
 
 def test_people_outside_the_scope_and_unknown_codes_are_rejected(loaded_store, settings, write_csv):
     report, rejected = ingest_rows(loaded_store, settings, write_csv, "people", PEOPLE,

@@ -13,6 +13,8 @@ from geoservice.ingest.pipeline import ingest_file
 from geoservice.ingest.reasons import IssueLog
 from geoservice.ingest.validate import check_characters
 
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
+
 HEADER = "crime_id,month,crime_type,latitude,longitude,context"
 GOOD = "G{i},2024-05,Robbery,51.41,-0.188,a plain context for row {i}"
 

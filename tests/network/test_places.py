@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import pandas as pd
 
 from geoservice.analysis.hotspot_areas import PlaceNamer, named_places
@@ -9,6 +11,8 @@ from geoservice.network.build import graph_from_evidence
 from geoservice.network.places import person_place_graph, person_places, place_node, places_used
 
 from ..conftest import AS_OF
+
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
 
 
 def test_visits_come_from_finds_and_evidenced_incidents(load_world, truth):

@@ -9,6 +9,8 @@ from sqlalchemy.exc import DBAPIError
 
 from geoservice.privacy.audit import OPERATIONS, AuditError, events, record, record_events, verify
 
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
+
 
 def _tamper(store, statement: str) -> None:
     """Change the table behind the triggers' back, as someone with the database file or a superuser could."""

@@ -19,6 +19,8 @@ from geoservice.privacy import audit
 from geoservice.privacy.audit import GENESIS, anchor_path, events, record, record_events, verify
 from geoservice.store.db import Store
 
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
+
 USERS = ("ana", "bob", "cli:ops")
 
 

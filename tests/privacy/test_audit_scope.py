@@ -12,6 +12,8 @@ from geoservice.privacy.users import add_user
 
 from ..conftest import TEST_PASSWORD, sign_in
 
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
+
 MERTON, BROMLEY = "E09000024", "E09000006"
 #: who acted, and the boroughs of those who are users (None: not a user of the service)
 ACTORS = {"merton_analyst": [MERTON], "wide_analyst": [MERTON, BROMLEY], "cli:ops": None, "system": None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from datetime import date
 
@@ -12,6 +14,8 @@ from geoservice.reports.linkage import SECTIONS, linkage_report
 from geoservice.reports.render import report_dict
 
 from ..conftest import AS_OF
+
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
 
 
 def test_records_past_review_vanish_from_every_table_and_product(load_world, truth):

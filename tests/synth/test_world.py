@@ -12,7 +12,7 @@ from geoservice.ingest.pipeline import ingest_file
 
 from ..conftest import DATA_DIR, needs_data
 
-pytestmark = needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson")
+pytestmark = [needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson"), pytest.mark.postgres]
 
 
 @pytest.fixture(scope="module")

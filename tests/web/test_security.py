@@ -48,6 +48,7 @@ def _try(client, username, password, next_url=None):
 
 
 # sessions ----------------------------------------------------------------------------------------------------------
+@pytest.mark.postgres
 def test_a_cookie_saved_before_sign_out_is_refused_after_it(bare_app):
     store = bare_app.extensions["geoservice_store"]
     client = bare_app.test_client()
@@ -64,6 +65,7 @@ def test_a_cookie_saved_before_sign_out_is_refused_after_it(bare_app):
     assert thief.get("/").status_code == 302
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("change", ["disable", "password"])
 def test_disabling_a_user_or_a_new_password_ends_every_session(bare_app, change):
     store = bare_app.extensions["geoservice_store"]
@@ -95,6 +97,7 @@ def test_next_is_only_ever_a_path_on_this_site(bare_app, target):
 
 
 # guessing passwords --------------------------------------------------------------------------------------------
+@pytest.mark.postgres
 def test_a_stranger_cannot_lock_a_user_out_of_their_own_browser(bare_app):
     store = bare_app.extensions["geoservice_store"]
     add_user(store, "ana", TEST_PASSWORD, roles=["mace_analyst"], boroughs=[MERTON])
@@ -108,6 +111,7 @@ def test_a_stranger_cannot_lock_a_user_out_of_their_own_browser(bare_app):
     assert _try(usual, "ana", TEST_PASSWORD).status_code == 302, "ana's own browser still signs in"
 
 
+@pytest.mark.postgres
 def test_guesses_spread_over_many_names_are_limited_in_every_worker(bare_app, settings):
     # two apps over one store stand for two workers of the production server
     other_worker = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})

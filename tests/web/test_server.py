@@ -18,6 +18,8 @@ from geoservice.store.db import Store
 
 from ..conftest import TEST_PASSWORD
 
+pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
+
 pytest.importorskip("gunicorn")
 
 
