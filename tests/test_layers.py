@@ -69,8 +69,10 @@ BASE = 'name = "x"\nsensitivity = "person"\nretention = {years = 1}\n'
     ('name = "x\n', "not valid TOML"),
     (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\narea = "county"\n', "area must be one of borough, ward"),
     (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\ntype = "integer"\narea = "borough"\n', "area needs a text"),
-    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\naera = "borough"\n', r"unknown keys \['aera'\]"),
-    (BASE + 'scope = "unscoped"\nsensitive = true\n[[fields]]\nname = "a"\n', r"unknown keys \['sensitive'\]"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\naera = "borough"\n',
+     r"field 'a': unknown key 'aera' \(did you mean 'area'\?\)"),
+    (BASE + 'scope = "unscoped"\nsensitive = true\n[[fields]]\nname = "a"\n',
+     r"unknown key 'sensitive' \(did you mean 'sensitivity'\?\)"),
     (BASE + 'geometry = "polygon"\nscope = "unscoped"\n[[fields]]\nname = "a"\narea = "borough"\n',
      "polygon layer cannot declare area"),
     (BASE + '[[fields]]\nname = "a"\n', "declare how a row's borough is decided"),
@@ -81,7 +83,7 @@ BASE = 'name = "x"\nsensitivity = "person"\nretention = {years = 1}\n'
     (BASE + 'scope = { location = "here" }\n[[fields]]\nname = "a"\n', "scope.location must name one of"),
     (BASE + 'scope = { people = "a" }\n[[fields]]\nname = "a"\n', "scope.people must list the fields"),
     (BASE + 'scope = { people = ["b"] }\n[[fields]]\nname = "a"\n', "scope.people must list the fields"),
-    (BASE + 'scop = "unscoped"\n[[fields]]\nname = "a"\n', r"unknown keys \['scop'\]"),
+    (BASE + 'scop = "unscoped"\n[[fields]]\nname = "a"\n', r"unknown key 'scop' \(did you mean 'scope'\?\)"),
 ])
 def test_a_bad_spec_says_what_to_fix(tmp_path, text, message):
     path = tmp_path / "x.toml"
