@@ -452,8 +452,9 @@ def _scope_from_toml(value: object, fields: dict[str, FieldSpec] | None, locatio
 def _check_layer(path: Path, problems: list[str]) -> LayerSpec | None:
     """The spec in ``path``, or None when it has problems: each is added to ``problems``, prefixed with its place.
 
-    Checks that a problem would make meaningless are skipped: without a list of fields, nothing is checked against
-    the field names; a field whose type or area is not valid is not checked for them where it is used.
+    Checks that a problem would make meaningless are skipped: without a list of fields, or with a field that has no
+    name, nothing is checked against the field names (nor the format columns against the locations' when a location
+    has no name); a field whose type or area is not valid is not checked for them where it is used.
     """
     where = path.name
     before = len(problems)
@@ -485,9 +486,10 @@ def _check_layer(path: Path, problems: list[str]) -> LayerSpec | None:
                 unsure.add(field.name)
     names = [f.name for f in fields]
     _duplicates(names, "field names", where, problems)
-    by_name = {f.name: f for f in fields} if items is not None else None  # None: the fields are unknown
+    by_name = {f.name: f for f in fields}
+    complete = items is not None and len(fields) == len(items)  # else whether a name is a field cannot be told
     for f in fields:
-        if f.derive_from and by_name is not None:
+        if f.derive_from and complete:
             _not_fields([f.derive_from], "derive.from", names, f"{where} field {f.name!r}", problems)
 
     loc_items = _get(doc, "locations", "a list", where, problems, [],
@@ -499,7 +501,7 @@ def _check_layer(path: Path, problems: list[str]) -> LayerSpec | None:
             locations.append(loc)
     locations_known = loc_items is not None and len(locations) == len(loc_items)  # else some cannot be named
     _duplicates([loc.name for loc in locations], "location names", where, problems)
-    if by_name is not None:
+    if complete:
         for loc in locations:
             for claim in ("claimed_borough", "claimed_borough_name"):
                 if getattr(loc, claim):
@@ -511,10 +513,10 @@ def _check_layer(path: Path, problems: list[str]) -> LayerSpec | None:
         groups[group] = tuple(members) if members is not None else None
         if members is not None:
             _duplicates(members, f"{group} names", where, problems)
-            if by_name is not None:
+            if complete:
                 _not_fields(members, group, names, where, problems)
     for member in groups["time_fields"] or ():
-        if by_name is not None and member in by_name and member not in unsure and not by_name[member].is_time:
+        if member in by_name and member not in unsure and not by_name[member].is_time:
             problems.append(f"{where}: time field {member!r} must have a date, month or datetime type")
 
     retention = _get(doc, "retention", "a table", where, problems, required="retention" not in misspelt,
@@ -535,7 +537,7 @@ def _check_layer(path: Path, problems: list[str]) -> LayerSpec | None:
     formats_doc = _get(doc, "formats", "a table", where, problems, {},
                        example='[formats.<name>] with columns = { "Source column" = "field" }')
     targets = None
-    if by_name is not None and locations_known:
+    if complete and locations_known:
         targets = set(names) | {c for loc in locations for c in loc.input_columns}
     formats = {}
     for fmt_name, fmt in (formats_doc or {}).items():
@@ -547,7 +549,7 @@ def _check_layer(path: Path, problems: list[str]) -> LayerSpec | None:
     check_items = _get(doc, "checks", "a list", where, problems, [],
                        example='checks = [ { rule = "not_before", field = "found_at", reference = "reported_at" } ]')
     for index, item in enumerate(check_items or (), 1):
-        check = _check_from_toml(item, by_name, unsure, where, index, problems)
+        check = _check_from_toml(item, by_name if complete else None, unsure, where, index, problems)
         if check is not None:
             checks.append(check)
 
@@ -562,8 +564,8 @@ def _check_layer(path: Path, problems: list[str]) -> LayerSpec | None:
                                 "against the boundaries this layer provides")
     scope = None
     if "scope" in doc or "scope" not in misspelt:  # a misspelt scope is reported already
-        scope = _scope_from_toml(doc.get("scope"), by_name, tuple(locations) if locations_known else None, unsure,
-                                 where, problems)
+        scope = _scope_from_toml(doc.get("scope"), by_name if complete else None,
+                                 tuple(locations) if locations_known else None, unsure, where, problems)
     if len(problems) > before or scope is None:
         return None
     return LayerSpec(
