@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
 from geoservice.errors import LayerSpecError, UnknownLayerError
-from geoservice.layers import get_layer, layer_from_toml
+from geoservice.layers import CheckSpec, FieldSpec, FormatSpec, LocationSpec, get_layer, layer_from_toml
 
 EXPECTED = {"incidents", "missing_episodes", "survey_responses", "outreach_sessions", "places", "people",
             "associations", "boundaries"}
@@ -69,8 +71,10 @@ BASE = 'name = "x"\nsensitivity = "person"\nretention = {years = 1}\n'
     ('name = "x\n', "not valid TOML"),
     (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\narea = "county"\n', "area must be one of borough, ward"),
     (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\ntype = "integer"\narea = "borough"\n', "area needs a text"),
-    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\naera = "borough"\n', r"unknown keys \['aera'\]"),
-    (BASE + 'scope = "unscoped"\nsensitive = true\n[[fields]]\nname = "a"\n', r"unknown keys \['sensitive'\]"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\naera = "borough"\n',
+     r"field 'a': unknown key 'aera' \(did you mean 'area'\?\)"),
+    (BASE + 'scope = "unscoped"\nsensitive = true\n[[fields]]\nname = "a"\n',
+     r"unknown key 'sensitive' \(did you mean 'sensitivity'\?\)"),
     (BASE + 'geometry = "polygon"\nscope = "unscoped"\n[[fields]]\nname = "a"\narea = "borough"\n',
      "polygon layer cannot declare area"),
     (BASE + '[[fields]]\nname = "a"\n', "declare how a row's borough is decided"),
@@ -81,7 +85,51 @@ BASE = 'name = "x"\nsensitivity = "person"\nretention = {years = 1}\n'
     (BASE + 'scope = { location = "here" }\n[[fields]]\nname = "a"\n', "scope.location must name one of"),
     (BASE + 'scope = { people = "a" }\n[[fields]]\nname = "a"\n', "scope.people must list the fields"),
     (BASE + 'scope = { people = ["b"] }\n[[fields]]\nname = "a"\n', "scope.people must list the fields"),
-    (BASE + 'scop = "unscoped"\n[[fields]]\nname = "a"\n', r"unknown keys \['scop'\]"),
+    (BASE + 'scop = "unscoped"\n[[fields]]\nname = "a"\n', r"unknown key 'scop' \(did you mean 'scope'\?\)"),
+    (BASE + 'scope = "unscoped"\nzzz = 1\n[[fields]]\nname = "a"\n', "unknown key 'zzz'; allowed: name, title, "),
+    (BASE + 'scope = "unscope"\n[[fields]]\nname = "a"\n', r"got 'unscope' \(did you mean 'unscoped'\?\)"),
+    (BASE + 'scope = { feild = "a" }\n[[fields]]\nname = "a"\n', r"scope must be one of .* \(did you mean 'field'\?\)"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\ntype = "datetme"\n',
+     r"field 'a': type must be one of .*, got 'datetme' \(did you mean 'datetime'\?\)"),
+    (BASE + 'scope = "unscoped"\nkey = ["ide"]\n[[fields]]\nname = "id"\n',
+     r"key names 'ide', which is not a field \(did you mean 'id'\?\)"),
+    (BASE + 'scope = "unscoped"\ngeometry = "polgon"\n[[fields]]\nname = "a"\n', r"\(did you mean 'polygon'\?\)"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\nrequired = "yes"\n',
+     "field 'a': required must be true or false, got 'yes'"),
+    (BASE + 'scope = "unscoped"\nkey = "a"\n[[fields]]\nname = "a"\n', "key must be a list of strings, got 'a'"),
+    ('name = "x"\nsensitivity = "person"\nretention = 5\nscope = "unscoped"\n[[fields]]\nname = "a"\n',
+     r"retention must be a table, got 5; e.g. retention = \{ years = 6"),
+    ('name = "x"\nsensitivity = "person"\nretention = { years = 0 }\nscope = "unscoped"\n[[fields]]\nname = "a"\n',
+     "x.toml retention: years must be more than 0, got 0"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\n[[fields]]\nname = "a"\n',
+     r"field names must be unique, got \['a'\] more than once"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\ntype = "date"\n', "x.toml field #1: missing required key 'name'"),
+    (BASE + 'scope = "unscoped"\nfields = ["a"]\n', r"x.toml field #1: must be a table \(\[\[fields\]\]\), got 'a'"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\nallowed = []\n', "allowed must list at least one value"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\nmin = 1\n', "min and max apply to integer and number"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\ntype = "number"\nmin = 2\nmax = 1\n',
+     "field 'a': min 2 is above max 1"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\nformats = ["%d/%m/%Y"]\n',
+     "formats .* apply to date, month and datetime fields, not 'text'"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\nderive = { from = "b", prefix = { E09 = "borough" } }\n',
+     "x.toml field 'a': derive.from names 'b', which is not a field"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\n[[fields]]\nname = "b"\nderive = { from = "a" }\n',
+     "x.toml field 'b' derive: missing required key 'prefix'"),
+    (BASE + '[[fields]]\nname = "a"\n[[locations]]\nname = "here"\npostcode = "pc"\nclaimed_borough = "borough"\n',
+     "x.toml location 'here': claimed_borough names 'borough', which is not a field"),
+    (BASE + '[[fields]]\nname = "a"\n[[locations]]\nname = "here"\npostcode = "pc"\n[[locations]]\nname = "here"\n'
+     'postcode = "pc2"\n', r"location names must be unique, got \['here'\]"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\n[formats.csv]\ncolumns = { "A" = "b" }\n',
+     "x.toml format 'csv': maps 'A' onto 'b', which is not a field or location column"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\n[formats.csv]\ncolumns = { "A" = "a" }\n'
+     'constants = { b = "1" }\n', "x.toml format 'csv': constant 'b' is not a field or location column"),
+    (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\n[formats.csv]\ndescription = "no columns"\n',
+     "x.toml format 'csv': missing required key 'columns'"),
+    (BASE + 'scope = "unscoped"\nchecks = [{ rule = "not_before", field = "a", reference = "b" }]\n[[fields]]\n'
+     'name = "a"\ntype = "date"\n', "x.toml check #1: reference names 'b', which is not a field"),
+    (BASE + 'scope = "unscoped"\nchecks = [{ rule = "not_before", field = "a", reference = "b" }]\n[[fields]]\n'
+     'name = "a"\ntype = "date"\n[[fields]]\nname = "b"\n',
+     "x.toml check #1: not_before compares times, but reference 'b' is a text field"),
 ])
 def test_a_bad_spec_says_what_to_fix(tmp_path, text, message):
     path = tmp_path / "x.toml"
@@ -122,3 +170,126 @@ def test_a_people_rule_needs_the_people_layer(tmp_path):
                                          'scope = { people = ["a"] }\n[[fields]]\nname = "a"\n')
     with pytest.raises(LayerSpecError, match="scope.people looks people up in the 'people' layer"):
         load_layer_specs(tmp_path)
+
+
+TYPOS = '''name = "x"
+sensitivty = "person"
+key = ["ide"]
+time_fields = ["seen"]
+retention = { years = 1, form = "seen" }
+scope = "unscoped"
+checks = [ { rule = "not_before", field = "seen", refrence = "id" } ]
+
+[[fields]]
+name = "id"
+requried = true
+tpye = "integer"
+
+[[fields]]
+name = "seen"
+type = "datetme"
+
+[[fields]]
+name = "level"
+derive = { form = "id", prefix = { E09 = "borough" } }
+
+[[locations]]
+name = "here"
+lat = "lat"
+extnt = "great_britain"
+
+[formats.csv]
+colums = { "ID" = "id" }
+'''
+
+
+def test_every_problem_in_a_spec_is_reported_at_once(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text(TYPOS)
+    with pytest.raises(LayerSpecError) as caught:
+        layer_from_toml(path)
+    headline, *problems = str(caught.value).splitlines()
+    assert headline == "x.toml has 11 problems:"
+    # a misspelt key is one problem: the key it stands for is not reported missing as well, and a field whose type is
+    # not valid is not checked again where it is used (time_fields, checks)
+    assert problems == [
+        "  - x.toml: unknown key 'sensitivty' (did you mean 'sensitivity'?)",
+        "  - x.toml field 'id': unknown key 'requried' (did you mean 'required'?)",
+        "  - x.toml field 'id': unknown key 'tpye' (did you mean 'type'?)",
+        "  - x.toml field 'seen': type must be one of text, integer, number, boolean, date, month, datetime, "
+        "got 'datetme' (did you mean 'datetime'?)",
+        "  - x.toml field 'level' derive: unknown key 'form' (did you mean 'from'?)",
+        "  - x.toml location 'here': unknown key 'extnt' (did you mean 'extent'?)",
+        "  - x.toml location 'here': lat/lng and easting/northing must be given in pairs",
+        "  - x.toml: key names 'ide', which is not a field (did you mean 'id'?)",
+        "  - x.toml retention: unknown key 'form' (did you mean 'from'?)",
+        "  - x.toml format 'csv': unknown key 'colums' (did you mean 'columns'?)",
+        "  - x.toml check #1: unknown key 'refrence' (did you mean 'reference'?)",
+    ]
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ("", "x.toml: missing required key 'fields'"),
+    ('fields = "id"\n', "x.toml: fields must be a list, got 'id'; e.g. one [[fields]] table per field, each with "
+                        'name = "..."'),
+])
+def test_without_fields_nothing_is_checked_against_them(tmp_path, fields, problem):
+    path = tmp_path / "x.toml"
+    path.write_text('name = "x"\nsensitivity = "person"\nretention = { years = 1, from = "seen" }\nkey = ["id"]\n'
+                    'time_fields = ["seen"]\nscope = { field = "borough" }\n' + fields +
+                    'checks = [ { rule = "not_before", field = "seen", reference = "id" } ]\n'
+                    '[formats.csv]\ncolumns = { "ID" = "id" }\n')
+    with pytest.raises(LayerSpecError) as caught:
+        layer_from_toml(path)
+    assert str(caught.value).splitlines() == ["x.toml has 1 problem:", f"  - {problem}"]
+
+
+def test_every_spec_file_is_checked_at_once(tmp_path):
+    from geoservice.layers import load_layer_specs
+
+    spec = ('name = "{}"\nsensitivity = "person"\nretention = {{years = 1}}\nkey = ["a"]\nscope = {}\n'
+            '[[fields]]\nname = "a"\n')
+    (tmp_path / "links.toml").write_text(spec.format("links", '{ people = ["a"] }'))
+    (tmp_path / "places.toml").write_text(spec.format("places", '"unscoped"').replace('name = "a"', 'nmae = "a"'))
+    (tmp_path / "people.toml").write_text(spec.format("people", '"unscoped"').replace("person", "persn"))
+    with pytest.raises(LayerSpecError) as caught:
+        load_layer_specs(tmp_path)
+    # the people rule of links.toml is not checked against a people layer with problems of its own, nor the key of
+    # places.toml against fields of which one has no name
+    assert str(caught.value).splitlines() == [
+        f"2 of the 3 layer specs in {tmp_path} have 2 problems:",
+        "  - people.toml: sensitivity must be one of person, aggregate, public, got 'persn' (did you mean 'person'?)",
+        "  - places.toml field #1: unknown key 'nmae' (did you mean 'name'?)",
+    ]
+
+    (tmp_path / "people.toml").write_text(spec.format("people", '"unscoped"'))
+    with pytest.raises(LayerSpecError) as caught:
+        load_layer_specs(tmp_path)
+    assert str(caught.value).splitlines() == [
+        f"2 of the 3 layer specs in {tmp_path} have 2 problems:",
+        "  - places.toml field #1: unknown key 'nmae' (did you mean 'name'?)",
+        "  - links.toml: scope.people looks people up in the 'people' layer, which must exist with a one-field key and "
+        "a scope = { field = ... } rule",
+    ]
+
+
+def test_the_real_specs_load_as_written(specs):
+    """Checking for problems changes nothing in a valid spec: every value is the file's own, or the default."""
+    for spec in specs.values():
+        doc = tomllib.loads(spec.path.read_text(encoding="utf-8"))
+        assert layer_from_toml(spec.path) == spec
+        assert (spec.title, spec.description, spec.sensitivity, spec.geometry) == (
+            doc.get("title", spec.name), doc.get("description", ""), doc["sensitivity"], doc.get("geometry"))
+        assert (spec.key, spec.mutable, spec.time_fields) == tuple(
+            tuple(doc.get(group, ())) for group in ("key", "mutable", "time_fields"))
+        assert (spec.retention_years, spec.retention_from) == (doc["retention"]["years"], doc["retention"].get("from"))
+        assert spec.fields == tuple(FieldSpec(
+            name=f["name"], type=f.get("type", "text"), required=f.get("required", False),
+            allowed=tuple(f["allowed"]) if "allowed" in f else None, minimum=f.get("min"), maximum=f.get("max"),
+            formats=tuple(f.get("formats", ())), derive_from=f.get("derive", {}).get("from"),
+            derive_prefix=f.get("derive", {}).get("prefix"), future_allowed=f.get("future_allowed", False),
+            area=f.get("area"), description=f.get("description", "")) for f in doc["fields"])
+        assert spec.locations == tuple(LocationSpec(**loc) for loc in doc.get("locations", ()))
+        assert spec.formats == {name: FormatSpec(name, f["columns"], f.get("constants", {}), f.get("description", ""))
+                                for name, f in doc.get("formats", {}).items()}
+        assert spec.checks == tuple(CheckSpec(**check) for check in doc.get("checks", ()))
