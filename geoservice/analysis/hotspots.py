@@ -19,7 +19,6 @@ noise at mean 0.05 per cell: 78% of cells at p_sim < 0.05). Use it as an oracle 
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
@@ -27,6 +26,7 @@ import pandas as pd
 
 from ..cells import CellError, as_index, disks, like, resolution
 from ..errors import GeoserviceError
+from ..results import settings as result_settings
 
 MAX_K = 3
 
@@ -245,11 +245,8 @@ def _gi_star_core(y: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, n
         "value": y, "neighbourhood_sum": neighbourhood_sum, "neighbours": draws, "z": z, "p": p, "q": q,
         "bin": bins, "hot": (q <= alpha) & (bins > 0), "cold": (q <= alpha) & (bins < 0),
     }, index=cells)
-    result.attrs["settings"] = {
-        "statistic": "Getis-Ord Gi* (binary weights, self included)", "k": None, "method": method,
-        "permutations": None if whole else permutations, "seed": None if whole else seed, "alpha": alpha,
-        "cells": n, "res": resolution(cells[0]),
-        "input_sha256": hashlib.sha256(np.ascontiguousarray(cells.to_numpy()).tobytes()
-                                       + np.ascontiguousarray(y).tobytes()).hexdigest(),
-    }
+    result.attrs["settings"] = result_settings(
+        method=method, seed=None if whole else seed, inputs=(cells.to_numpy(), y),
+        statistic="Getis-Ord Gi* (binary weights, self included)", k=None,
+        permutations=None if whole else permutations, alpha=alpha, cells=n, res=resolution(cells[0]))
     return result

@@ -24,6 +24,8 @@ import pandas as pd
 
 from .hotspots import HotspotInputError
 
+from ..results import settings as result_settings
+
 
 def band_labels(edges, unit: str) -> list[str]:
     """Interval-notation labels for the bands between ``edges`` and the open band beyond the last edge."""
@@ -78,15 +80,16 @@ class KnoxResult:
     ----------
     observed, expected, ratio, p
         Pair counts, their mean under permuted times, observed / expected, and the one-sided p-value.
-    settings
-        Bands, permutations, seed, number of events.
+    attrs
+        ``attrs["settings"]``: bands, permutations, seed, number of events and pairs, the input's digest
+        (``analysis/results.py``).
     """
 
     observed: pd.DataFrame
     expected: pd.DataFrame
     ratio: pd.DataFrame
     p: pd.DataFrame
-    settings: dict
+    attrs: dict
 
 
 def knox_test(x, y, t, *, distance_bands=(0, 100, 200, 300, 400), time_bands=(0, 7, 14, 21, 28),
@@ -137,6 +140,8 @@ def knox_test(x, y, t, *, distance_bands=(0, 100, 200, 300, 400), time_bands=(0,
     frame = lambda values: pd.DataFrame(values, index=rows, columns=cols)  # noqa: E731
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(expected > 0, observed / expected, np.nan)
+    settings = result_settings(method="Knox near-repeat test (permuted times)", seed=seed, inputs=(x, y, t),
+                               distance_bands=list(d_edges), time_bands=list(t_edges), permutations=permutations,
+                               events=int(x.size), close_pairs=int(i.size))
     return KnoxResult(frame(observed), frame(expected), frame(ratio), frame((1 + at_least) / (1 + permutations)),
-                      {"distance_bands": list(d_edges), "time_bands": list(t_edges), "permutations": permutations,
-                       "seed": seed, "events": int(x.size), "close_pairs": int(i.size)})
+                      {"settings": settings})

@@ -29,6 +29,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..results import settings as result_settings
 from .hotspots import HotspotInputError, _as_cells, _checked_values, _gi_star_core, neighbourhoods
 
 PATTERNS = ("no pattern",) + tuple(f"{kind} {side} spot" for side in ("hot", "cold") for kind in (
@@ -110,14 +111,15 @@ class EmergingHotspots:
         Per cell: ``pattern``, ``trend_tau``, ``trend_z``, ``trend_p``, ``hot_bins``, ``cold_bins``, ``final_bin``.
     z, bins
         Per cell and time bin: the Gi* z-score and Gi_Bin (-3..3).
-    settings
-        k, significance rule, trend_alpha, bins, cells.
+    attrs
+        ``attrs["settings"]``: k, significance rule, trend_alpha, bins, cells, seed and the input's digest
+        (``analysis/results.py``).
     """
 
     summary: pd.DataFrame
     z: pd.DataFrame
     bins: pd.DataFrame
-    settings: dict
+    attrs: dict
 
 
 def emerging_hotspots(cube: pd.DataFrame, *, k: int = 1, trend_alpha: float = 0.05, permutations: int = 999,
@@ -153,10 +155,14 @@ def emerging_hotspots(cube: pd.DataFrame, *, k: int = 1, trend_alpha: float = 0.
         "trend_p": trend.p.to_numpy(), "hot_bins": (bins > 0).sum(axis=1), "cold_bins": (bins < 0).sum(axis=1),
         "final_bin": bins[:, -1],
     }, index=cells)
-    settings = {"k": k, "significant": "Gi_Bin != 0 (>= 90% confidence after FDR)", "trend": "Mann-Kendall on Gi* z",
-                "trend_alpha": trend_alpha, "bins": list(map(str, cube.columns)), "cells": len(cells)}
+    whole = bool(np.all(values == np.round(values)))
+    settings = result_settings(method="emerging hot spots (Gi* per bin, Mann-Kendall trend)",
+                               seed=None if whole else seed, inputs=(cells.to_numpy(), values), k=k,
+                               significant="Gi_Bin != 0 (>= 90% confidence after FDR)",
+                               trend="Mann-Kendall on Gi* z", trend_alpha=trend_alpha,
+                               bins=list(map(str, cube.columns)), cells=len(cells))
     return EmergingHotspots(summary, pd.DataFrame(z, index=cells, columns=cube.columns),
-                            pd.DataFrame(bins, index=cells, columns=cube.columns), settings)
+                            pd.DataFrame(bins, index=cells, columns=cube.columns), {"settings": settings})
 
 
 FREQUENCIES = {"week": "W-SUN", "month": "M"}  # weeks run Monday to Sunday

@@ -21,6 +21,7 @@ import threading
 import networkx as nx
 import numpy as np
 
+from ..results import settings as result_settings
 from .build import NetworkInputError, children_subgraph
 
 
@@ -28,13 +29,11 @@ SAFEGUARDING_DENSITY = 0.1
 
 
 class PeerGroups(list):
-    """A list of sets of nodes (largest first), with ``method``, ``seed``, ``resolution``, ``density`` and
-    ``stability`` (computed on first use: it reruns the detection with other seeds)."""
+    """A list of sets of nodes (largest first), with ``attrs["settings"]`` (method, seed, resolution, density and
+    the input's digest: ``analysis/results.py``) and ``stability`` (computed on first use: it reruns the detection
+    with other seeds)."""
 
-    method: str = ""
-    seed: int = 0
-    resolution: float = 1.0
-    density: float | None = None
+    attrs: dict
     _stability_of = None
     _stability: float | None = None
 
@@ -138,7 +137,10 @@ def peer_groups(graph: nx.Graph, *, seed: int = 0, resolution: float = 1.0, dens
         return sorted((set(c) for c in found if len(c) > 1), key=lambda c: (-len(c), sorted(map(str, c))))
 
     groups = PeerGroups(detect(seed))
-    groups.method, groups.seed, groups.resolution, groups.density = backend, seed, resolution, density
+    groups.attrs = {"settings": result_settings(
+        method=backend, seed=seed, resolution=resolution, density=density,
+        inputs=(np.array(sorted(map(str, graph.nodes))),
+                np.array(sorted("|".join(sorted(map(str, edge))) for edge in graph.edges()))))}
     if stability_seeds and graph.number_of_nodes():
         def stability() -> float:
             nodes = list(graph.nodes)

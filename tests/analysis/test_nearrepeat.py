@@ -76,7 +76,7 @@ def test_seeded_and_reproducible():
     x, y, t = rng.uniform(0, 1000, 100), rng.uniform(0, 1000, 100), rng.uniform(0, 60, 100)
     a = knox_test(x, y, t, permutations=50, seed=9)
     b = knox_test(x, y, t, permutations=50, seed=9)
-    assert a.p.equals(b.p) and a.expected.equals(b.expected) and a.settings["seed"] == 9
+    assert a.p.equals(b.p) and a.expected.equals(b.expected) and a.attrs["settings"]["seed"] == 9
 
 
 @pytest.mark.parametrize("kwargs, message", [

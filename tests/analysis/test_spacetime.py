@@ -98,7 +98,7 @@ def test_planted_persistent_and_emerging_clusters(merton_cells):
     assert result.summary.loc[emerging, "trend_z"] > 0
     far = [c for c in cells if c not in set(_disk(persistent, 3)) | set(_disk(emerging, 3))]
     assert (result.summary.loc[far, "pattern"] == "no pattern").mean() > 0.98
-    assert result.z.shape == (len(cells), 20) and result.settings["trend_alpha"] == 0.05
+    assert result.z.shape == (len(cells), 20) and result.attrs["settings"]["trend_alpha"] == 0.05
 
 
 def test_cube_from_events_fills_zeros_and_bins_by_week(merton_cells):
