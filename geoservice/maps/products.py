@@ -16,6 +16,7 @@ use) and ``boundaries``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
@@ -164,12 +165,16 @@ def _num(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
+def _shown(kind: str, layer: dict) -> dict:
+    """The start of a page layer: how it is drawn, its title in the layer control, and whether it opens visible."""
+    return {"type": kind, "title": layer["title"], "visible": bool(layer.get("visible", False))}
+
+
 def _hex_layer(table: CellTable, spec_layer: dict, series: pd.Series, style: dict, tooltip: str,
                *, keep=lambda s: s > 0) -> dict:
     """A layer colouring the cells of ``series`` (indexed by integer H3 cells) that ``keep`` selects."""
     shown = series[keep(series)]
-    return {"type": "hex", "title": spec_layer["title"], "visible": bool(spec_layer.get("visible", False)),
-            "index": [table.index(c) for c in shown.index],
+    return {**_shown("hex", spec_layer), "index": [table.index(c) for c in shown.index],
             "values": [_plain_number(v) for v in shown.to_numpy()],
             "style": style, "tooltip": tooltip, "legend": True}
 
@@ -180,6 +185,47 @@ def _plain_number(value):
 
 
 # the map ---------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class MapContext:
+    """One map being built: what every layer is computed over, and the results its layers share, each computed
+    once per map (the named places and wards, the hot spots, and outreach once per measure)."""
+
+    store: Store
+    spec: MapSpec
+    boroughs: tuple[str, ...]
+    start: date
+    end: date
+    res: int
+    cells: pd.Index
+    table: CellTable
+    as_of: date
+    cache: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def _once(self, key: str, compute):
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
+    def names(self) -> tuple[pd.DataFrame, list[dict]]:
+        """The boroughs' named places and the ward boundaries (hot spots and gaps both name areas)."""
+        return self._once("names", lambda: (named_places(self.store, self.boroughs), self.store.boundaries(("ward",))))
+
+    def hotspots(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``hotspot_report`` over the map: per cell the concern index, its components and Gi* bins; and the areas."""
+        def compute():
+            places, wards = self.names()
+            return hotspot_report(self.store, boroughs=self.boroughs, res=self.res, start=self.start, end=self.end,
+                                  places=places, wards=wards)
+
+        return self._once("hotspots", compute)
+
+    def outreach(self, measure: str) -> pd.Series:
+        """Outreach per cell: sessions held, or the sum of ``measure`` (young people reached)."""
+        return self._once(f"outreach:{measure}", lambda: layer_counts(
+            self.store, "outreach_sessions", self.cells, res=self.res, start=self.start, end=self.end,
+            sum_field=None if measure == "sessions" else measure))
+
+
 def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, period: str | None = None,
               as_of=None, tile_url: str | None = None) -> MapData:
     """Compute every layer of ``spec`` over ``boroughs`` (GSS codes) and pack the page's data."""
@@ -191,9 +237,10 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
     cells = study_cells(store, boroughs, res)
     centres = h3cells.centres(cells)
     table = CellTable((float(centres[:, 0].mean()), float(centres[:, 1].mean())))
-    context = {"store": store, "spec": spec, "boroughs": boroughs, "start": start, "end": end, "res": res,
-               "cells": cells, "table": table, "as_of": pd.Timestamp(as_of or date.today()).date(), "cache": {}}
-    layers, frames, tables = [], None, []
+    context = MapContext(store, spec, boroughs, start, end, res, cells, table,
+                         pd.Timestamp(as_of or date.today()).date())
+    layers: list[dict] = []
+    frames, tables = None, []
     for spec_layer in spec.layers:
         built = BUILDERS[spec_layer["kind"]](context, spec_layer)
         for layer in built.get("layers", []):
@@ -239,48 +286,31 @@ def _layers_read(spec: MapSpec, store: Store) -> set[str]:
     return layers & set(store.specs)
 
 
-def _names(ctx) -> tuple[pd.DataFrame, list[dict]]:
-    """The boroughs' named places and the ward boundaries, read once per map (hot spots and gaps both name areas)."""
-    if "names" not in ctx["cache"]:
-        ctx["cache"]["names"] = (named_places(ctx["store"], ctx["boroughs"]), ctx["store"].boundaries(("ward",)))
-    return ctx["cache"]["names"]
+def _build_hotspots(ctx: MapContext, layer: dict) -> dict:
+    result, _ = ctx.hotspots()
+    return {"layers": [_hex_layer(ctx.table, layer, result["bin"], BIN_STYLE, "Gi* {label}", keep=lambda s: s != 0)]}
 
 
-def _hotspots(ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if "hotspots" not in ctx["cache"]:
-        places, wards = _names(ctx)
-        ctx["cache"]["hotspots"] = hotspot_report(ctx["store"], boroughs=ctx["boroughs"], res=ctx["res"],
-                                                  start=ctx["start"], end=ctx["end"], places=places, wards=wards)
-    return ctx["cache"]["hotspots"]
-
-
-def _build_hotspots(ctx, layer):
-    result, _ = _hotspots(ctx)
-    return {"layers": [_hex_layer(ctx["table"], layer, result["bin"], BIN_STYLE, "Gi* {label}",
-                                  keep=lambda s: s != 0)]}
-
-
-def _build_counts(ctx, layer):
-    result, _ = _hotspots(ctx)
+def _build_counts(ctx: MapContext, layer: dict) -> dict:
+    result, _ = ctx.hotspots()
     if layer["source"] not in result.columns:
         raise MapSpecError(f"counts layer {layer['title']!r}: no concern-index component {layer['source']!r}")
-    return {"layers": [_hex_layer(ctx["table"], layer, result[layer["source"]],
-                                  _sequential(result[layer["source"]], REDS, "events"), "{value} events")]}
+    values = result[layer["source"]]
+    return {"layers": [_hex_layer(ctx.table, layer, values, _sequential(values, REDS, "events"), "{value} events")]}
 
 
-def _build_concern(ctx, layer):
-    result, _ = _hotspots(ctx)
-    return {"layers": [_hex_layer(ctx["table"], layer, result["concern"], _sequential(result["concern"], REDS, ""),
+def _build_concern(ctx: MapContext, layer: dict) -> dict:
+    result, _ = ctx.hotspots()
+    return {"layers": [_hex_layer(ctx.table, layer, result["concern"], _sequential(result["concern"], REDS, ""),
                                   "concern index {value}")]}
 
 
-def _build_emerging(ctx, layer):
-    months = pd.period_range(pd.Timestamp(ctx["start"]), pd.Timestamp(ctx["end"]) - pd.Timedelta(days=1), freq="M")
-    if len(months) < 3:
+def _build_emerging(ctx: MapContext, layer: dict) -> dict:
+    months = pd.period_range(pd.Timestamp(ctx.start), pd.Timestamp(ctx.end) - pd.Timedelta(days=1), freq="M")
+    if len(months) < 3:  # the window is chosen at request time, so this is checked here, not when the spec loads
         raise MapSpecError("emerging hot spots need a window of at least three months")
-    cube = pd.DataFrame({str(m): concern_index(ctx["store"], res=ctx["res"], boroughs=ctx["boroughs"],
-                                               start=m.start_time, end=(m + 1).start_time, cells=ctx["cells"])
-                         ["concern"] for m in months})
+    cube = pd.DataFrame({str(m): concern_index(ctx.store, res=ctx.res, boroughs=ctx.boroughs, start=m.start_time,
+                                               end=(m + 1).start_time, cells=ctx.cells)["concern"] for m in months})
     emerging = emerging_hotspots(cube)
     shown = emerging.summary.index[(emerging.summary.pattern != "no pattern").to_numpy()
                                    | (emerging.bins != 0).any(axis=1).to_numpy()]
@@ -290,35 +320,31 @@ def _build_emerging(ctx, layer):
              "colours": [colours[p] for p in patterns] + ["#dddddd"],
              "labels": patterns + ["significant in some month"]}
     series = emerging.summary.loc[shown, "pattern"]
-    hexes = {"type": "hex", "title": layer["title"], "visible": bool(layer.get("visible", False)),
-             "index": [ctx["table"].index(c) for c in shown], "values": series.tolist(),
+    hexes = {**_shown("hex", layer), "index": [ctx.table.index(c) for c in shown], "values": series.tolist(),
              "style": style, "tooltip": "{value}", "legend": True}
     frames = {"labels": [str(m) for m in months], "style": BIN_STYLE,
               "values": [emerging.bins.loc[shown, c].astype(int).tolist() for c in cube.columns]}
     return {"layers": [hexes], "frames": frames}
 
 
-def _build_areas(ctx, layer):
-    _, areas = _hotspots(ctx)
+def _build_areas(ctx: MapContext, layer: dict) -> dict:
+    _, areas = ctx.hotspots()
     points = [[round(a.lat, 5), round(a.lng, 5), f"{a.area}. {a.name}",
                f"{a.name}: {a.n_cells} cells, concern {a.value:,.0f}, max z {a.max_z:.1f}"] for a in areas.itertuples()]
-    return {"layers": [{"type": "points", "title": layer["title"], "visible": bool(layer.get("visible", False)),
-                        "points": points, "colour": "#5b2a86", "labels": True}]}
+    return {"layers": [{**_shown("points", layer), "points": points, "colour": "#5b2a86", "labels": True}]}
 
 
-def _build_group_places(ctx, layer):
+def _build_group_places(ctx: MapContext, layer: dict) -> dict:
     from ..network.build import graph_from_evidence
     from ..network.groups import child_peer_groups
     from ..network.places import person_places
     from ..network.roles import group_summaries
 
-    store = ctx["store"]
-    graph = graph_from_evidence(store, as_of=ctx["as_of"], start=ctx["start"], end=ctx["end"])
+    graph = graph_from_evidence(ctx.store, as_of=ctx.as_of, start=ctx.start, end=ctx.end)
     groups = child_peer_groups(graph)
-    visits = person_places(store, res=ctx["res"], as_of=ctx["as_of"], start=ctx["start"], end=ctx["end"],
-                           graph=graph)
-    summary = group_summaries(graph, groups, visits=visits, namer=PlaceNamer(named_places(store)))
-    inside = set(ctx["cells"].tolist())
+    visits = person_places(ctx.store, res=ctx.res, as_of=ctx.as_of, start=ctx.start, end=ctx.end, graph=graph)
+    summary = group_summaries(graph, groups, visits=visits, namer=PlaceNamer(named_places(ctx.store)))
+    inside = set(ctx.cells.tolist())
     points = []
     for row in summary.itertuples():
         for place in row.places:
@@ -328,35 +354,24 @@ def _build_group_places(ctx, layer):
                 points.append([round(lat, 5), round(lng, 5), f"group {row.group}",
                                f"Peer group {row.group} ({row.size} children): {name}, {place['visits']} visits by "
                                f"{place['people']}"])
-    return {"layers": [{"type": "points", "title": layer["title"], "visible": bool(layer.get("visible", False)),
-                        "points": points, "colour": "#1b7837", "labels": False}]}
+    return {"layers": [{**_shown("points", layer), "points": points, "colour": "#1b7837", "labels": False}]}
 
 
-def _outreach(ctx, measure):
-    key = f"outreach:{measure}"
-    if key not in ctx["cache"]:
-        ctx["cache"][key] = layer_counts(ctx["store"], "outreach_sessions", ctx["cells"], res=ctx["res"],
-                                         start=ctx["start"], end=ctx["end"],
-                                         sum_field=None if measure == "sessions" else measure)
-    return ctx["cache"][key]
-
-
-def _build_outreach(ctx, layer):
+def _build_outreach(ctx: MapContext, layer: dict) -> dict:
     measure = layer["measure"]
     if measure not in ("sessions", "young_people_reached"):
         raise MapSpecError(f"outreach measure must be sessions or young_people_reached, got {measure!r}")
-    values = _outreach(ctx, measure)
+    values = ctx.outreach(measure)
     unit = "sessions" if measure == "sessions" else "young people reached"
-    return {"layers": [_hex_layer(ctx["table"], layer, values, _sequential(values, GREENS, unit),
-                                  "{value} " + unit)]}
+    return {"layers": [_hex_layer(ctx.table, layer, values, _sequential(values, GREENS, unit), "{value} " + unit)]}
 
 
-def _build_gaps(ctx, layer):
-    result, _ = _hotspots(ctx)
+def _build_gaps(ctx: MapContext, layer: dict) -> dict:
+    result, _ = ctx.hotspots()
     # candidate areas: hot at 90% confidence or more after FDR (Gi_Bin 1-3), joined where cells touch
-    places, wards = _names(ctx)
+    places, wards = ctx.names()
     areas = hotspot_areas(result.assign(hot=result["bin"] > 0), places=places, wards=wards)
-    sessions, reached = _outreach(ctx, "sessions"), _outreach(ctx, "young_people_reached")
+    sessions, reached = ctx.outreach("sessions"), ctx.outreach("young_people_reached")
     rows = []
     for area in areas.itertuples():
         around = {n for ring in h3cells.disks(area.cells, 1) for n in ring} & set(sessions.index)
@@ -367,18 +382,17 @@ def _build_gaps(ctx, layer):
     index, values, points, table_rows = [], [], [], []
     for rank, row in enumerate(ranked, start=1):
         for c in row["cells"]:
-            index.append(ctx["table"].index(c))
+            index.append(ctx.table.index(c))
             values.append(rank)
         points.append([round(row["lat"], 5), round(row["lng"], 5), f"gap {rank}",
                        f"Gap {rank}: {row['name']}: concern {row['concern']:,.0f}, {row['sessions']} outreach "
                        f"sessions reaching {row['reached']} young people"])
         table_rows.append([rank, row["name"], _num(row["concern"]), row["sessions"], row["reached"]])
     style = {"kind": "outline", "colour": "#d7301f", "labels": ["gap (ranked on the list)"]}
-    return {"layers": [{"type": "hex", "title": layer["title"], "visible": bool(layer.get("visible", False)),
-                        "index": index, "values": values, "style": style, "tooltip": "gap {value}", "legend": True},
-                       {"type": "points", "title": layer["title"] + ": labels",
-                        "visible": bool(layer.get("visible", False)), "points": points, "colour": "#d7301f",
-                        "labels": True}],
+    return {"layers": [{**_shown("hex", layer), "index": index, "values": values, "style": style,
+                        "tooltip": "gap {value}", "legend": True},
+                       {**_shown("points", layer), "title": layer["title"] + ": labels", "points": points,
+                        "colour": "#d7301f", "labels": True}],
             "table": {"title": layer["title"], "columns": ["rank", "area", "concern", "sessions", "young people"],
                       "rows": table_rows}}
 
@@ -403,21 +417,20 @@ def publication_key(spec: MapSpec, layer: dict, res: int) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def _build_distinct(ctx, layer):
-    people = layer_counts(ctx["store"], layer["layer"], ctx["cells"], res=ctx["res"], location=layer["location"],
-                          time_field=layer["time_field"], start=ctx["start"], end=ctx["end"],
-                          filters=layer.get("filter"), distinct_field=layer["person"])
-    rule = {k: int(v) for k, v in ctx["spec"].disclosure.items()}
+def _build_distinct(ctx: MapContext, layer: dict) -> dict:
+    people = layer_counts(ctx.store, layer["layer"], ctx.cells, res=ctx.res, location=layer["location"],
+                          time_field=layer["time_field"], start=ctx.start, end=ctx.end, filters=layer.get("filter"),
+                          distinct_field=layer["person"])
+    rule = {k: int(v) for k, v in ctx.spec.disclosure.items()}
     # numbers once published stay as published: a later upload (a late record of that year) never changes them, so
     # two views cannot be differenced to reveal the few people added in between
-    shown = ctx["store"].publish(publication_key(ctx["spec"], layer, ctx["res"]), f"{ctx['start']}..{ctx['end']}",
-                                 suppress(people, **rule))
+    shown = ctx.store.publish(publication_key(ctx.spec, layer, ctx.res), f"{ctx.start}..{ctx.end}",
+                              suppress(people, **rule))
     below = rule["suppress_below"]
     classes = {"kind": "suppressed", "breaks": [below, 2 * below, 5 * below, 1e9], "colours": PURPLES[1:],
                "labels": _suppressed_labels(below, rule["round_to"]),
                "suppressed": f"fewer than {below}, or none (not shown)", "unit": "young people"}
-    return {"layers": [_hex_layer(ctx["table"], layer, shown, classes, "{value} young people",
-                                  keep=lambda s: s != 0)]}
+    return {"layers": [_hex_layer(ctx.table, layer, shown, classes, "{value} young people", keep=lambda s: s != 0)]}
 
 
 def _suppressed_labels(below: int, step: int) -> list[str]:
@@ -430,22 +443,21 @@ def _suppressed_labels(below: int, step: int) -> list[str]:
     return labels
 
 
-def _build_boundaries(ctx, layer):
+def _build_boundaries(ctx: MapContext, layer: dict) -> dict:
     level = layer["level"]
     if level not in ("borough", "ward"):
         raise MapSpecError(f"boundaries level must be borough or ward, got {level!r}")
-    rows = ctx["store"].boundaries((level,))
+    rows = ctx.store.boundaries((level,))
     key = "code" if level == "borough" else "borough_code"
-    chosen = [b for b in rows if b[key] in ctx["boroughs"]]
-    origin = np.array(ctx["table"].origin)
-    return {"layers": [{"type": "lines", "title": layer["title"], "visible": bool(layer.get("visible", False)),
-                        "paths": [_paths(b["geometry"], origin) for b in chosen], "names": [b["name"] for b in chosen],
-                        "colour": "#333333" if level == "borough" else "#888888",
-                        "weight": 2.5 if level == "borough" else 1}]}
+    chosen = [b for b in rows if b[key] in ctx.boroughs]
+    origin = np.array(ctx.table.origin)
+    return {"layers": [{**_shown("lines", layer), "paths": [_paths(b["geometry"], origin) for b in chosen],
+                        "names": [b["name"] for b in chosen], "colour": "#333333" if level == "borough" else
+                        "#888888", "weight": 2.5 if level == "borough" else 1}]}
 
 
-BUILDERS = {"hotspots": _build_hotspots, "counts": _build_counts, "concern": _build_concern,
-            "emerging": _build_emerging, "hotspot_areas": _build_areas, "group_places": _build_group_places,
-            "outreach": _build_outreach, "gaps": _build_gaps, "distinct": _build_distinct,
-            "boundaries": _build_boundaries}
-
+#: One builder per layer kind: from the map's context and a layer to the page's layers (and frames, a table).
+BUILDERS: dict[str, Callable[[MapContext, dict], dict]] = {
+    "hotspots": _build_hotspots, "counts": _build_counts, "concern": _build_concern, "emerging": _build_emerging,
+    "hotspot_areas": _build_areas, "group_places": _build_group_places, "outreach": _build_outreach,
+    "gaps": _build_gaps, "distinct": _build_distinct, "boundaries": _build_boundaries}
