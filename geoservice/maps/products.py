@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,8 @@ from ..analysis.spacetime import emerging_hotspots
 from ..analysis.windows import checked_window, max_years
 from ..attribution import attributions_for
 from ..store.db import Store
-from .specs import MapSpec, MapSpecError
+from .specs import (AreasLayer, BoundariesLayer, ConcernLayer, CountsLayer, DistinctLayer, EmergingLayer, GapsLayer,
+                    GroupPlacesLayer, HotspotsLayer, Layer, MapSpec, MapSpecError, OutreachLayer)
 
 SCALE = 100_000  # coordinates travel as whole numbers of 1e-5 degrees (about 1 m)
 
@@ -61,8 +63,8 @@ def _latest_date(store: Store, spec: MapSpec) -> date | None:
     fields = {"incidents": "month", "missing_episodes": "found_at", "survey_responses": "answered_on",
               "outreach_sessions": "started_at"}
     for layer in spec.layers:
-        if layer["kind"] == "distinct":
-            fields = {layer["layer"]: layer["time_field"]}
+        if isinstance(layer, DistinctLayer):
+            fields = {layer.layer: layer.time_field}
             break
     found = {name: store.latest(name, field) for name, field in fields.items() if name in store.layer_tables}
     found = {name: pd.Timestamp(f).date() for name, f in found.items() if f is not None}
@@ -165,12 +167,12 @@ def _num(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def _shown(kind: str, layer: dict) -> dict:
+def _shown(kind: str, layer: Layer) -> dict:
     """The start of a page layer: how it is drawn, its title in the layer control, and whether it opens visible."""
-    return {"type": kind, "title": layer["title"], "visible": bool(layer.get("visible", False))}
+    return {"type": kind, "title": layer.title, "visible": layer.visible}
 
 
-def _hex_layer(table: CellTable, spec_layer: dict, series: pd.Series, style: dict, tooltip: str,
+def _hex_layer(table: CellTable, spec_layer: Layer, series: pd.Series, style: dict, tooltip: str,
                *, keep=lambda s: s > 0) -> dict:
     """A layer colouring the cells of ``series`` (indexed by integer H3 cells) that ``keep`` selects."""
     shown = series[keep(series)]
@@ -242,7 +244,7 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
     layers: list[dict] = []
     frames, tables = None, []
     for spec_layer in spec.layers:
-        built = BUILDERS[spec_layer["kind"]](context, spec_layer)
+        built = BUILDERS[spec_layer.kind](context, spec_layer)
         for layer in built.get("layers", []):
             layer["id"] = f"layer{len(layers)}"
             layers.append(layer)
@@ -274,38 +276,35 @@ def _layers_read(spec: MapSpec, store: Store) -> set[str]:
 
     layers = {"boundaries", "places"}
     for layer in spec.layers:
-        kind = layer["kind"]
-        if kind in ("hotspots", "counts", "concern", "emerging", "hotspot_areas", "gaps"):
+        if isinstance(layer, (HotspotsLayer, CountsLayer, ConcernLayer, EmergingLayer, AreasLayer, GapsLayer)):
             layers |= {c.layer for c in load_concern_index()}
-        if kind in ("outreach", "gaps"):
+        if isinstance(layer, (OutreachLayer, GapsLayer)):
             layers.add("outreach_sessions")
-        if kind == "group_places":
+        if isinstance(layer, GroupPlacesLayer):
             layers |= {"people", "associations", "missing_episodes", "incidents"}
-        if kind == "distinct":
-            layers.add(layer["layer"])
+        if isinstance(layer, DistinctLayer):
+            layers.add(layer.layer)
     return layers & set(store.specs)
 
 
-def _build_hotspots(ctx: MapContext, layer: dict) -> dict:
+def _build_hotspots(ctx: MapContext, layer: HotspotsLayer) -> dict:
     result, _ = ctx.hotspots()
     return {"layers": [_hex_layer(ctx.table, layer, result["bin"], BIN_STYLE, "Gi* {label}", keep=lambda s: s != 0)]}
 
 
-def _build_counts(ctx: MapContext, layer: dict) -> dict:
-    result, _ = ctx.hotspots()
-    if layer["source"] not in result.columns:
-        raise MapSpecError(f"counts layer {layer['title']!r}: no concern-index component {layer['source']!r}")
-    values = result[layer["source"]]
+def _build_counts(ctx: MapContext, layer: CountsLayer) -> dict:
+    # the source is a component of the concern index (checked when the spec loaded), so a column of the report
+    values = ctx.hotspots()[0][layer.source]
     return {"layers": [_hex_layer(ctx.table, layer, values, _sequential(values, REDS, "events"), "{value} events")]}
 
 
-def _build_concern(ctx: MapContext, layer: dict) -> dict:
+def _build_concern(ctx: MapContext, layer: ConcernLayer) -> dict:
     result, _ = ctx.hotspots()
     return {"layers": [_hex_layer(ctx.table, layer, result["concern"], _sequential(result["concern"], REDS, ""),
                                   "concern index {value}")]}
 
 
-def _build_emerging(ctx: MapContext, layer: dict) -> dict:
+def _build_emerging(ctx: MapContext, layer: EmergingLayer) -> dict:
     months = pd.period_range(pd.Timestamp(ctx.start), pd.Timestamp(ctx.end) - pd.Timedelta(days=1), freq="M")
     if len(months) < 3:  # the window is chosen at request time, so this is checked here, not when the spec loads
         raise MapSpecError("emerging hot spots need a window of at least three months")
@@ -327,14 +326,14 @@ def _build_emerging(ctx: MapContext, layer: dict) -> dict:
     return {"layers": [hexes], "frames": frames}
 
 
-def _build_areas(ctx: MapContext, layer: dict) -> dict:
+def _build_areas(ctx: MapContext, layer: AreasLayer) -> dict:
     _, areas = ctx.hotspots()
     points = [[round(a.lat, 5), round(a.lng, 5), f"{a.area}. {a.name}",
                f"{a.name}: {a.n_cells} cells, concern {a.value:,.0f}, max z {a.max_z:.1f}"] for a in areas.itertuples()]
     return {"layers": [{**_shown("points", layer), "points": points, "colour": "#5b2a86", "labels": True}]}
 
 
-def _build_group_places(ctx: MapContext, layer: dict) -> dict:
+def _build_group_places(ctx: MapContext, layer: GroupPlacesLayer) -> dict:
     from ..network.build import graph_from_evidence
     from ..network.groups import child_peer_groups
     from ..network.places import person_places
@@ -357,16 +356,13 @@ def _build_group_places(ctx: MapContext, layer: dict) -> dict:
     return {"layers": [{**_shown("points", layer), "points": points, "colour": "#1b7837", "labels": False}]}
 
 
-def _build_outreach(ctx: MapContext, layer: dict) -> dict:
-    measure = layer["measure"]
-    if measure not in ("sessions", "young_people_reached"):
-        raise MapSpecError(f"outreach measure must be sessions or young_people_reached, got {measure!r}")
-    values = ctx.outreach(measure)
-    unit = "sessions" if measure == "sessions" else "young people reached"
+def _build_outreach(ctx: MapContext, layer: OutreachLayer) -> dict:
+    values = ctx.outreach(layer.measure)
+    unit = "sessions" if layer.measure == "sessions" else "young people reached"
     return {"layers": [_hex_layer(ctx.table, layer, values, _sequential(values, GREENS, unit), "{value} " + unit)]}
 
 
-def _build_gaps(ctx: MapContext, layer: dict) -> dict:
+def _build_gaps(ctx: MapContext, layer: GapsLayer) -> dict:
     result, _ = ctx.hotspots()
     # candidate areas: hot at 90% confidence or more after FDR (Gi_Bin 1-3), joined where cells touch
     places, wards = ctx.names()
@@ -378,7 +374,7 @@ def _build_gaps(ctx: MapContext, layer: dict) -> dict:
         held, met = int(sessions.loc[list(around)].sum()), int(reached.loc[list(around)].sum())
         rows.append({"name": area.name, "cells": area.cells, "concern": float(area.value), "sessions": held,
                      "reached": met, "lat": area.lat, "lng": area.lng, "score": area.value / (1 + held)})
-    ranked = sorted(rows, key=lambda r: (-r["score"], r["name"]))[: int(layer.get("top", 10))]
+    ranked = sorted(rows, key=lambda r: (-r["score"], r["name"]))[: layer.top]
     index, values, points, table_rows = [], [], [], []
     for rank, row in enumerate(ranked, start=1):
         for c in row["cells"]:
@@ -391,9 +387,9 @@ def _build_gaps(ctx: MapContext, layer: dict) -> dict:
     style = {"kind": "outline", "colour": "#d7301f", "labels": ["gap (ranked on the list)"]}
     return {"layers": [{**_shown("hex", layer), "index": index, "values": values, "style": style,
                         "tooltip": "gap {value}", "legend": True},
-                       {**_shown("points", layer), "title": layer["title"] + ": labels", "points": points,
+                       {**_shown("points", layer), "title": layer.title + ": labels", "points": points,
                         "colour": "#d7301f", "labels": True}],
-            "table": {"title": layer["title"], "columns": ["rank", "area", "concern", "sessions", "young people"],
+            "table": {"title": layer.title, "columns": ["rank", "area", "concern", "sessions", "young people"],
                       "rows": table_rows}}
 
 
@@ -406,21 +402,25 @@ def suppress(counts: pd.Series, *, suppress_below: int, round_to: int) -> pd.Ser
     return rounded.where(counts >= suppress_below, 0).astype("int64")
 
 
-def publication_key(spec: MapSpec, layer: dict, res: int) -> str:
+def publication_key(spec: MapSpec, layer: DistinctLayer, res: int) -> str:
     """What a published aggregate counted and how it was protected, as a short digest: two products counting the
     same thing the same way share their published numbers."""
     import hashlib
     import json
 
-    what = {k: layer.get(k) for k in ("layer", "location", "person", "time_field", "filter")}
+    # the same values, under the same names, as when layers were plain dicts (filter None when the spec has none):
+    # a different digest would unfreeze the numbers already published
+    what: dict[str, object] = {
+        "layer": layer.layer, "location": layer.location, "person": layer.person, "time_field": layer.time_field,
+        "filter": None if layer.filter is None else dict(layer.filter)}
     what.update(res=res, disclosure=dict(spec.disclosure))
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def _build_distinct(ctx: MapContext, layer: dict) -> dict:
-    people = layer_counts(ctx.store, layer["layer"], ctx.cells, res=ctx.res, location=layer["location"],
-                          time_field=layer["time_field"], start=ctx.start, end=ctx.end, filters=layer.get("filter"),
-                          distinct_field=layer["person"])
+def _build_distinct(ctx: MapContext, layer: DistinctLayer) -> dict:
+    people = layer_counts(ctx.store, layer.layer, ctx.cells, res=ctx.res, location=layer.location,
+                          time_field=layer.time_field, start=ctx.start, end=ctx.end,
+                          filters=None if layer.filter is None else dict(layer.filter), distinct_field=layer.person)
     rule = {k: int(v) for k, v in ctx.spec.disclosure.items()}
     # numbers once published stay as published: a later upload (a late record of that year) never changes them, so
     # two views cannot be differenced to reveal the few people added in between
@@ -443,21 +443,18 @@ def _suppressed_labels(below: int, step: int) -> list[str]:
     return labels
 
 
-def _build_boundaries(ctx: MapContext, layer: dict) -> dict:
-    level = layer["level"]
-    if level not in ("borough", "ward"):
-        raise MapSpecError(f"boundaries level must be borough or ward, got {level!r}")
-    rows = ctx.store.boundaries((level,))
-    key = "code" if level == "borough" else "borough_code"
+def _build_boundaries(ctx: MapContext, layer: BoundariesLayer) -> dict:
+    rows = ctx.store.boundaries((layer.level,))
+    key = "code" if layer.level == "borough" else "borough_code"
     chosen = [b for b in rows if b[key] in ctx.boroughs]
     origin = np.array(ctx.table.origin)
     return {"layers": [{**_shown("lines", layer), "paths": [_paths(b["geometry"], origin) for b in chosen],
-                        "names": [b["name"] for b in chosen], "colour": "#333333" if level == "borough" else
-                        "#888888", "weight": 2.5 if level == "borough" else 1}]}
+                        "names": [b["name"] for b in chosen], "colour": "#333333" if layer.level == "borough" else
+                        "#888888", "weight": 2.5 if layer.level == "borough" else 1}]}
 
 
-#: One builder per layer kind: from the map's context and a layer to the page's layers (and frames, a table).
-BUILDERS: dict[str, Callable[[MapContext, dict], dict]] = {
+#: One builder per layer kind: from the map's context and a typed layer to the page's layers (and frames, a table).
+BUILDERS: dict[str, Callable[[MapContext, Any], dict]] = {
     "hotspots": _build_hotspots, "counts": _build_counts, "concern": _build_concern, "emerging": _build_emerging,
     "hotspot_areas": _build_areas, "group_places": _build_group_places, "outreach": _build_outreach,
     "gaps": _build_gaps, "distinct": _build_distinct, "boundaries": _build_boundaries}
