@@ -16,7 +16,9 @@ use) and ``boundaries``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +32,8 @@ from ..analysis.spacetime import emerging_hotspots
 from ..analysis.windows import checked_window, max_years
 from ..attribution import attributions_for
 from ..store.db import Store
-from .specs import MapSpec, MapSpecError
+from .specs import (AreasLayer, BoundariesLayer, ConcernLayer, CountsLayer, DistinctLayer, EmergingLayer, GapsLayer,
+                    GroupPlacesLayer, HotspotsLayer, Layer, MapSpec, MapSpecError, OutreachLayer)
 
 SCALE = 100_000  # coordinates travel as whole numbers of 1e-5 degrees (about 1 m)
 
@@ -60,8 +63,8 @@ def _latest_date(store: Store, spec: MapSpec) -> date | None:
     fields = {"incidents": "month", "missing_episodes": "found_at", "survey_responses": "answered_on",
               "outreach_sessions": "started_at"}
     for layer in spec.layers:
-        if layer["kind"] == "distinct":
-            fields = {layer["layer"]: layer["time_field"]}
+        if isinstance(layer, DistinctLayer):
+            fields = {layer.layer: layer.time_field}
             break
     found = {name: store.latest(name, field) for name, field in fields.items() if name in store.layer_tables}
     found = {name: pd.Timestamp(f).date() for name, f in found.items() if f is not None}
@@ -164,12 +167,16 @@ def _num(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def _hex_layer(table: CellTable, spec_layer: dict, series: pd.Series, style: dict, tooltip: str,
+def _shown(kind: str, layer: Layer) -> dict:
+    """The start of a page layer: how it is drawn, its title in the layer control, and whether it opens visible."""
+    return {"type": kind, "title": layer.title, "visible": layer.visible}
+
+
+def _hex_layer(table: CellTable, spec_layer: Layer, series: pd.Series, style: dict, tooltip: str,
                *, keep=lambda s: s > 0) -> dict:
     """A layer colouring the cells of ``series`` (indexed by integer H3 cells) that ``keep`` selects."""
     shown = series[keep(series)]
-    return {"type": "hex", "title": spec_layer["title"], "visible": bool(spec_layer.get("visible", False)),
-            "index": [table.index(c) for c in shown.index],
+    return {**_shown("hex", spec_layer), "index": [table.index(c) for c in shown.index],
             "values": [_plain_number(v) for v in shown.to_numpy()],
             "style": style, "tooltip": tooltip, "legend": True}
 
@@ -180,6 +187,47 @@ def _plain_number(value):
 
 
 # the map ---------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class MapContext:
+    """One map being built: what every layer is computed over, and the results its layers share, each computed
+    once per map (the named places and wards, the hot spots, and outreach once per measure)."""
+
+    store: Store
+    spec: MapSpec
+    boroughs: tuple[str, ...]
+    start: date
+    end: date
+    res: int
+    cells: pd.Index
+    table: CellTable
+    as_of: date
+    cache: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def _once(self, key: str, compute):
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
+    def names(self) -> tuple[pd.DataFrame, list[dict]]:
+        """The boroughs' named places and the ward boundaries (hot spots and gaps both name areas)."""
+        return self._once("names", lambda: (named_places(self.store, self.boroughs), self.store.boundaries(("ward",))))
+
+    def hotspots(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``hotspot_report`` over the map: per cell the concern index, its components and Gi* bins; and the areas."""
+        def compute():
+            places, wards = self.names()
+            return hotspot_report(self.store, boroughs=self.boroughs, res=self.res, start=self.start, end=self.end,
+                                  places=places, wards=wards)
+
+        return self._once("hotspots", compute)
+
+    def outreach(self, measure: str) -> pd.Series:
+        """Outreach per cell: sessions held, or the sum of ``measure`` (young people reached)."""
+        return self._once(f"outreach:{measure}", lambda: layer_counts(
+            self.store, "outreach_sessions", self.cells, res=self.res, start=self.start, end=self.end,
+            sum_field=None if measure == "sessions" else measure))
+
+
 def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, period: str | None = None,
               as_of=None, tile_url: str | None = None) -> MapData:
     """Compute every layer of ``spec`` over ``boroughs`` (GSS codes) and pack the page's data."""
@@ -191,11 +239,12 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
     cells = study_cells(store, boroughs, res)
     centres = h3cells.centres(cells)
     table = CellTable((float(centres[:, 0].mean()), float(centres[:, 1].mean())))
-    context = {"store": store, "spec": spec, "boroughs": boroughs, "start": start, "end": end, "res": res,
-               "cells": cells, "table": table, "as_of": pd.Timestamp(as_of or date.today()).date(), "cache": {}}
-    layers, frames, tables = [], None, []
+    context = MapContext(store, spec, boroughs, start, end, res, cells, table,
+                         pd.Timestamp(as_of or date.today()).date())
+    layers: list[dict] = []
+    frames, tables = None, []
     for spec_layer in spec.layers:
-        built = BUILDERS[spec_layer["kind"]](context, spec_layer)
+        built = BUILDERS[spec_layer.kind](context, spec_layer)
         for layer in built.get("layers", []):
             layer["id"] = f"layer{len(layers)}"
             layers.append(layer)
@@ -227,60 +276,40 @@ def _layers_read(spec: MapSpec, store: Store) -> set[str]:
 
     layers = {"boundaries", "places"}
     for layer in spec.layers:
-        kind = layer["kind"]
-        if kind in ("hotspots", "counts", "concern", "emerging", "hotspot_areas", "gaps"):
+        if isinstance(layer, (HotspotsLayer, CountsLayer, ConcernLayer, EmergingLayer, AreasLayer, GapsLayer)):
             layers |= {c.layer for c in load_concern_index()}
-        if kind in ("outreach", "gaps"):
+        if isinstance(layer, (OutreachLayer, GapsLayer)):
             layers.add("outreach_sessions")
-        if kind == "group_places":
+        if isinstance(layer, GroupPlacesLayer):
             layers |= {"people", "associations", "missing_episodes", "incidents"}
-        if kind == "distinct":
-            layers.add(layer["layer"])
+        if isinstance(layer, DistinctLayer):
+            layers.add(layer.layer)
     return layers & set(store.specs)
 
 
-def _names(ctx) -> tuple[pd.DataFrame, list[dict]]:
-    """The boroughs' named places and the ward boundaries, read once per map (hot spots and gaps both name areas)."""
-    if "names" not in ctx["cache"]:
-        ctx["cache"]["names"] = (named_places(ctx["store"], ctx["boroughs"]), ctx["store"].boundaries(("ward",)))
-    return ctx["cache"]["names"]
+def _build_hotspots(ctx: MapContext, layer: HotspotsLayer) -> dict:
+    result, _ = ctx.hotspots()
+    return {"layers": [_hex_layer(ctx.table, layer, result["bin"], BIN_STYLE, "Gi* {label}", keep=lambda s: s != 0)]}
 
 
-def _hotspots(ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if "hotspots" not in ctx["cache"]:
-        places, wards = _names(ctx)
-        ctx["cache"]["hotspots"] = hotspot_report(ctx["store"], boroughs=ctx["boroughs"], res=ctx["res"],
-                                                  start=ctx["start"], end=ctx["end"], places=places, wards=wards)
-    return ctx["cache"]["hotspots"]
+def _build_counts(ctx: MapContext, layer: CountsLayer) -> dict:
+    # the source is a component of the concern index (checked when the spec loaded), so a column of the report
+    values = ctx.hotspots()[0][layer.source]
+    return {"layers": [_hex_layer(ctx.table, layer, values, _sequential(values, REDS, "events"), "{value} events")]}
 
 
-def _build_hotspots(ctx, layer):
-    result, _ = _hotspots(ctx)
-    return {"layers": [_hex_layer(ctx["table"], layer, result["bin"], BIN_STYLE, "Gi* {label}",
-                                  keep=lambda s: s != 0)]}
-
-
-def _build_counts(ctx, layer):
-    result, _ = _hotspots(ctx)
-    if layer["source"] not in result.columns:
-        raise MapSpecError(f"counts layer {layer['title']!r}: no concern-index component {layer['source']!r}")
-    return {"layers": [_hex_layer(ctx["table"], layer, result[layer["source"]],
-                                  _sequential(result[layer["source"]], REDS, "events"), "{value} events")]}
-
-
-def _build_concern(ctx, layer):
-    result, _ = _hotspots(ctx)
-    return {"layers": [_hex_layer(ctx["table"], layer, result["concern"], _sequential(result["concern"], REDS, ""),
+def _build_concern(ctx: MapContext, layer: ConcernLayer) -> dict:
+    result, _ = ctx.hotspots()
+    return {"layers": [_hex_layer(ctx.table, layer, result["concern"], _sequential(result["concern"], REDS, ""),
                                   "concern index {value}")]}
 
 
-def _build_emerging(ctx, layer):
-    months = pd.period_range(pd.Timestamp(ctx["start"]), pd.Timestamp(ctx["end"]) - pd.Timedelta(days=1), freq="M")
-    if len(months) < 3:
+def _build_emerging(ctx: MapContext, layer: EmergingLayer) -> dict:
+    months = pd.period_range(pd.Timestamp(ctx.start), pd.Timestamp(ctx.end) - pd.Timedelta(days=1), freq="M")
+    if len(months) < 3:  # the window is chosen at request time, so this is checked here, not when the spec loads
         raise MapSpecError("emerging hot spots need a window of at least three months")
-    cube = pd.DataFrame({str(m): concern_index(ctx["store"], res=ctx["res"], boroughs=ctx["boroughs"],
-                                               start=m.start_time, end=(m + 1).start_time, cells=ctx["cells"])
-                         ["concern"] for m in months})
+    cube = pd.DataFrame({str(m): concern_index(ctx.store, res=ctx.res, boroughs=ctx.boroughs, start=m.start_time,
+                                               end=(m + 1).start_time, cells=ctx.cells)["concern"] for m in months})
     emerging = emerging_hotspots(cube)
     shown = emerging.summary.index[(emerging.summary.pattern != "no pattern").to_numpy()
                                    | (emerging.bins != 0).any(axis=1).to_numpy()]
@@ -290,35 +319,31 @@ def _build_emerging(ctx, layer):
              "colours": [colours[p] for p in patterns] + ["#dddddd"],
              "labels": patterns + ["significant in some month"]}
     series = emerging.summary.loc[shown, "pattern"]
-    hexes = {"type": "hex", "title": layer["title"], "visible": bool(layer.get("visible", False)),
-             "index": [ctx["table"].index(c) for c in shown], "values": series.tolist(),
+    hexes = {**_shown("hex", layer), "index": [ctx.table.index(c) for c in shown], "values": series.tolist(),
              "style": style, "tooltip": "{value}", "legend": True}
     frames = {"labels": [str(m) for m in months], "style": BIN_STYLE,
               "values": [emerging.bins.loc[shown, c].astype(int).tolist() for c in cube.columns]}
     return {"layers": [hexes], "frames": frames}
 
 
-def _build_areas(ctx, layer):
-    _, areas = _hotspots(ctx)
+def _build_areas(ctx: MapContext, layer: AreasLayer) -> dict:
+    _, areas = ctx.hotspots()
     points = [[round(a.lat, 5), round(a.lng, 5), f"{a.area}. {a.name}",
                f"{a.name}: {a.n_cells} cells, concern {a.value:,.0f}, max z {a.max_z:.1f}"] for a in areas.itertuples()]
-    return {"layers": [{"type": "points", "title": layer["title"], "visible": bool(layer.get("visible", False)),
-                        "points": points, "colour": "#5b2a86", "labels": True}]}
+    return {"layers": [{**_shown("points", layer), "points": points, "colour": "#5b2a86", "labels": True}]}
 
 
-def _build_group_places(ctx, layer):
+def _build_group_places(ctx: MapContext, layer: GroupPlacesLayer) -> dict:
     from ..network.build import graph_from_evidence
     from ..network.groups import child_peer_groups
     from ..network.places import person_places
     from ..network.roles import group_summaries
 
-    store = ctx["store"]
-    graph = graph_from_evidence(store, as_of=ctx["as_of"], start=ctx["start"], end=ctx["end"])
+    graph = graph_from_evidence(ctx.store, as_of=ctx.as_of, start=ctx.start, end=ctx.end)
     groups = child_peer_groups(graph)
-    visits = person_places(store, res=ctx["res"], as_of=ctx["as_of"], start=ctx["start"], end=ctx["end"],
-                           graph=graph)
-    summary = group_summaries(graph, groups, visits=visits, namer=PlaceNamer(named_places(store)))
-    inside = set(ctx["cells"].tolist())
+    visits = person_places(ctx.store, res=ctx.res, as_of=ctx.as_of, start=ctx.start, end=ctx.end, graph=graph)
+    summary = group_summaries(graph, groups, visits=visits, namer=PlaceNamer(named_places(ctx.store)))
+    inside = set(ctx.cells.tolist())
     points = []
     for row in summary.itertuples():
         for place in row.places:
@@ -328,58 +353,43 @@ def _build_group_places(ctx, layer):
                 points.append([round(lat, 5), round(lng, 5), f"group {row.group}",
                                f"Peer group {row.group} ({row.size} children): {name}, {place['visits']} visits by "
                                f"{place['people']}"])
-    return {"layers": [{"type": "points", "title": layer["title"], "visible": bool(layer.get("visible", False)),
-                        "points": points, "colour": "#1b7837", "labels": False}]}
+    return {"layers": [{**_shown("points", layer), "points": points, "colour": "#1b7837", "labels": False}]}
 
 
-def _outreach(ctx, measure):
-    key = f"outreach:{measure}"
-    if key not in ctx["cache"]:
-        ctx["cache"][key] = layer_counts(ctx["store"], "outreach_sessions", ctx["cells"], res=ctx["res"],
-                                         start=ctx["start"], end=ctx["end"],
-                                         sum_field=None if measure == "sessions" else measure)
-    return ctx["cache"][key]
+def _build_outreach(ctx: MapContext, layer: OutreachLayer) -> dict:
+    values = ctx.outreach(layer.measure)
+    unit = "sessions" if layer.measure == "sessions" else "young people reached"
+    return {"layers": [_hex_layer(ctx.table, layer, values, _sequential(values, GREENS, unit), "{value} " + unit)]}
 
 
-def _build_outreach(ctx, layer):
-    measure = layer["measure"]
-    if measure not in ("sessions", "young_people_reached"):
-        raise MapSpecError(f"outreach measure must be sessions or young_people_reached, got {measure!r}")
-    values = _outreach(ctx, measure)
-    unit = "sessions" if measure == "sessions" else "young people reached"
-    return {"layers": [_hex_layer(ctx["table"], layer, values, _sequential(values, GREENS, unit),
-                                  "{value} " + unit)]}
-
-
-def _build_gaps(ctx, layer):
-    result, _ = _hotspots(ctx)
+def _build_gaps(ctx: MapContext, layer: GapsLayer) -> dict:
+    result, _ = ctx.hotspots()
     # candidate areas: hot at 90% confidence or more after FDR (Gi_Bin 1-3), joined where cells touch
-    places, wards = _names(ctx)
+    places, wards = ctx.names()
     areas = hotspot_areas(result.assign(hot=result["bin"] > 0), places=places, wards=wards)
-    sessions, reached = _outreach(ctx, "sessions"), _outreach(ctx, "young_people_reached")
+    sessions, reached = ctx.outreach("sessions"), ctx.outreach("young_people_reached")
     rows = []
     for area in areas.itertuples():
         around = {n for ring in h3cells.disks(area.cells, 1) for n in ring} & set(sessions.index)
         held, met = int(sessions.loc[list(around)].sum()), int(reached.loc[list(around)].sum())
         rows.append({"name": area.name, "cells": area.cells, "concern": float(area.value), "sessions": held,
                      "reached": met, "lat": area.lat, "lng": area.lng, "score": area.value / (1 + held)})
-    ranked = sorted(rows, key=lambda r: (-r["score"], r["name"]))[: int(layer.get("top", 10))]
+    ranked = sorted(rows, key=lambda r: (-r["score"], r["name"]))[: layer.top]
     index, values, points, table_rows = [], [], [], []
     for rank, row in enumerate(ranked, start=1):
         for c in row["cells"]:
-            index.append(ctx["table"].index(c))
+            index.append(ctx.table.index(c))
             values.append(rank)
         points.append([round(row["lat"], 5), round(row["lng"], 5), f"gap {rank}",
                        f"Gap {rank}: {row['name']}: concern {row['concern']:,.0f}, {row['sessions']} outreach "
                        f"sessions reaching {row['reached']} young people"])
         table_rows.append([rank, row["name"], _num(row["concern"]), row["sessions"], row["reached"]])
     style = {"kind": "outline", "colour": "#d7301f", "labels": ["gap (ranked on the list)"]}
-    return {"layers": [{"type": "hex", "title": layer["title"], "visible": bool(layer.get("visible", False)),
-                        "index": index, "values": values, "style": style, "tooltip": "gap {value}", "legend": True},
-                       {"type": "points", "title": layer["title"] + ": labels",
-                        "visible": bool(layer.get("visible", False)), "points": points, "colour": "#d7301f",
-                        "labels": True}],
-            "table": {"title": layer["title"], "columns": ["rank", "area", "concern", "sessions", "young people"],
+    return {"layers": [{**_shown("hex", layer), "index": index, "values": values, "style": style,
+                        "tooltip": "gap {value}", "legend": True},
+                       {**_shown("points", layer), "title": layer.title + ": labels", "points": points,
+                        "colour": "#d7301f", "labels": True}],
+            "table": {"title": layer.title, "columns": ["rank", "area", "concern", "sessions", "young people"],
                       "rows": table_rows}}
 
 
@@ -392,32 +402,35 @@ def suppress(counts: pd.Series, *, suppress_below: int, round_to: int) -> pd.Ser
     return rounded.where(counts >= suppress_below, 0).astype("int64")
 
 
-def publication_key(spec: MapSpec, layer: dict, res: int) -> str:
+def publication_key(spec: MapSpec, layer: DistinctLayer, res: int) -> str:
     """What a published aggregate counted and how it was protected, as a short digest: two products counting the
     same thing the same way share their published numbers."""
     import hashlib
     import json
 
-    what = {k: layer.get(k) for k in ("layer", "location", "person", "time_field", "filter")}
+    # the same values, under the same names, as when layers were plain dicts (filter None when the spec has none):
+    # a different digest would unfreeze the numbers already published
+    what: dict[str, object] = {
+        "layer": layer.layer, "location": layer.location, "person": layer.person, "time_field": layer.time_field,
+        "filter": None if layer.filter is None else dict(layer.filter)}
     what.update(res=res, disclosure=dict(spec.disclosure))
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def _build_distinct(ctx, layer):
-    people = layer_counts(ctx["store"], layer["layer"], ctx["cells"], res=ctx["res"], location=layer["location"],
-                          time_field=layer["time_field"], start=ctx["start"], end=ctx["end"],
-                          filters=layer.get("filter"), distinct_field=layer["person"])
-    rule = {k: int(v) for k, v in ctx["spec"].disclosure.items()}
+def _build_distinct(ctx: MapContext, layer: DistinctLayer) -> dict:
+    people = layer_counts(ctx.store, layer.layer, ctx.cells, res=ctx.res, location=layer.location,
+                          time_field=layer.time_field, start=ctx.start, end=ctx.end,
+                          filters=None if layer.filter is None else dict(layer.filter), distinct_field=layer.person)
+    rule = {k: int(v) for k, v in ctx.spec.disclosure.items()}
     # numbers once published stay as published: a later upload (a late record of that year) never changes them, so
     # two views cannot be differenced to reveal the few people added in between
-    shown = ctx["store"].publish(publication_key(ctx["spec"], layer, ctx["res"]), f"{ctx['start']}..{ctx['end']}",
-                                 suppress(people, **rule))
+    shown = ctx.store.publish(publication_key(ctx.spec, layer, ctx.res), f"{ctx.start}..{ctx.end}",
+                              suppress(people, **rule))
     below = rule["suppress_below"]
     classes = {"kind": "suppressed", "breaks": [below, 2 * below, 5 * below, 1e9], "colours": PURPLES[1:],
                "labels": _suppressed_labels(below, rule["round_to"]),
                "suppressed": f"fewer than {below}, or none (not shown)", "unit": "young people"}
-    return {"layers": [_hex_layer(ctx["table"], layer, shown, classes, "{value} young people",
-                                  keep=lambda s: s != 0)]}
+    return {"layers": [_hex_layer(ctx.table, layer, shown, classes, "{value} young people", keep=lambda s: s != 0)]}
 
 
 def _suppressed_labels(below: int, step: int) -> list[str]:
@@ -430,22 +443,18 @@ def _suppressed_labels(below: int, step: int) -> list[str]:
     return labels
 
 
-def _build_boundaries(ctx, layer):
-    level = layer["level"]
-    if level not in ("borough", "ward"):
-        raise MapSpecError(f"boundaries level must be borough or ward, got {level!r}")
-    rows = ctx["store"].boundaries((level,))
-    key = "code" if level == "borough" else "borough_code"
-    chosen = [b for b in rows if b[key] in ctx["boroughs"]]
-    origin = np.array(ctx["table"].origin)
-    return {"layers": [{"type": "lines", "title": layer["title"], "visible": bool(layer.get("visible", False)),
-                        "paths": [_paths(b["geometry"], origin) for b in chosen], "names": [b["name"] for b in chosen],
-                        "colour": "#333333" if level == "borough" else "#888888",
-                        "weight": 2.5 if level == "borough" else 1}]}
+def _build_boundaries(ctx: MapContext, layer: BoundariesLayer) -> dict:
+    rows = ctx.store.boundaries((layer.level,))
+    key = "code" if layer.level == "borough" else "borough_code"
+    chosen = [b for b in rows if b[key] in ctx.boroughs]
+    origin = np.array(ctx.table.origin)
+    return {"layers": [{**_shown("lines", layer), "paths": [_paths(b["geometry"], origin) for b in chosen],
+                        "names": [b["name"] for b in chosen], "colour": "#333333" if layer.level == "borough" else
+                        "#888888", "weight": 2.5 if layer.level == "borough" else 1}]}
 
 
-BUILDERS = {"hotspots": _build_hotspots, "counts": _build_counts, "concern": _build_concern,
-            "emerging": _build_emerging, "hotspot_areas": _build_areas, "group_places": _build_group_places,
-            "outreach": _build_outreach, "gaps": _build_gaps, "distinct": _build_distinct,
-            "boundaries": _build_boundaries}
-
+#: One builder per layer kind: from the map's context and a typed layer to the page's layers (and frames, a table).
+BUILDERS: dict[str, Callable[[MapContext, Any], dict]] = {
+    "hotspots": _build_hotspots, "counts": _build_counts, "concern": _build_concern, "emerging": _build_emerging,
+    "hotspot_areas": _build_areas, "group_places": _build_group_places, "outreach": _build_outreach,
+    "gaps": _build_gaps, "distinct": _build_distinct, "boundaries": _build_boundaries}
