@@ -263,9 +263,9 @@ def map_command(ctx, spec, boroughs, start, end, period, out) -> None:
 
     settings = _settings(ctx)
     if spec.endswith(".toml"):
-        chosen = load_map_spec(spec)
+        chosen = load_map_spec(spec, layer_specs=_store(ctx).specs)
     else:
-        specs = load_map_specs(settings.maps_dir)
+        specs = load_map_specs(settings.maps_dir, layer_specs=_store(ctx).specs)
         if spec not in specs:
             raise GeoserviceError(f"no map spec called {spec!r} in {settings.maps_dir}; "
                                   f"known: {', '.join(sorted(specs))}")

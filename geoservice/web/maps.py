@@ -32,7 +32,8 @@ bp = Blueprint("maps", __name__, template_folder="templates")
 def _specs():
     """The map products the signed-in user may open (the specs are read once per app, not per request)."""
     if "map_specs" not in current_app.extensions:
-        current_app.extensions["map_specs"] = load_map_specs(current_app.config["GEOSERVICE_SETTINGS"].maps_dir)
+        current_app.extensions["map_specs"] = load_map_specs(current_app.config["GEOSERVICE_SETTINGS"].maps_dir,
+                                                             layer_specs=get_store().specs)
     user = current_user()
     return {name: spec for name, spec in current_app.extensions["map_specs"].items()
             if may_open_map(user.roles, spec.tier)}

@@ -9,19 +9,12 @@ import pytest
 from geoservice.analysis.counts import Component, concern_index, layer_counts, study_cells
 from geoservice.analysis.hotspots import HotspotInputError
 from geoservice.ingest.pipeline import ingest_file
-from geoservice.synth.world import LAYER_FILES, write_world
+from geoservice.synth.world import LAYER_FILES
 
-from ..conftest import DATA_DIR, needs_data
+from ..conftest import needs_data
 
 MERTON = "E09000024"
 pytestmark = [needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson"), pytest.mark.postgres]
-
-
-@pytest.fixture(scope="module")
-def world_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("world")
-    write_world(out, seed=1, data_dir=DATA_DIR)
-    return out
 
 
 @pytest.fixture
