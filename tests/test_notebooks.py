@@ -10,6 +10,8 @@ from geoservice.config import PROJECT_ROOT
 
 from .conftest import DATA_DIR, POLICE_UK, needs_data
 
+pytestmark = pytest.mark.slow
+
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 
 

@@ -382,13 +382,17 @@ def minimise_for(report: LinkageReport, recipient: str, pseudonymise: Pseudonymi
 
 
 def audited_linkage(store: Store, borough: str, *, start, end, username: str, justification: str, key: bytes,
-                    as_of=None, since=None, share_with: str | None = None) -> LinkageReport:
+                    as_of=None, since=None, share_with: str | None = None,
+                    report: LinkageReport | None = None) -> LinkageReport:
     """``linkage_report`` with its audit: making it is a ``combination`` of personal data (people named by their
     keyed pseudonyms, ``key``); with ``share_with``, the report is minimised for that borough and the sharing is a
-    ``disclosure`` to it. The CLI and the service both make reports this way."""
+    ``disclosure`` to it. The CLI and the service both make reports this way. ``report``: the same report made
+    already (the service keeps made reports while the data is unchanged); making it again is audited all the
+    same."""
     from ..privacy.audit import person_refs, record
 
-    report = linkage_report(store, borough, start=start, end=end, as_of=as_of, since=since)
+    if report is None:
+        report = linkage_report(store, borough, start=start, end=end, as_of=as_of, since=since)
     what = f"linkage:{borough}:{report.about['from']}..{report.about['to']}"
     record(store, username=username, operation="combination", justification=justification,
            objects=[what, *person_refs(key, sorted(report.everyone()))])

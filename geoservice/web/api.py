@@ -25,7 +25,7 @@ from ..network.groups import child_peer_groups
 from ..network.roles import group_summaries
 from ..privacy.audit import person_refs, record
 from ..pseudonyms import pseudonym_key
-from ..reports.linkage import SECTIONS, audited_linkage
+from ..reports.linkage import SECTIONS, audited_linkage, linkage_report
 from ..reports.render import plain, report_dict
 from . import params
 from ..policy import HOTSPOT_ROLES, PERSON_ROLES, ROLES
@@ -90,11 +90,17 @@ def hotspots():
 @allow(*PERSON_ROLES)
 def groups():
     """Peer groups with a child of the borough: children, linked adults apart, boroughs, places."""
+    from datetime import date
+
     borough, why = params.borough(), params.why()
-    graph = _graph()
-    home = {n: d.get("home_borough") for n, d in graph.nodes(data=True)}
-    chosen = [g for g in child_peer_groups(graph) if any(home[m] == borough for m in g)]
-    summary = group_summaries(graph, chosen)
+
+    def build():
+        graph = _graph()
+        home = {n: d.get("home_borough") for n, d in graph.nodes(data=True)}
+        chosen = [g for g in child_peer_groups(graph) if any(home[m] == borough for m in g)]
+        return group_summaries(graph, chosen)
+
+    summary = product_cache().get(("peer groups", borough, date.today()), build)
     people = sorted({p for row in summary.itertuples() for p in row.children + row.adults_posing_risk})
     _audit("consultation", [f"peer-groups:{borough}", *person_refs(_key(), people)], why)
     return jsonify({"ok": True, "borough": borough,
@@ -125,8 +131,14 @@ def _audited_linkage(share_with: str | None = None):
     since = params.day("since")
     if share_with is not None and share_with == borough:
         abort(400, description="share_with must be another borough than the report's own")
+    from datetime import date
+
+    def build():
+        return linkage_report(get_store(), borough, start=start, end=end, since=since, as_of=date.today())
+
+    report = product_cache().get(("linkage", borough, start, end, since, date.today()), build)
     return audited_linkage(get_store(), borough, start=start, end=end, since=since, share_with=share_with,
-                           username=current_user().username, justification=why, key=_key())
+                           username=current_user().username, justification=why, key=_key(), report=report)
 
 
 @bp.get("/api/linkage")

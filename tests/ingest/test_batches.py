@@ -161,6 +161,7 @@ def large_csv(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
 def test_a_real_interrupt_or_kill_mid_ingest_leaves_nothing(signal_name, loaded_store, settings, large_csv):
     import os

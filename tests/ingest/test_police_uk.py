@@ -10,7 +10,7 @@ from geoservice.ingest.pipeline import ingest_file
 
 from ..conftest import POLICE_UK, needs_data
 
-pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # the database matters; it takes seconds
 
 
 @needs_data(POLICE_UK.name)

@@ -12,7 +12,7 @@ from geoservice.ingest.pipeline import ingest_file
 
 from ..conftest import DATA_DIR, needs_data
 
-pytestmark = [needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson"), pytest.mark.postgres]
+pytestmark = needs_data("london_boroughs.geojson", "wards_merton_neighbours.geojson")
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +113,7 @@ def test_outreach_leaves_planted_gaps(world):
     assert len(tables["outreach_sessions"]) > 100
 
 
+@pytest.mark.postgres  # the world loads cleanly on both databases
 def test_world_ingests_without_a_rejected_row(loaded_store, settings, world):
     out, tables, _ = world
     for name in LAYER_FILES:

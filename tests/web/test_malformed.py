@@ -95,6 +95,7 @@ def test_every_route_is_walked(walker):
     assert endpoints == set(ROUTES)
 
 
+@pytest.mark.slow
 def test_malformed_values_in_every_parameter_are_a_4xx_with_a_message(walker):
     import re
 

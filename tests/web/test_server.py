@@ -18,7 +18,7 @@ from geoservice.store.db import Store
 
 from ..conftest import TEST_PASSWORD
 
-pytestmark = pytest.mark.postgres  # the database matters here: run on PostgreSQL too
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # the database matters; it takes seconds
 
 pytest.importorskip("gunicorn")
 
