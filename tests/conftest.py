@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -119,7 +121,6 @@ def loaded_store(store, settings, _templates):
 
 def _from_template(store, settings, folder: Path):
     """Put a template's database and instance files (the audit log's key and anchor) under ``store``."""
-    import shutil
 
     from geoservice.privacy import audit
 
@@ -151,12 +152,35 @@ def write_csv(tmp_path):
 AS_OF = "2026-01-01"
 
 
+@contextmanager
+def _made_once(tmp_path_factory, name: str):
+    """A folder made once per test run, shared by the parallel workers of the run (each waits for the one making
+    it): yields (folder, already made?); the folder counts as made when the block ends without an error."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's own folder either way
+    folder = shared / "made-once" / name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder / ".made"
+        if done.exists():
+            yield folder, True
+            return
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        yield folder, False
+        done.touch()
+
+
 @pytest.fixture(scope="session")
 def world_dir(tmp_path_factory):
     if not (DATA_DIR / "london_boroughs.geojson").exists():
         pytest.skip(f"shared data not found in {DATA_DIR}")
-    folder = tmp_path_factory.mktemp("world")
-    write_world(folder, seed=1, data_dir=DATA_DIR)
+    with _made_once(tmp_path_factory, "world") as (folder, made):
+        if not made:
+            write_world(folder, seed=1, data_dir=DATA_DIR)
     return folder
 
 
@@ -212,27 +236,32 @@ BOUNDARY_FILES = ("london_boroughs.geojson", "wards_merton_neighbours.geojson")
 @pytest.fixture(scope="session")
 def _templates(tmp_path_factory, world_dir):
     """``_templates(layers)``: a folder holding a SQLite store with the boundaries and those layers of the world
-    (ingested as ``load_world`` does) and its instance folder; made once per session per tuple of layers."""
+    (ingested as ``load_world`` does) and its instance folder; made once per run per tuple of layers, starting
+    from a copy of the boundaries-only template."""
     from geoservice.ingest.pipeline import ingest_file
 
-    made: dict[tuple, Path] = {}
-
     def template(layers: tuple) -> Path:
-        if layers not in made:
-            folder = tmp_path_factory.mktemp("template")
+        name = "template-" + ("-".join(layers) if layers else "boundaries")
+        with _made_once(tmp_path_factory, name) as (folder, made):
+            if made:
+                return folder
+            if layers:
+                start = template(())
+                shutil.copy(start / "world.sqlite", folder / "world.sqlite")
+                shutil.copytree(start / "instance", folder / "instance")
             settings = Settings.from_env(environ={}, database_url=f"sqlite:///{folder / 'world.sqlite'}",
                                          instance_path=str(folder / "instance"), data_dir=str(DATA_DIR),
                                          layers_dir=str(PROJECT_ROOT / "layers"))
             store = Store.from_settings(settings)
             store.init()
-            for name in BOUNDARY_FILES:
-                ingest_file(store, "boundaries", DATA_DIR / name, settings=settings)
-            for name in layers:
-                ingest_file(store, name, world_dir / f"{name}.csv", settings=settings, synthetic=True)
+            for file in (() if layers else BOUNDARY_FILES):
+                ingest_file(store, "boundaries", DATA_DIR / file, settings=settings)
+            for layer in layers:
+                ingest_file(store, layer, world_dir / f"{layer}.csv", settings=settings, synthetic=True)
             store.checkpoint()
             store.engine.dispose()
-            made[layers] = folder
-        return made[layers]
+            (folder / "instance").mkdir(exist_ok=True)
+        return folder
 
     return template
 
@@ -246,7 +275,6 @@ def world_template(_templates):
 @pytest.fixture
 def world_settings(world_template, tmp_path) -> Settings:
     """Settings over a private copy of the whole world (SQLite), with its own instance folder."""
-    import shutil
 
     shutil.copy(world_template / "world.sqlite", tmp_path / "world.sqlite")
     if (world_template / "instance").exists():  # the audit log's key and anchor travel with its database

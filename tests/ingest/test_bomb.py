@@ -18,6 +18,8 @@ import pytest
 
 from geoservice.config import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow
+
 HEADER = "crime_id,month,crime_type,latitude,longitude\n"
 ROW = "X1,2024-05,Robbery,51.41,-0.188\n"
 INFLATED_MB = 1000
@@ -27,8 +29,6 @@ PEAK_LIMIT_MB = 300
 #: Runs argv[1:] and prints its exit status, output and peak resident memory (of that child alone) as JSON.
 MEASURE = """
 import json, resource, subprocess, sys
-
-pytestmark = pytest.mark.slow
 done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 print(json.dumps({"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr,
                   "peak_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
