@@ -12,6 +12,7 @@ of the time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -43,10 +44,14 @@ def specs():
 
 
 @pytest.fixture(scope="session")
-def postgres_database():
-    """URL of a fresh PostGIS database for this session, or None when no server answers."""
+def postgres_templates(tmp_path_factory):
+    """Template databases on the PostgreSQL server for this session (None when no server answers): ``empty`` (PostGIS
+    and the store's tables) and ``boundaries`` (the boroughs and wards loaded too). Each test's database is a copy
+    (``CREATE DATABASE ... TEMPLATE``), far quicker than making tables and loading boundaries again."""
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
+
+    from geoservice.ingest.pipeline import ingest_file
 
     admin = make_engine(POSTGRES_URL)
     try:
@@ -58,16 +63,33 @@ def postgres_database():
             pytest.fail(f"GEOSERVICE_REQUIRE_POSTGRES=1 but no PostgreSQL answers at {POSTGRES_URL}: {exc.orig}")
         yield None
         return
-    name = f"geoservice_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    prefix = f"geoservice_test_{uuid.uuid4().hex[:10]}"
+    names = {"empty": f"{prefix}_empty", "boundaries": f"{prefix}_boundaries"}
+    autocommit = admin.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
-        yield url
+        autocommit.execute(text(f'CREATE DATABASE "{names["empty"]}"'))
+        settings = Settings.from_env(environ={}, database_url=_postgres_url(names["empty"]),
+                                     instance_path=str(tmp_path_factory.mktemp("pg-template")),
+                                     data_dir=str(DATA_DIR), layers_dir=str(PROJECT_ROOT / "layers"))
+        store = Store.from_settings(settings)
+        store.init()
+        store.engine.dispose()
+        autocommit.execute(text(f'CREATE DATABASE "{names["boundaries"]}" TEMPLATE "{names["empty"]}"'))
+        store = Store.from_settings(dataclasses.replace(settings, database_url=_postgres_url(names["boundaries"])))
+        for name in BOUNDARY_FILES:
+            if (DATA_DIR / name).exists():
+                ingest_file(store, "boundaries", DATA_DIR / name, settings=store.settings)
+        store.engine.dispose()
+        yield {"admin": autocommit, **names}
     finally:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for name in names.values():
+            autocommit.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        autocommit.close()
         admin.dispose()
+
+
+def _postgres_url(name: str) -> str:
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
 
 
 def pytest_generate_tests(metafunc):
@@ -80,12 +102,23 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def database_url(request, tmp_path):
+    """A new, empty database for the test: a SQLite file, or a PostgreSQL database copied from a template (with
+    the boundaries already loaded when the test asks for ``loaded_store``)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'geoservice.sqlite'}"
-    url = request.getfixturevalue("postgres_database")
-    if url is None:
+        yield f"sqlite:///{tmp_path / 'geoservice.sqlite'}"
+        return
+    from sqlalchemy import text
+
+    templates = request.getfixturevalue("postgres_templates")
+    if templates is None:
         pytest.skip(f"no PostgreSQL server at {POSTGRES_URL}")
-    return url
+    name = f"geoservice_t_{uuid.uuid4().hex[:12]}"
+    template = templates["boundaries" if "loaded_store" in request.fixturenames else "empty"]
+    templates["admin"].execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield _postgres_url(name)
+    finally:
+        templates["admin"].execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -96,26 +129,22 @@ def settings(database_url, tmp_path) -> Settings:
 
 @pytest.fixture
 def store(settings):
+    """The store over the test's own new database."""
     store = Store.from_settings(settings)
-    store.drop_all()
     store.init()
     yield store
-    store.drop_all()
     store.engine.dispose()
 
 
 @pytest.fixture
 def loaded_store(store, settings, _templates):
     """A store with the London boroughs and the wards of Merton and its neighbours loaded."""
-    from geoservice.ingest.pipeline import ingest_file
 
     for name in BOUNDARY_FILES:
         if not (DATA_DIR / name).exists():
             pytest.skip(f"shared data not found: {DATA_DIR / name}")
     if store.is_postgres:
-        for name in BOUNDARY_FILES:
-            ingest_file(store, "boundaries", DATA_DIR / name, settings=settings)
-        return store
+        return store  # its database was copied from the template with the boundaries (``database_url``)
     return _from_template(store, settings, _templates(()))
 
 
