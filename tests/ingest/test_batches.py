@@ -186,8 +186,10 @@ def test_a_real_interrupt_or_kill_mid_ingest_leaves_nothing(signal_name, loaded_
         assert proc.returncode == -signal.SIGKILL
     assert _nothing_written(loaded_store)
     if signal_name == "SIGKILL":  # a killed writer leaves no lock or half-written page behind
-        report = ingest_file(loaded_store, "incidents", large_csv, settings=settings)
-        assert report.accepted == 200_000, "after the kill, the same file loads whole"
+        small = _incidents(large_csv.parent / "after-the-kill.csv", 2000)
+        report = ingest_file(loaded_store, "incidents", small, settings=settings)
+        assert report.accepted == 2000 and loaded_store.layer_counts()["incidents"] == 2000, \
+            "after the kill, the next batch writes at once, and only it is held"
 
 
 def test_concurrent_ingests_queue_and_both_land(loaded_store, settings, tmp_path):
