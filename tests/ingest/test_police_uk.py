@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import gzip
 
 import pandas as pd
+import pytest
 
 from geoservice.ingest.pipeline import ingest_file
 
 from ..conftest import POLICE_UK, needs_data
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # the database matters; it takes seconds
+pytestmark = [needs_data(POLICE_UK.name), pytest.mark.slow]  # the whole file takes seconds
 
 
-@needs_data(POLICE_UK.name)
 def test_police_uk_file_loads_and_reloads(loaded_store, settings):
     first = ingest_file(loaded_store, "incidents", POLICE_UK, settings=settings)
     assert first.format == "police-uk"
@@ -40,3 +40,21 @@ def test_police_uk_file_loads_and_reloads(loaded_store, settings):
     second = ingest_file(loaded_store, "incidents", POLICE_UK, settings=settings)
     assert (second.rows_in, second.accepted, second.rejected, second.duplicate) == (116_319, 0, 0, 116_319)
     assert loaded_store.layer_counts()["incidents"] == first.accepted
+
+
+@pytest.mark.postgres
+def test_a_police_uk_month_loads_and_reloads_on_each_database(loaded_store, settings, tmp_path):
+    """The same file layout through each database's bulk path (COPY on PostgreSQL): a month of the real file."""
+    with gzip.open(POLICE_UK, "rt", encoding="utf-8") as source:
+        lines = [line for number, line in enumerate(source) if number == 0 or ",2018-06," in line]
+    month = tmp_path / "2018-06-street.csv"
+    month.write_text("".join(lines), encoding="utf-8")
+    first = ingest_file(loaded_store, "incidents", month, settings=settings)
+    assert first.format == "police-uk" and first.rows_in == len(lines) - 1 > 8_000
+    assert first.rows_in == first.accepted + first.rejected + first.duplicate and first.accepted > 0.95 * first.rows_in
+    assert loaded_store.layer_counts()["incidents"] == first.accepted
+    frame = loaded_store.read_layer("incidents", ["month", "location_cell_9", "location_borough"])
+    assert frame.location_cell_9.notna().all() and (frame.location_borough == "E09000024").sum() > 1_000
+    assert {str(m)[:7] for m in frame.month} == {"2018-06"}
+    second = ingest_file(loaded_store, "incidents", month, settings=settings)
+    assert (second.accepted, second.rejected, second.duplicate) == (0, 0, first.rows_in)
