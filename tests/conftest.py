@@ -239,6 +239,22 @@ def load_world(loaded_store, settings, world_dir, _templates):
 TEST_PASSWORD = "a long test password"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashes():
+    """Tests add users and sign in hundreds of times, and scrypt at its production cost takes about 0.1 s each
+    time: tests hash with a cheap PBKDF2 instead (a hash names its own method, so checking is cheap too).
+    ``tests/privacy/test_users.py`` checks that the service itself stores scrypt hashes."""
+    import functools
+
+    import geoservice.privacy.users as users
+
+    original, dummy = users.generate_password_hash, users._DUMMY_HASH
+    users.generate_password_hash = functools.partial(original, method="pbkdf2:sha256:1000")
+    users._DUMMY_HASH = users.generate_password_hash("not a real password, never matches")
+    yield
+    users.generate_password_hash, users._DUMMY_HASH = original, dummy
+
+
 def sign_in(client, store, role: str = "mace_analyst", boroughs=None, username: str | None = None) -> str:
     """Make the user (one role, these boroughs; default the study area) if needed and sign the client in."""
     import re
