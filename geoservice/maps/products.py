@@ -94,8 +94,8 @@ def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str
             raise MapSpecError(f"{str(period)[:20]!r} is not a whole calendar {spec.calendar} (e.g. {example})")
         if chosen > last_ended:
             # a period still running changes under the reader: two views a day apart would differ by a few people
-            raise MapSpecError(f"{chosen} has not ended yet; {spec.name} shows whole periods that have ended "
-                               f"(the latest is {last_ended})")
+            raise MapSpecError(f"{chosen} has not ended yet; the map \u201c{spec.title}\u201d shows whole "
+                               f"{spec.calendar}s that have ended (the latest is {last_ended})")
         return chosen.start_time.date(), (chosen + 1).start_time.date()
     if period is not None:
         raise MapSpecError(f"{spec.name} uses a rolling window: give --from/--to, not a period")
