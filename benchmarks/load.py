@@ -17,6 +17,7 @@ Target (issue 6): p95 at most 300 ms, zero errors, zero lost audit events.
 from __future__ import annotations
 
 import argparse
+import collections
 import http.client
 import os
 import random
@@ -101,9 +102,9 @@ def main(argv=None) -> None:
     port = _free_port()
     env = dict(os.environ, GEOSERVICE_INSTANCE_PATH=str(args.instance))
     env.pop("GEOSERVICE_DATABASE_URL", None)
+    log = open(args.instance / "load-server.log", "w")  # the server's own messages, for what went wrong
     server = subprocess.Popen([sys.executable, "-m", "geoservice.cli", "serve", "--port", str(port),
-                               "--workers", str(args.workers)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--workers", str(args.workers)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(100):
             try:
@@ -157,6 +158,9 @@ def main(argv=None) -> None:
               f"  errors {errors}")
 
     print(f"{len(results):,} requests in {args.seconds:.0f} s ({len(results) / args.seconds:.0f}/s)")
+    failed = collections.Counter((names[k], int(status[k])) for k in np.flatnonzero(status != 200))
+    if failed:
+        print("not 200: " + ", ".join(f"{name} {code} x{n}" for (name, code), n in sorted(failed.items())))
     line("all", np.ones(len(results), bool))
     line("after 10 s warm-up", began >= 10)
     for name in [*ENDPOINTS, "person (audited)"]:

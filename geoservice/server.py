@@ -31,6 +31,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000, work
         def load_config(self):
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                                "worker_class": "gthread", "timeout": 300, "graceful_timeout": 10,
+                               "keepalive": 75,  # as a browser or proxy expects; gunicorn's 2 s drops idle pages
                                "accesslog": None, "errorlog": "-", "loglevel": "warning",
                                "proc_name": "geoservice"}.items():
                 self.cfg.set(key, value)
