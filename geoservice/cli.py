@@ -344,28 +344,25 @@ def user_password(ctx, username, password_env) -> None:
     click.echo(f"{username}: new password set; their sessions have ended")
 
 
-@user.command("disable")
-@click.argument("username")
-@click.pass_context
-@handle_errors()
-def user_disable(ctx, username) -> None:
-    """Disable a user: they cannot sign in, and every session of theirs ends at once."""
-    from .privacy.users import set_disabled
+def _switch_user(disabled: bool, done: str, help_text: str):
+    """``user disable`` and ``user enable``: one command each, one way of doing it."""
 
-    set_disabled(_store(ctx), username, True)
-    click.echo(f"{username}: disabled; their sessions have ended")
+    @click.argument("username")
+    @click.pass_context
+    @handle_errors()
+    def command(ctx, username) -> None:
+        from .privacy.users import set_disabled
+
+        set_disabled(_store(ctx), username, disabled)
+        click.echo(f"{username}: {done}")
+
+    command.__doc__ = help_text
+    return command
 
 
-@user.command("enable")
-@click.argument("username")
-@click.pass_context
-@handle_errors()
-def user_enable(ctx, username) -> None:
-    """Let a disabled user sign in again."""
-    from .privacy.users import set_disabled
-
-    set_disabled(_store(ctx), username, False)
-    click.echo(f"{username}: enabled")
+user.command("disable")(_switch_user(True, "disabled; their sessions have ended",
+                                     "Disable a user: they cannot sign in, and every session of theirs ends at once."))
+user.command("enable")(_switch_user(False, "enabled", "Let a disabled user sign in again."))
 
 
 def _new_password(password_env: str | None) -> str:

@@ -254,18 +254,28 @@ def _duplicates(values: Sequence[str], what: str, where: str, problems: list[str
         problems.append(f"{where}: {what} must be unique, got {repeated} more than once")
 
 
-def _field_from_toml(item: object, spec: str, index: int, problems: list[str]) -> FieldSpec | None:
-    """The ``index``-th ``[[fields]]`` table of ``spec``; None when it has no name (the problem is reported)."""
-    where = f"{spec} field #{index}"
+def _named_table(item: object, spec: str, kind: str, index: int, keys, problems: list[str]):
+    """``(name, where)`` of the ``index``-th ``[[<kind>s]]`` table of ``spec`` (name None when it has none), after
+    reporting its unknown keys and a missing name; None when it is not a table at all."""
+    where = f"{spec} {kind} #{index}"
     if not isinstance(item, dict):
-        problems.append(f"{where}: must be a table ([[fields]]), got {item!r}")
+        problems.append(f"{where}: must be a table ([[{kind}s]]), got {item!r}")
         return None
     name = _get(item, "name", "a non-empty string", where, problems)
     if name is not None:
-        where = f"{spec} field {name!r}"
-    misspelt = _unknown_keys(item, FIELD_KEYS, where, problems)
+        where = f"{spec} {kind} {name!r}"
+    misspelt = _unknown_keys(item, keys, where, problems)
     if "name" not in item and "name" not in misspelt:  # a misspelt name is reported already
         problems.append(f"{where}: missing required key 'name'")
+    return name, where
+
+
+def _field_from_toml(item: object, spec: str, index: int, problems: list[str]) -> FieldSpec | None:
+    """The ``index``-th ``[[fields]]`` table of ``spec``; None when it has no name (the problem is reported)."""
+    named = _named_table(item, spec, "field", index, FIELD_KEYS, problems)
+    if named is None:
+        return None
+    name, where = named
     ftype = _choice(item, "type", FIELD_TYPES, where, problems, "text")  # None: unknown, so skip checks on it
     area = _choice(item, "area", AREA_LEVELS, where, problems, note=" (a level of the boundaries layer)")
     if area is not None and ftype not in (None, "text"):
@@ -317,16 +327,10 @@ def _field_from_toml(item: object, spec: str, index: int, problems: list[str]) -
 
 def _location_from_toml(item: object, spec: str, index: int, problems: list[str]) -> LocationSpec | None:
     """The ``index``-th ``[[locations]]`` table of ``spec``; None when it has no name (the problem is reported)."""
-    where = f"{spec} location #{index}"
-    if not isinstance(item, dict):
-        problems.append(f"{where}: must be a table ([[locations]]), got {item!r}")
+    named = _named_table(item, spec, "location", index, LOCATION_KEYS, problems)
+    if named is None:
         return None
-    name = _get(item, "name", "a non-empty string", where, problems)
-    if name is not None:
-        where = f"{spec} location {name!r}"
-    misspelt = _unknown_keys(item, LOCATION_KEYS, where, problems)
-    if "name" not in item and "name" not in misspelt:  # a misspelt name is reported already
-        problems.append(f"{where}: missing required key 'name'")
+    name, where = named
     columns = {key: _get(item, key, "a non-empty string", where, problems) for key in LOCATION_COLUMNS}
     required = _get(item, "required", "true or false", where, problems, True)
     extent = _choice(item, "extent", EXTENTS, where, problems, "study_area")

@@ -66,3 +66,28 @@ def test_the_readme_examples_run(world_settings, tmp_path, monkeypatch):
         args = ["--database", world_settings.database_url, "--instance", str(world_settings.instance_path), *words[1:]]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, (words, result.output)
+
+
+def test_user_commands_disable_enable_and_set_a_password(tmp_path, monkeypatch):
+    from geoservice.config import Settings
+    from geoservice.privacy.users import authenticate
+    from geoservice.store.db import Store
+
+    base = ["--database", f"sqlite:///{tmp_path / 'db.sqlite'}", "--instance", str(tmp_path / "instance"), "user"]
+    monkeypatch.setenv("FIRST", "a first long password")
+    monkeypatch.setenv("SECOND", "a second long password")
+    runner = CliRunner()
+    assert runner.invoke(main, base + ["add", "ana", "--role", "auditor", "--borough", "E09000024",
+                                       "--password-env", "FIRST"]).exit_code == 0
+    store = Store.from_settings(Settings.from_env(environ={}, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                                                  instance_path=str(tmp_path / "instance")))
+    try:
+        assert runner.invoke(main, base + ["disable", "ana"]).exit_code == 0
+        assert authenticate(store, "ana", "a first long password") is None
+        assert runner.invoke(main, base + ["enable", "ana"]).exit_code == 0
+        assert runner.invoke(main, base + ["password", "ana", "--password-env", "SECOND"]).exit_code == 0
+        assert authenticate(store, "ana", "a first long password") is None
+        assert authenticate(store, "ana", "a second long password").username == "ana"
+        assert runner.invoke(main, base + ["disable", "nobody"]).exit_code == 2
+    finally:
+        store.engine.dispose()
