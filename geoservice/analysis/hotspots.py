@@ -184,8 +184,10 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
     DataFrame indexed by cell with ``value``; ``neighbourhood_sum`` (the cell and its neighbours);
     ``neighbours`` (how many, the cell excluded); ``z`` (analytic Gi* z-score); ``p`` (two-sided conditional
     permutation p-value); ``q`` (Benjamini-Hochberg adjusted); ``bin`` (-3..3 as ArcGIS Gi_Bin: 99/95/90%
-    confidence on ``q``, signed by ``z``); ``hot`` and ``cold`` (``q <= alpha``). ``.attrs["settings"]`` records
-    k, the method, permutations, seed, alpha, the number of cells and a hash of the input.
+    confidence on ``q``, signed by ``z``); ``hot`` and ``cold`` (``q <= alpha``); ``pulled_in`` (hot cells whose
+    own value is no more than the study area's mean: the cluster's neighbours, not a place of its own).
+    ``.attrs["settings"]`` records k, the method, permutations, seed, alpha, the number of cells and a hash of the
+    input.
     """
     if not isinstance(counts, pd.Series):
         raise HotspotInputError(f"counts must be a pandas Series indexed by H3 cell, got {type(counts).__name__}")
@@ -238,12 +240,14 @@ def _gi_star_core(y: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, n
     p[draws == 0] = 1.0  # an isolated cell has no neighbours to test
     q = benjamini_hochberg(p)
     level = np.select([q <= 0.01, q <= 0.05, q <= 0.10], [3, 2, 1], 0)
-    direction = np.sign(neighbour_sum - draws * (y.sum() - y) / max(n - 1, 1))
-    bins = (level * direction).astype(int)
+    bins = (level * np.sign(z)).astype(int)  # signed by z, as ArcGIS's Gi_Bin: a busy cell is never "cold"
     bins[(bins > 0) & (neighbourhood_sum == 0)] = 0  # an all-zero neighbourhood is never hot
+    hot = (q <= alpha) & (bins > 0)
     result = pd.DataFrame({
         "value": y, "neighbourhood_sum": neighbourhood_sum, "neighbours": draws, "z": z, "p": p, "q": q,
-        "bin": bins, "hot": (q <= alpha) & (bins > 0), "cold": (q <= alpha) & (bins < 0),
+        "bin": bins, "hot": hot, "cold": (q <= alpha) & (bins < 0),
+        # at k >= 2 a cluster pulls in cells with nothing of their own: say which hot cells those are
+        "pulled_in": hot & (y <= mean),
     }, index=cells)
     result.attrs["settings"] = result_settings(
         method=method, seed=None if whole else seed, inputs=(cells.to_numpy(), y),

@@ -24,3 +24,9 @@ def boroughs():
 def merton_cells(boroughs):
     """Merton's study cells at res 9 and res 10 (polygon fill at cell centres)."""
     return {res: polygons_to_cells([boroughs.geometry[MERTON]], res) for res in (9, 10)}
+
+
+@pytest.fixture(scope="session")
+def all_merton_cells(boroughs):
+    """Merton's study cells at res 8, 9 and 10."""
+    return {res: polygons_to_cells([boroughs.geometry[MERTON]], res) for res in (8, 9, 10)}

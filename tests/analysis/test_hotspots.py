@@ -199,3 +199,38 @@ def test_benjamini_hochberg_matches_the_definition():
     p = np.array([0.01, 0.04, 0.03, 0.20, 0.5])
     # sorted 0.01, 0.03, 0.04, 0.2, 0.5 -> n*p/rank = 0.05, 0.075, 0.0667, 0.25, 0.5 -> monotone from the right
     np.testing.assert_allclose(benjamini_hochberg(p), [0.05, 0.0667, 0.0667, 0.25, 0.5], atol=1e-4)
+
+
+def test_a_busy_isolated_cell_is_never_a_cold_spot(merton_cells):
+    """Gi_Bin is signed by z: 200 events with six empty neighbours is z > 0, never a significant cold spot."""
+    cells = merton_cells[9]
+    rng = np.random.default_rng(11)
+    y = pd.Series(rng.poisson(1.0, len(cells)), index=cells)
+    centre = cells[len(cells) // 2]
+    ring = [c for c in neighbourhood_of(centre) if c in set(cells.tolist()) and c != centre]
+    y.loc[ring] = 0
+    y.loc[centre] = 200
+    result = gi_star(y)
+    assert result.loc[centre, "z"] > 3 and result.loc[centre, "bin"] >= 0 and not result.loc[centre, "cold"]
+    assert (np.sign(result.bin) * np.sign(result.z) >= 0).all(), "every bin has the sign of its z"
+
+
+def test_at_k2_the_cells_a_cluster_pulls_in_are_named(merton_cells):
+    cells = merton_cells[9]
+    rng = np.random.default_rng(12)
+    y = pd.Series(rng.poisson(0.5, len(cells)), index=cells)
+    centre = cells[len(cells) // 3]
+    blob = [c for c in neighbourhood_of(centre) if c in set(cells.tolist())]
+    y.loc[blob] = 12  # a planted blob: the centre and its ring
+    y.loc[centre] = 30
+    result = gi_star(y, k=2)
+    hot = result[result.hot]
+    assert centre in hot.index and not hot.loc[centre, "pulled_in"]
+    assert hot.pulled_in.any(), "a blob at k = 2 flags neighbours with nothing of their own"
+    assert (hot[hot.pulled_in].value <= y.mean()).all()
+
+
+def neighbourhood_of(cell):
+    from geoservice.cells import disk
+
+    return disk(cell, 1)
