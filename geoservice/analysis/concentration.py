@@ -86,7 +86,7 @@ def place_test(counts: pd.Series, expected: pd.Series | None = None, *, alpha: f
     y = _checked_values(counts.to_numpy(dtype=float))
     if not np.all(y == np.round(y)):
         raise HotspotInputError("the place test needs whole-number counts (test one layer, not a weighted index)")
-    mu = _expected_for(counts, expected, y)
+    mu = expected_counts(counts, expected)
     a = dispersion(y, mu)
     p = upper_tail(y, mu, a)
     q = benjamini_hochberg(p)
@@ -104,8 +104,17 @@ def place_test(counts: pd.Series, expected: pd.Series | None = None, *, alpha: f
     return result
 
 
-def _expected_for(counts: pd.Series, expected: pd.Series | None, y: np.ndarray) -> np.ndarray:
-    """Expected counts aligned with ``counts`` and scaled to its total."""
+def pearson_residuals(values: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """(value - expected) / its standard deviation under the fitted negative binomial: comparable across cells
+    whatever their expected count."""
+    a = dispersion(values, expected)
+    sd = np.sqrt(np.maximum(expected * (1 + a * expected), 1e-12))
+    return (values - expected) / sd
+
+
+def expected_counts(counts: pd.Series, expected: pd.Series | None) -> np.ndarray:
+    """Expected counts aligned with ``counts`` and scaled to its total (the average everywhere when None)."""
+    y = counts.to_numpy(dtype=float)
     if expected is None:
         return np.full(y.size, y.mean())
     if not isinstance(expected, pd.Series):

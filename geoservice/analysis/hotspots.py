@@ -161,7 +161,7 @@ def _checked_values(y: np.ndarray) -> np.ndarray:
 
 
 def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int = 0,
-            alpha: float = 0.05) -> pd.DataFrame:
+            alpha: float = 0.05, expected: pd.Series | None = None) -> pd.DataFrame:
     """Getis-Ord Gi* hot and cold spots over H3 cells.
 
     Parameters
@@ -178,6 +178,11 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
         Seed of those permutations.
     alpha
         False discovery rate for the ``hot`` and ``cold`` flags.
+    expected
+        Expected counts per cell (``analysis/expected.py``): test each cell's excess over what is usual there, not
+        its count. Gi* then runs on the Pearson residuals, (count - expected) / its standard deviation under the
+        place test's negative binomial, with seeded permutations, so a broad gradient is not reported as
+        clusters. ``value`` stays the count; ``expected`` is added.
 
     Returns
     -------
@@ -199,8 +204,20 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
         raise HotspotInputError(f"permutations must be at least 1, got {permutations}")
     cells = _as_cells(counts.index)
     y = _checked_values(counts.to_numpy(dtype=float))
+    structure = neighbourhoods(cells, k)
+    if expected is None:
+        result = _gi_star_core(y, cells, structure, permutations, seed, alpha)
+    else:
+        from .concentration import expected_counts, pearson_residuals
 
-    result = _gi_star_core(y, cells, neighbourhoods(cells, k), permutations, seed, alpha)
+        mu = expected_counts(counts, expected)
+        result = _gi_star_core(pearson_residuals(y, mu), cells, structure, permutations, seed, alpha)
+        positions, offsets = structure
+        result["value"] = y
+        result["neighbourhood_sum"] = np.add.reduceat(y[positions], offsets[:-1])
+        result["expected"] = mu
+        result.attrs["settings"].update(expected="the expected surface given", statistic=(
+            "Getis-Ord Gi* of Pearson residuals against the expected surface (binary weights, self included)"))
     result.attrs["settings"]["k"] = k
     result.index = like(result.index, counts.index)  # hex in, hex out
     return result
