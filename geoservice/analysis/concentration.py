@@ -49,6 +49,30 @@ def upper_tail(values: np.ndarray, expected: np.ndarray, a: float) -> np.ndarray
     return np.where(expected <= 0, np.where(values > 0, 0.0, 1.0), np.clip(p, 0.0, 1.0))
 
 
+def tails(values: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(X >= value) and P(X <= value) for X negative binomial with this mean and variance (Poisson where the
+    variance is no more than the mean): the distribution of a sum of counts matched by its first two moments."""
+    values, mean = np.asarray(values, dtype=float), np.asarray(mean, dtype=float)
+    excess = np.maximum(np.asarray(variance, dtype=float) - mean, 0.0)
+    a = np.where(mean > 0, excess / np.maximum(mean, 1e-300) ** 2, 0.0)
+    poisson = a <= 1e-12
+    upper, lower = np.ones(values.size), np.ones(values.size)
+    if poisson.any():
+        m, v = mean[poisson], values[poisson]
+        upper[poisson] = np.where(v <= 0, 1.0, stats.poisson.sf(v - 1, m))
+        lower[poisson] = stats.poisson.cdf(v, m)
+    if (~poisson).any():
+        size = 1.0 / a[~poisson]
+        prob = size / (size + mean[~poisson])
+        v = values[~poisson]
+        upper[~poisson] = np.where(v <= 0, 1.0, stats.nbinom.sf(v - 1, size, prob))
+        lower[~poisson] = stats.nbinom.cdf(v, size, prob)
+    empty = mean <= 0
+    upper[empty] = np.where(values[empty] > 0, 0.0, 1.0)
+    lower[empty] = 1.0
+    return np.clip(upper, 0.0, 1.0), np.clip(lower, 0.0, 1.0)
+
+
 def rate_interval(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Exact (Garwood) interval of each cell's underlying mean count, from its observed count."""
     values = np.asarray(values, dtype=float)

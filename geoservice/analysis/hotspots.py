@@ -179,10 +179,10 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
     alpha
         False discovery rate for the ``hot`` and ``cold`` flags.
     expected
-        Expected counts per cell (``analysis/expected.py``): test each cell's excess over what is usual there, not
-        its count. Gi* then runs on the Pearson residuals, (count - expected) / its standard deviation under the
-        place test's negative binomial, with seeded permutations, so a broad gradient is not reported as
-        clusters. ``value`` stays the count; ``expected`` is added.
+        Expected counts per cell (``analysis/expected.py``): ask whether a cell's neighbours hold more than is
+        usual *there*, so a broad gradient is not reported as clusters. ``z`` is then Gi* of the Pearson
+        residuals, and ``p`` the exact tail of the neighbours' count against their expected total (see
+        ``_gi_star_expected``); ``expected`` is added.
 
     Returns
     -------
@@ -208,16 +208,9 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
     if expected is None:
         result = _gi_star_core(y, cells, structure, permutations, seed, alpha)
     else:
-        from .concentration import expected_counts, pearson_residuals
+        from .concentration import expected_counts
 
-        mu = expected_counts(counts, expected)
-        result = _gi_star_core(pearson_residuals(y, mu), cells, structure, permutations, seed, alpha)
-        positions, offsets = structure
-        result["value"] = y
-        result["neighbourhood_sum"] = np.add.reduceat(y[positions], offsets[:-1])
-        result["expected"] = mu
-        result.attrs["settings"].update(expected="the expected surface given", statistic=(
-            "Getis-Ord Gi* of Pearson residuals against the expected surface (binary weights, self included)"))
+        result = _gi_star_expected(y, expected_counts(counts, expected), cells, structure, alpha)
     result.attrs["settings"]["k"] = k
     result.index = like(result.index, counts.index)  # hex in, hex out
     return result
@@ -231,6 +224,60 @@ def _as_cells(index: pd.Index) -> pd.Index:
         raise HotspotInputError(f"counts must be indexed by H3 cells of one resolution, each once: {exc}") from None
 
 
+def _gi_star_expected(y: np.ndarray, mu: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, np.ndarray],
+                      alpha: float) -> pd.DataFrame:
+    """Gi* against an expected surface. The conditional question of ``_gi_star_core`` (the cell's own count held
+    aside: are its neighbours high?), asked of what is expected there: the neighbours' count is compared with the
+    distribution of a sum of independent negative binomials with their expected counts and the place test's
+    dispersion (matched by mean and variance; exactly Poisson when there is no overdispersion). The tails are exact
+    for that model, with no permutation floor, so significance can pass a false-discovery correction."""
+    from .concentration import dispersion, pearson_residuals, tails
+
+    positions, offsets = structure
+    neighbourhood_sum = np.add.reduceat(y[positions], offsets[:-1])
+    draws = np.diff(offsets) - 1
+    neighbour_sum = neighbourhood_sum - y
+    a = dispersion(y, mu)
+    expected_sum = np.add.reduceat(mu[positions], offsets[:-1]) - mu
+    variance = np.add.reduceat((mu * (1 + a * mu))[positions], offsets[:-1]) - mu * (1 + a * mu)
+    upper, lower = tails(neighbour_sum, expected_sum, variance)
+    p = np.minimum(1.0, 2 * np.minimum(upper, lower))
+    p[draws == 0] = 1.0
+    residuals = pearson_residuals(y, mu)
+    z = _gi_z(residuals, positions, offsets)
+    q = benjamini_hochberg(p)
+    bins = _bins(q, z, neighbourhood_sum)
+    hot = (q <= alpha) & (bins > 0)
+    result = pd.DataFrame({
+        "value": y, "neighbourhood_sum": neighbourhood_sum, "neighbours": draws, "z": z, "p": p, "q": q,
+        "bin": bins, "hot": hot, "cold": (q <= alpha) & (bins < 0), "pulled_in": hot & (y <= mu), "expected": mu,
+    }, index=cells)
+    result.attrs["settings"] = result_settings(
+        method="exact tails of the neighbours' count against their expected total (negative binomial)",
+        seed=None, inputs=(cells.to_numpy(), y, mu), expected="the expected surface given", dispersion=a,
+        statistic="Getis-Ord Gi* against an expected surface (binary weights, self included)", k=None,
+        permutations=None, alpha=alpha, cells=y.size, res=resolution(cells[0]))
+    return result
+
+
+def _gi_z(values: np.ndarray, positions: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The analytic Gi* z-score (binary weights, self included; esda's Zs, ArcGIS's GiZScore)."""
+    sizes = np.diff(offsets)
+    neighbourhood_sum = np.add.reduceat(values[positions], offsets[:-1])
+    n, mean, sd = values.size, values.mean(), values.std()  # population standard deviation, as Getis-Ord
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (neighbourhood_sum - sizes * mean) / (sd * np.sqrt(sizes * (n - sizes) / (n - 1)))
+    return np.where(np.isfinite(z), z, 0.0)
+
+
+def _bins(q: np.ndarray, z: np.ndarray, neighbourhood_sum: np.ndarray) -> np.ndarray:
+    """Gi_Bin: 3/2/1 for 99/95/90% confidence on ``q``, signed by ``z``; an all-zero neighbourhood is never hot."""
+    level = np.select([q <= 0.01, q <= 0.05, q <= 0.10], [3, 2, 1], 0)
+    bins = (level * np.sign(z)).astype(int)
+    bins[(bins > 0) & (neighbourhood_sum == 0)] = 0
+    return bins
+
+
 def _gi_star_core(y: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, np.ndarray], permutations: int,
                   seed: int, alpha: float) -> pd.DataFrame:
     """Gi* over checked values with precomputed neighbourhoods (shared across time bins)."""
@@ -239,10 +286,7 @@ def _gi_star_core(y: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, n
     neighbourhood_sum = np.add.reduceat(y[positions], offsets[:-1])
     n = y.size
     mean = y.mean()
-    sd = y.std()  # population standard deviation, as Getis-Ord and esda use
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (neighbourhood_sum - sizes * mean) / (sd * np.sqrt(sizes * (n - sizes) / (n - 1)))
-    z = np.where(np.isfinite(z), z, 0.0)
+    z = _gi_z(y, positions, offsets)
 
     draws = sizes - 1
     neighbour_sum = neighbourhood_sum - y
@@ -256,9 +300,7 @@ def _gi_star_core(y: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, n
     p = np.minimum(1.0, 2 * np.minimum(upper, lower))
     p[draws == 0] = 1.0  # an isolated cell has no neighbours to test
     q = benjamini_hochberg(p)
-    level = np.select([q <= 0.01, q <= 0.05, q <= 0.10], [3, 2, 1], 0)
-    bins = (level * np.sign(z)).astype(int)  # signed by z, as ArcGIS's Gi_Bin: a busy cell is never "cold"
-    bins[(bins > 0) & (neighbourhood_sum == 0)] = 0  # an all-zero neighbourhood is never hot
+    bins = _bins(q, z, neighbourhood_sum)  # signed by z, as ArcGIS's Gi_Bin: a busy cell is never "cold"
     hot = (q <= alpha) & (bins > 0)
     result = pd.DataFrame({
         "value": y, "neighbourhood_sum": neighbourhood_sum, "neighbours": draws, "z": z, "p": p, "q": q,

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from ..results import settings as result_settings
-from .hotspots import HotspotInputError, _as_cells, _checked_values, _gi_star_core, neighbourhoods
+from .concentration import expected_counts
+from .hotspots import HotspotInputError, _as_cells, _checked_values, _gi_star_core, _gi_star_expected, neighbourhoods
 
 PATTERNS = ("no pattern",) + tuple(f"{kind} {side} spot" for side in ("hot", "cold") for kind in (
     "new", "consecutive", "intensifying", "persistent", "diminishing", "sporadic", "oscillating", "historical"))
@@ -123,7 +124,7 @@ class EmergingHotspots:
 
 
 def emerging_hotspots(cube: pd.DataFrame, *, k: int = 1, trend_alpha: float = 0.05, permutations: int = 999,
-                      seed: int = 0) -> EmergingHotspots:
+                      seed: int = 0, expected: pd.Series | str | None = None) -> EmergingHotspots:
     """Emerging hot-spot patterns from a cube of counts.
 
     Parameters
@@ -135,7 +136,12 @@ def emerging_hotspots(cube: pd.DataFrame, *, k: int = 1, trend_alpha: float = 0.
     trend_alpha
         Significance level of the Mann-Kendall trend.
     permutations, seed
-        Used only for values that are not whole numbers (see ``gi_star``).
+        Used only for values that are not whole numbers (see ``gi_star``), and for tests against ``expected``.
+    expected
+        What is usual per cell (``analysis/expected.py``), scaled to each bin's total: each bin's Gi* then tests
+        the cells' excess over it, so a steady pattern (a gradient, a busy town centre) is not reported as new.
+        ``"past"``: each cell's own level over the cube (``expected.from_past``). Default: none (each bin
+        against its own mean, ArcGIS Pro's question).
     """
     if not isinstance(cube, pd.DataFrame) or cube.shape[1] < 3:
         raise HotspotInputError("cube must be a DataFrame of cells × at least 3 time bins")
@@ -144,8 +150,20 @@ def emerging_hotspots(cube: pd.DataFrame, *, k: int = 1, trend_alpha: float = 0.
     structure = neighbourhoods(cells, k)
     z = np.empty(values.shape)
     bins = np.empty(values.shape, dtype=int)
+    base = None
+    if isinstance(expected, str):
+        if expected != "past":
+            raise HotspotInputError(f"expected must be a Series of expected counts or 'past', got {expected!r}")
+        from .expected import from_past
+
+        base = from_past(cube).to_numpy(dtype=float)
+    elif expected is not None:
+        base = expected_counts(pd.Series(values.sum(axis=1), index=cube.index), expected)
     for t in range(values.shape[1]):
-        result = _gi_star_core(values[:, t], cells, structure, permutations, seed + t, 0.05)
+        if base is not None and base.sum() > 0:  # against what is usual there, scaled to the bin's total
+            result = _gi_star_expected(values[:, t], base * (values[:, t].sum() / base.sum()), cells, structure, 0.05)
+        else:
+            result = _gi_star_core(values[:, t], cells, structure, permutations, seed + t, 0.05)
         z[:, t] = result["z"].to_numpy()
         bins[:, t] = result["bin"].to_numpy()
     trend = mann_kendall(z)
@@ -155,9 +173,11 @@ def emerging_hotspots(cube: pd.DataFrame, *, k: int = 1, trend_alpha: float = 0.
         "trend_p": trend.p.to_numpy(), "hot_bins": (bins > 0).sum(axis=1), "cold_bins": (bins < 0).sum(axis=1),
         "final_bin": bins[:, -1],
     }, index=cells)
-    whole = bool(np.all(values == np.round(values)))
+    whole = bool(np.all(values == np.round(values))) and base is None
     settings = result_settings(method="emerging hot spots (Gi* per bin, Mann-Kendall trend)",
                                seed=None if whole else seed, inputs=(cells.to_numpy(), values), k=k,
+                               expected=None if expected is None else str(expected) if isinstance(expected, str)
+                               else "the expected surface given",
                                significant="Gi_Bin != 0 (>= 90% confidence after FDR)",
                                trend="Mann-Kendall on Gi* z", trend_alpha=trend_alpha,
                                bins=list(map(str, cube.columns)), cells=len(cells))
