@@ -34,6 +34,10 @@ def create_app(test_config: dict | None = None):
         app.config["SECRET_KEY"] = settings.secret_key or instance_secret(settings, "secret.key").decode()
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is no limit
         app.config["MAX_CONTENT_LENGTH"] = int(settings.upload_max_mb * 1_000_000)
+    if settings.proxy_hops:  # behind trusted proxies: their forwarded client address and scheme are believed
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     init_app(app)
     errors.init_app(app)
     access.init_app(app)

@@ -417,6 +417,45 @@ def audit_list(ctx, operation, user, limit) -> None:
 
 
 @main.group()
+def publications() -> None:
+    """Aggregate numbers as first published (the youth map): list them, or withdraw a period's to correct it."""
+
+
+@publications.command("list")
+@click.pass_context
+@handle_errors()
+def publications_list(ctx) -> None:
+    """Each published period and product: how many cells, and when first published."""
+    rows = _store(ctx).publications()
+    for row in rows:
+        click.echo(f"{row['period']}  {row['product']}  {row['cells']:>6,} cells  first published "
+                   f"{row['published_at']:%Y-%m-%d %H:%M} UTC")
+    click.echo(f"{len(rows)} published period and product pairs")
+
+
+@publications.command("withdraw")
+@click.argument("period")
+@click.option("--why", required=True, help="Why the published numbers must be withdrawn (recorded in the audit log).")
+@click.pass_context
+@handle_errors()
+def publications_withdraw(ctx, period, why) -> None:
+    """Withdraw the numbers published for PERIOD (as `publications list` shows it, e.g. 2025-01-01..2026-01-01),
+    so the next view counts again: for a correction, such as a year opened before its records were loaded.
+    Two views of a period, before and after, can be differenced: withdraw only when the change is large."""
+    from .privacy.audit import record
+
+    store = _store(ctx)
+    with store.writing() as conn:
+        withdrawn = store.withdraw_publications(conn, period)
+        if not withdrawn:
+            raise GeoserviceError(f"nothing is published for {period!r}; `geoservice publications list` shows "
+                                  "what is")
+        record(store, username=f"cli:{_os_user()}", operation="alteration", objects=[f"publications:{period}"],
+               justification=why, conn=conn)
+    click.echo(f"withdrew {withdrawn:,} published cells of {period}")
+
+
+@main.group()
 def retention() -> None:
     """Erase records past their review date."""
 

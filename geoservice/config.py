@@ -72,6 +72,16 @@ def _resolutions(text) -> tuple[int, ...]:
     return values
 
 
+def _whole(value, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise GeoserviceError(f"{name} must be a whole number, got {value!r}") from None
+    if not 0 <= number <= 10:
+        raise GeoserviceError(f"{name} must be 0-10, got {value!r}")
+    return number
+
+
 def _megabytes(name: str):
     return lambda value: _number(value, name)
 
@@ -120,12 +130,20 @@ SETTINGS = (
             "that `geoservice audit verify` checks the log against, so a truncated or emptied log is detected. "
             "Default: instance/audit-anchor.log. Put it where the database's users cannot write (another disk, "
             "a log host's mount).", Path),
-    Setting("ingest_max_mb", 1024,
+    Setting("ingest_max_mb", 250,
             "Largest input the ingest reads, in MB after decompression: a compressed file that inflates past it "
-            "is refused while it is being read, never inflated in memory.", _megabytes("ingest_max_mb")),
-    Setting("upload_max_inflated_mb", 200,
+            "is refused while it is being read, never inflated in memory. Checking a file takes about 15-45 times "
+            "its size in memory, so the default (250) may need several GB; split larger files.",
+            _megabytes("ingest_max_mb")),
+    Setting("upload_max_inflated_mb", 25,
             "Largest uploaded file the service ingests, in MB after decompression (the compressed upload itself "
-            "is limited by upload_max_mb).", _megabytes("upload_max_inflated_mb")),
+            "is limited by upload_max_mb). Each worker checks one upload at a time, in up to about 45 times this "
+            "size of memory.", _megabytes("upload_max_inflated_mb")),
+    Setting("proxy_hops", 0,
+            "How many trusted reverse proxies (the council's HTTPS proxy, a load balancer) stand in front of the "
+            "service: their X-Forwarded-For and X-Forwarded-Proto headers are then believed, so sign-in limits count "
+            "each client's own address. 0 (the default): none, and those headers are ignored.",
+            lambda value: _whole(value, "proxy_hops")),
     Setting("max_window_years", 10,
             "Longest analysis window anyone may ask for, in years; windows are also clipped to the data held.",
             _megabytes("max_window_years")),
@@ -160,6 +178,7 @@ class Settings:
     audit_anchor: Path | None
     ingest_max_mb: float
     upload_max_inflated_mb: float
+    proxy_hops: int
     max_window_years: float
 
     @classmethod

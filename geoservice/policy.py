@@ -24,6 +24,10 @@ BOUNDARY_UPLOAD_ROLES = (ADMIN,)
 #: The audit log.
 AUDIT_ROLES = (AUDITOR, ADMIN)
 
+#: Layer sensitivities that hold personal data: reviewed and erased by retention, refused at ingest past review.
+#: Public open data (police.uk, places, boundaries) is neither.
+PERSONAL_SENSITIVITIES = ("person", "aggregate")
+
 #: Map tiers: who may open a map of each tier, and which layer kinds it may show.
 TIER_ROLES = {"analyst": (MACE_ANALYST,), "tasking": (TASKING_OFFICER, MACE_ANALYST),
               "aggregate": (YOUTH_WORKER, TASKING_OFFICER, MACE_ANALYST)}

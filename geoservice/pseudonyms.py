@@ -30,15 +30,31 @@ def instance_secret(settings: Settings, name: str) -> bytes:
     """A random secret kept in the instance folder, readable by its owner only; made on first use."""
     path = Path(settings.instance_path) / name
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_secret_file(path)
+    return path.read_bytes().strip()
+
+
+def make_secret_file(path: Path) -> None:
+    """Write a random secret to ``path`` atomically: another process (a worker starting at the same moment) sees
+    no file or the whole secret, never an empty one. When two processes race, the first one's secret stays."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: create the file itself, exclusively
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: use theirs
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32) + "\n")
-    return path.read_bytes().strip()
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "w") as handle:
+            handle.write(draft.read_text())
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 class Pseudonymiser:

@@ -18,9 +18,14 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000, work
     """Serve until interrupted. The store is made ready once here, before any worker starts."""
     from .store.db import Store
 
+    from .pseudonyms import instance_secret
+
     store = Store.from_settings(settings)
     store.init()
     store.engine.dispose()
+    for name, given in (("secret.key", settings.secret_key), ("pseudonym.key", settings.pseudonym_key)):
+        if not given:  # made once here, before the workers start and read them
+            instance_secret(settings, name)
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:  # Windows: no fork

@@ -19,7 +19,7 @@ HOMES = {
     "h3ronpy": ("cells.py",),
     "pyproj": ("places.py",),
     "flask": ("web/", "__init__.py", "server.py"),
-    "werkzeug": ("web/", "privacy/users.py"),
+    "werkzeug": ("web/", "privacy/users.py", "__init__.py"),
     "gunicorn": ("server.py",),
     "waitress": ("server.py",),
 }

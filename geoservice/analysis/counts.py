@@ -17,6 +17,7 @@ import pandas as pd
 from ..store.db import Store
 from ..store.tables import cell_column
 from ..cells import polygons_to_cells
+from ..errors import SetupError
 from .hotspots import HotspotInputError
 
 DEFAULT_CONCERN_INDEX = Path(__file__).with_name("concern_index.toml")
@@ -27,7 +28,11 @@ def study_cells(store: Store, boroughs, res: int) -> pd.Index:
     if res not in store.resolutions:
         raise HotspotInputError(f"res must be one of the stored resolutions {list(store.resolutions)}, got {res}")
     wanted = set(boroughs)
-    chosen = [b for b in store.boundaries(("borough",)) if b["code"] in wanted]
+    loaded = store.boundaries(("borough",))
+    if not loaded:
+        raise SetupError("no borough boundaries are loaded, so there is no study area to count in; load them first: "
+                         "geoservice ingest boundaries <data>/london_boroughs.geojson")
+    chosen = [b for b in loaded if b["code"] in wanted]
     polygons = [b["geometry"] for b in chosen]
     found = {b["code"] for b in chosen}
     if found != wanted:

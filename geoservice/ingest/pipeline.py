@@ -34,6 +34,7 @@ import pandas as pd
 import shapely
 
 from ..privacy import audit
+from ..policy import PERSONAL_SENSITIVITIES as PERSONAL
 
 from ..cells import points_to_cells
 from ..config import Settings
@@ -184,8 +185,9 @@ def _boundary_codes(store: Store, spec: LayerSpec) -> tuple[dict[str, frozenset[
 
 
 def _check_retention(spec: LayerSpec, typed: dict, today: date, log: IssueLog) -> None:
-    """Personal records whose review date has already passed are rejected: retention would erase them anyway."""
-    if spec.sensitivity != "person" or spec.retention_from is None:
+    """Personal records (person and aggregate layers, the ones retention reviews) whose review date has already
+    passed are rejected: retention would erase them anyway."""
+    if spec.sensitivity not in PERSONAL or spec.retention_from is None:
         return
     n = len(typed[spec.retention_from])
     until = _retain_until(spec, typed, today, n)

@@ -73,6 +73,14 @@ def _latest_date(store: Store, spec: MapSpec) -> date | None:
     return found.get("incidents") or (max(found.values()) if found else None)
 
 
+def _earliest_date(store: Store, spec: MapSpec) -> date | None:
+    """The earliest record of the layers a fixed-window map counts (None when they hold none)."""
+    found = [store.time_extent(layer.layer, layer.time_field)[0] for layer in spec.layers
+             if isinstance(layer, DistinctLayer) and layer.layer in store.layer_tables]
+    found = [pd.Timestamp(f).date() for f in found if f is not None]
+    return min(found) if found else None
+
+
 def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str | None = None) -> tuple[date, date]:
     """The period a map covers: the spec's fixed calendar period (``period`` "2025" for a year, "2025Q3" for a
     quarter; only periods that have ended; default the latest that has ended and has data), or a rolling window of
@@ -96,6 +104,10 @@ def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str
             # a period still running changes under the reader: two views a day apart would differ by a few people
             raise MapSpecError(f"{chosen} has not ended yet; the map \u201c{spec.title}\u201d shows whole "
                                f"{spec.calendar}s that have ended (the latest is {last_ended})")
+        earliest = _earliest_date(store, spec)
+        if earliest is not None and (chosen + 1).start_time.date() <= earliest:
+            raise MapSpecError(f"there are no records before {earliest:%Y}: the map \u201c{spec.title}\u201d "
+                               f"covers {pd.Period(earliest, freq=freq)} to {last_ended}")
         return chosen.start_time.date(), (chosen + 1).start_time.date()
     if period is not None:
         raise MapSpecError(f"{spec.name} uses a rolling window: give --from/--to, not a period")
@@ -423,9 +435,11 @@ def _build_distinct(ctx: MapContext, layer: DistinctLayer) -> dict:
                           filters=None if layer.filter is None else dict(layer.filter), distinct_field=layer.person)
     rule = {k: int(v) for k, v in ctx.spec.disclosure.items()}
     # numbers once published stay as published: a later upload (a late record of that year) never changes them, so
-    # two views cannot be differenced to reveal the few people added in between
-    shown = ctx.store.publish(publication_key(ctx.spec, layer, ctx.res), f"{ctx.start}..{ctx.end}",
-                              suppress(people, **rule))
+    # two views cannot be differenced to reveal the few people added in between. A period with no record at all
+    # is not published (nothing to protect yet), so opening it early does not freeze it at zero.
+    shown = suppress(people, **rule)
+    if people.sum() > 0:
+        shown = ctx.store.publish(publication_key(ctx.spec, layer, ctx.res), f"{ctx.start}..{ctx.end}", shown)
     below = rule["suppress_below"]
     classes = {"kind": "suppressed", "breaks": [below, 2 * below, 5 * below, 1e9], "colours": PURPLES[1:],
                "labels": _suppressed_labels(below, rule["round_to"]),

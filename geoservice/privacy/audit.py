@@ -28,7 +28,6 @@ import hmac
 import json
 import os
 import re
-import secrets
 import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -37,6 +36,7 @@ from pathlib import Path
 
 from ..config import MERTON_AND_NEIGHBOURS, Settings
 from ..errors import GeoserviceError
+from ..pseudonyms import make_secret_file
 from ..store.db import Store
 
 OPERATIONS = ("collection", "alteration", "consultation", "disclosure", "combination", "erasure")
@@ -97,29 +97,6 @@ def anchor_path(settings: Settings) -> Path:
     return Path(settings.audit_anchor) if settings.audit_anchor else Path(settings.instance_path) / "audit-anchor.log"
 
 
-def _make_key_file(path: Path) -> None:
-    """Write a random key to ``path`` atomically: another process sees no file or the whole key, never an empty
-    one. When two processes race, the first one's key stays."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
-        os.link(draft, path)
-    except FileExistsError:
-        pass
-    except OSError:  # a file system without hard links: create the file itself, exclusively
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return
-        with os.fdopen(fd, "w") as handle:
-            handle.write(draft.read_text())
-    finally:
-        draft.unlink(missing_ok=True)
-
-
 def _keys(store: Store, *, create: bool) -> tuple[bytes, bytes] | None:
     """(chain key, anchor key), both derived from the audit key, read once per store. None when the key file
     does not exist and ``create`` is false."""
@@ -134,7 +111,7 @@ def _keys(store: Store, *, create: bool) -> tuple[bytes, bytes] | None:
         if not path.exists():
             if not create:
                 return None
-            _make_key_file(path)
+            make_secret_file(path)
         secret = path.read_bytes().strip()
         if not secret:
             raise AuditError(f"the audit key file {path} is empty; restore the key from where you keep it")
@@ -272,10 +249,12 @@ class _Anchored:
     at: str
 
 
-def _read_anchor(path: Path, key: bytes | None) -> tuple[_Anchored | None, list[_Anchored], list[str]]:
-    """The highest head anchored since the last reset, the resets, and the file's problems. Bad lines before a
-    reset belong to a dropped log and are not reported; a reset that dropped less than had been anchored is."""
-    latest, resets, dropped_short, bad = None, [], [], []
+def _read_anchor(path: Path, key: bytes | None) -> tuple[dict[int, _Anchored], list[_Anchored], list[str]]:
+    """Every head anchored since the last reset (by entry number), the resets, and the file's problems. Bad lines
+    before a reset belong to a dropped log and are not reported; a reset that dropped less than had been anchored
+    is, and so is an entry anchored twice with different hashes (a log cut or emptied, then grown again)."""
+    anchored: dict[int, _Anchored] = {}
+    resets, dropped_short, bad = [], [], []
     with open(path, "rb") as lines:  # line by line: the file grows with every append
         for number, raw in enumerate(lines, 1):
             line = raw.decode("utf-8", "replace")
@@ -294,15 +273,20 @@ def _read_anchor(path: Path, key: bytes | None) -> tuple[_Anchored | None, list[
                 continue
             item = _Anchored(int(parts[2]), parts[3], parts[0])
             if parts[1] == "head":
-                latest = item if latest is None or item.seq > latest.seq else latest
+                earlier = anchored.get(item.seq)
+                if earlier is not None and earlier.hash != item.hash:
+                    bad.append(f"entry {item.seq} was anchored at {earlier.at} and again, with another hash, at "
+                               f"{item.at}: the log was cut or emptied and has grown again")
+                anchored.setdefault(item.seq, item)
                 continue
+            latest = anchored[max(anchored)] if anchored else None
             if latest is not None and (item.seq < latest.seq or item.seq == latest.seq and item.hash != latest.hash):
                 dropped_short.append(f"the log dropped at {item.at} ended at entry {item.seq}, but entry "
                                      f"{latest.seq} had been anchored at {latest.at}: it was cut or rewritten "
                                      "before it was dropped")
             resets.append(item)
-            latest, bad = None, []
-    return latest, resets, dropped_short + bad
+            anchored, bad = {}, []
+    return anchored, resets, dropped_short + bad
 
 
 # checking -----------------------------------------------------------------------------------------------------
@@ -361,11 +345,11 @@ def verify(store: Store) -> Verification:
     path = anchor_path(settings)
     problems, notes = _Problems(), []
     # the anchor first: a line is written only after its entries commit, so all it names must be in the log
-    latest, resets = None, []
+    anchored, resets = {}, []
     anchor_exists = path.exists()
     if anchor_exists:
         try:
-            latest, resets, anchor_problems = _read_anchor(path, keys[1] if keys else None)
+            anchored, resets, anchor_problems = _read_anchor(path, keys[1] if keys else None)
         except OSError as exc:
             anchor_problems = [f"the anchor file {path} cannot be read ({exc.strerror}); let the auditor read it"]
         for problem in anchor_problems:
@@ -373,7 +357,8 @@ def verify(store: Store) -> Verification:
     if resets:
         notes.append(f"the log was reset (its tables dropped) {len(resets)} time(s), last at {resets[-1].at}, when "
                      f"it ended at entry {resets[-1].seq:,}")
-    prev, expected_seq, count, anchored_hash = GENESIS, 1, 0, None
+    latest = anchored[max(anchored)] if anchored else None
+    prev, expected_seq, count, rewritten = GENESIS, 1, 0, []
     with store.audit_snapshot() as conn:
         for event in store.audit_events_in_order(conn):
             count += 1
@@ -384,8 +369,9 @@ def verify(store: Store) -> Verification:
                 problems.add(f"entry {seq} does not follow the entry before it (a removed or changed entry)")
             if keys and not hmac.compare_digest(event_hash(keys[0], event["prev_hash"], event), event["hash"]):
                 problems.changed(seq, _unkeyed_hash(event["prev_hash"], event) == event["hash"])
-            if latest and seq == latest.seq:
-                anchored_hash = event["hash"]
+            mark = anchored.pop(seq, None)  # every anchored entry must be in the log as anchored
+            if mark is not None and mark.hash != event["hash"]:
+                rewritten.append(mark)
             prev, expected_seq = event["hash"], seq + 1
         top = store.audit_head(conn)
     last = expected_seq - 1
@@ -409,10 +395,15 @@ def verify(store: Store) -> Verification:
         problems.add(f"entry {latest.seq} was anchored at {latest.at} but the log "
                      + ("holds no entries: it was emptied" if not count else
                         f"ends at entry {last}: entries were removed from its end"))
-    elif anchored_hash is None:
-        problems.add(f"entry {latest.seq}, anchored at {latest.at}, is missing from the log")
-    elif anchored_hash != latest.hash:
-        problems.add(f"entry {latest.seq} differs from its anchor of {latest.at}: the log was rewritten")
+    if rewritten:
+        named = max(rewritten, key=lambda mark: mark.seq)
+        others = f" (and {len(rewritten) - 1:,} other anchored entries)" if len(rewritten) > 1 else ""
+        problems.add(f"entry {named.seq} differs from its anchor of {named.at}{others}: the log was rewritten, or "
+                     "cut and grown again")
+    missing = [mark for seq, mark in anchored.items() if seq <= last]  # anchored but gone from the log
+    if missing:
+        problems.add(f"{len(missing):,} anchored entries are missing from the log (the first, entry "
+                     f"{min(m.seq for m in missing)})")
     found = problems.result()
     return Verification(not found, count, found, notes)
 

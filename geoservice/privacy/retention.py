@@ -25,12 +25,12 @@ from datetime import date, datetime, timedelta
 
 from ..store.db import Store
 from ..errors import GeoserviceError
+from ..policy import PERSONAL_SENSITIVITIES as PERSONAL
 from .audit import person_refs, record
 
 #: Fields that name a person in person-sensitivity layers (the people layer's own key is ``person_id``).
 PERSON_FIELDS = ("person_id", "person_a", "person_b")
-#: Layer sensitivities that hold personal data, and so are reviewed and erased.
-PERSONAL = ("person", "aggregate")
+
 
 
 @dataclasses.dataclass

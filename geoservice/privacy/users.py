@@ -3,7 +3,7 @@
 Passwords are stored only as salted scrypt hashes. Sessions live in the store, not in the cookie: the cookie holds
 a random token whose SHA-256 is the session's key, so signing out, disabling a user or setting a new password
 ends every session of that user at once, in every worker of the service. Failed sign-ins are kept in the store
-too, so the sign-in limit holds across workers (see ``sign_in_refusal``).
+too, so the sign-in limit holds across workers (see ``sign_in_try``).
 """
 
 from __future__ import annotations
@@ -66,12 +66,12 @@ def _user(row) -> User | None:
 
 def get_user(store: Store, username: str) -> User | None:
     """The enabled user of that name, or None."""
-    return _user(store.user_row(username))
+    return _user(store.user_row(username)) if _plain_name(username) else None
 
 
 def authenticate(store: Store, username: str, password: str) -> User | None:
     """The user when the password matches (and the user is enabled), else None."""
-    row = store.user_row(username)
+    row = store.user_row(username) if _plain_name(username) else None
     if not check_password_hash(row["password_hash"] if row else _DUMMY_HASH, password) or row is None:
         return None
     return _user(row)
@@ -155,25 +155,44 @@ class SignInLimits:
     per_address: int = 30
 
 
-def sign_in_refusal(store: Store, username: str, address: str, device: str | None,
-                    limits: SignInLimits = SignInLimits()) -> str | None:
-    """Why a sign-in try must be refused before the password is even checked, or None when it may go ahead."""
+def sign_in_try(store: Store, username: str, password: str, address: str, device: str | None,
+                limits: SignInLimits = SignInLimits()) -> tuple[User | None, str | None]:
+    """One sign-in try under the limits: ``(user, None)`` when the password is right, ``(None, None)`` when it is
+    wrong, ``(None, why)`` when the try is refused before the password is checked.
+
+    The try is recorded as a failure *before* it is checked, so tries made at the same moment count each other
+    (checking first and recording after would let a burst of guesses through together); a right password takes
+    its record back. A user name with control characters, or longer than any user name, matches nobody.
+    """
+    name = username if _plain_name(username) else "?"
+    address = "".join(ch for ch in address if ch.isprintable())[:64]
+    failure = store.insert_sign_in_failure(name.lower()[:64], address, device, _now())
+    refusal = _refusal(store, name.lower()[:64], address, device, limits)
+    if refusal:
+        return None, refusal
+    user = authenticate(store, username, password) if name == username else authenticate(store, "", password)
+    if user is not None:
+        store.delete_sign_in_failure(failure)
+    return user, None
+
+
+def _plain_name(username: str) -> bool:
+    return 0 < len(username) <= 64 and username.isprintable()
+
+
+def _refusal(store: Store, username: str, address: str, device: str | None, limits: SignInLimits) -> str | None:
+    """Why the try just recorded must be refused (more failures than the limits allow, this one included)."""
     since = _now() - timedelta(minutes=limits.window_minutes)
-    username, address = username.lower()[:64], address[:64]
     count = store.count_sign_in_failures
     wait = f"wait {limits.window_minutes:g} minutes and try again"
     if device:
-        if count(since, username=username, device=device) >= limits.per_device:
+        if count(since, username=username, device=device) > limits.per_device:
             return f"too many failed sign-ins from this browser: {wait}"
         return None
-    if count(since, username=username, address=address, untrusted=True) >= limits.per_account_and_address:
+    if count(since, username=username, address=address, untrusted=True) > limits.per_account_and_address:
         return f"too many failed sign-ins for this account from here: {wait}, or use a browser you signed in with"
-    if count(since, username=username, untrusted=True) >= limits.per_account:
+    if count(since, username=username, untrusted=True) > limits.per_account:
         return f"too many failed sign-ins for this account: {wait}, or use a browser you signed in with before"
-    if count(since, address=address, untrusted=True) >= limits.per_address:
+    if count(since, address=address, untrusted=True) > limits.per_address:
         return f"too many failed sign-ins from this address: {wait}"
     return None
-
-
-def record_sign_in_failure(store: Store, username: str, address: str, device: str | None) -> None:
-    store.insert_sign_in_failure(username.lower()[:64], address[:64], device, _now())

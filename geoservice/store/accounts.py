@@ -88,9 +88,15 @@ class AccountQueries:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(failures).where(and_(*conditions))).scalar_one()
 
-    def insert_sign_in_failure(self, username: str, address: str, device: str | None, at: datetime) -> None:
-        """Record one failure (failures older than a day are cleared on the way)."""
+    def insert_sign_in_failure(self, username: str, address: str, device: str | None, at: datetime) -> int:
+        """Record one failure (failures older than a day are cleared on the way); returns its id."""
         failures = self.metadata.tables["sign_in_failures"]
         with self.writing() as conn:
             conn.execute(delete(failures).where(failures.c.at < at - timedelta(days=1)))
-            conn.execute(failures.insert().values(username=username, address=address, device=device, at=at))
+            return conn.execute(failures.insert().values(username=username, address=address, device=device,
+                                                         at=at)).inserted_primary_key[0]
+
+    def delete_sign_in_failure(self, failure_id: int) -> None:
+        failures = self.metadata.tables["sign_in_failures"]
+        with self.writing() as conn:
+            conn.execute(delete(failures).where(failures.c.id == failure_id))

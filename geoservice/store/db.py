@@ -443,6 +443,19 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries):
                     conditions.append(keep(table.c[time_field], _time_bound(table.c[time_field], bound)))
         return conditions
 
+    def publications(self) -> list[dict]:
+        """What has been published: per period and product, how many cells and when first published."""
+        table = self.metadata.tables["publications"]
+        query = (select(table.c.period, table.c.product, func.count(), func.min(table.c.published_at))
+                 .group_by(table.c.period, table.c.product).order_by(table.c.period, table.c.product))
+        with self.engine.connect() as conn:
+            return [{"period": p, "product": q, "cells": n, "published_at": at} for p, q, n, at in conn.execute(query)]
+
+    def withdraw_publications(self, conn, period: str) -> int:
+        """Forget the numbers published for ``period`` (all products); returns how many cells were withdrawn."""
+        table = self.metadata.tables["publications"]
+        return conn.execute(table.delete().where(table.c.period == period)).rowcount
+
     def read_layer(self, layer: str, columns=None, *, equals=None, among=None, present=()):
         """A layer's rows as a pandas DataFrame: some ``columns`` (default all but geometry), only rows whose
         columns equal ``equals`` ({column: value}), lie ``among`` ({column: values}) and have ``present``

@@ -119,7 +119,7 @@ def init_app(app: Flask) -> None:
             session.clear()  # signed out, expired, or the user was disabled or given a new password
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
-            if not session.get("csrf") or not hmac.compare_digest(sent, session["csrf"]):
+            if not session.get("csrf") or not hmac.compare_digest(sent.encode(), session["csrf"].encode()):
                 abort(400, description="the form has expired or did not come from this site: reload and try again")
         if getattr(view, "public", False):
             return None

@@ -6,10 +6,11 @@ check covers the whole log: it names entry numbers, never people."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template
 
 from ..privacy.audit import OPERATIONS, events, verify
 from ..policy import AUDIT_ROLES
+from . import params
 from .access import allow, current_user
 from .store import get_store
 
@@ -20,9 +21,9 @@ bp = Blueprint("audit", __name__, template_folder="templates")
 @allow(*AUDIT_ROLES)
 def index():
     """The latest audit events the viewer may see, filterable by operation and user, with the chain's check."""
-    operation = request.args.get("operation") if request.args.get("operation") in OPERATIONS else None
+    operation = params.choice("operation", OPERATIONS)
     viewer = current_user()
-    shown = events(get_store(), operation=operation, username=request.args.get("user") or None, limit=200,
+    shown = events(get_store(), operation=operation, username=params.text("user", max_length=64), limit=200,
                    visible_to=viewer.boroughs)
     return render_template("audit/index.html", events=shown, check=verify(get_store()), operations=OPERATIONS,
                            operation=operation, boroughs=viewer.boroughs)

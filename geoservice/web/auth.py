@@ -12,8 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from ..privacy.users import (authenticate, confirm_session, end_session, record_sign_in_failure, sign_in_refusal,
-                             start_session)
+from ..privacy.users import confirm_session, end_session, sign_in_try, start_session
 from ..policy import ROLES
 from .access import SESSION_HOURS, allow, current_user
 from .store import get_store
@@ -47,14 +46,11 @@ def _remember_device(response, username: str) -> None:
 def _check_password(username: str):
     """The user when the form's password is right for ``username``, else None; checked under the sign-in limits
     (429 when they refuse the try)."""
-    store, address = get_store(), request.remote_addr or ""
     device = _devices().get(username.lower())
-    refusal = sign_in_refusal(store, username, address, device)
+    user, refusal = sign_in_try(get_store(), username, request.form.get("password", ""), request.remote_addr or "",
+                                device)
     if refusal:
         abort(429, description=refusal)
-    user = authenticate(store, username, request.form.get("password", ""))
-    if user is None:
-        record_sign_in_failure(store, username, address, device)
     return user
 
 

@@ -18,13 +18,18 @@ def test_expired_personal_records_are_rejected_with_their_review_date(loaded_sto
     assert str(loaded_store.read_layer("people", ["retain_until"]).retain_until[0])[:10] == "2026-06-02"
 
 
-def test_expired_episodes_are_rejected_but_public_and_aggregate_layers_are_not(loaded_store, settings, write_csv):
+def test_expired_episodes_and_survey_answers_are_rejected_but_public_layers_are_not(loaded_store, settings,
+                                                                                     write_csv):
     report, _ = ingest_rows(loaded_store, settings, write_csv, "missing_episodes", EPISODES,
                             ["E1,M1,2019-05-01T10:00:00Z,amber,{},{}".format(*IN_MERTON)])
     assert report.reasons == {"past_retention": 1}
     old, _ = ingest_rows(loaded_store, settings, write_csv, "incidents", INCIDENTS,
                          ["X1,2010-05,Robbery,{},{},".format(*IN_MERTON)])  # seven years' retention, long past
     assert old.accepted == 1
+    # survey answers are about young people too (shown only in aggregate): retention reviews them, so an answer
+    # already past its three years is refused like any other personal record
     survey = write_csv("survey.csv", ["response_id,survey,answered_on,feeling,latitude,longitude",
-                                      "R1,Survey 2019,2019-03-01,unsafe,{},{}".format(*IN_MERTON)])
-    assert ingest_file(loaded_store, "survey_responses", survey, settings=settings, now=NOW).accepted == 1
+                                      "R1,Survey 2019,2019-03-01,unsafe,{},{}".format(*IN_MERTON),
+                                      "R2,Survey 2025,2025-03-01,unsafe,{},{}".format(*IN_MERTON)])
+    answers = ingest_file(loaded_store, "survey_responses", survey, settings=settings, now=NOW)
+    assert (answers.accepted, answers.reasons) == (1, {"past_retention": 1})

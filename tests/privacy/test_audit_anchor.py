@@ -163,12 +163,29 @@ def test_every_tampering_fails_verify_and_the_command(store, settings, attack):
     for words in expected:
         assert any(words in problem for problem in result.problems), (words, result.problems)
     if "with the key" in attack:
-        assert len(result.problems) == 1, "the chain itself verifies: only the anchor shows it"
+        assert all("anchor" in problem for problem in result.problems), "the chain verifies: only the anchor shows it"
     cli = _cli_verify(settings)
     assert cli.exit_code == 1, cli.output
     assert "intact" not in cli.output and f"{len(result.problems)} problems" in cli.output
     for problem in result.problems:
         assert f"problem: {problem}" in cli.output
+
+
+@pytest.mark.parametrize("attack", ["cut the end, head moved back", "emptied (events and head)",
+                                    "an entry edited, re-chained with the key"])
+def test_a_tampered_log_stays_caught_after_the_service_appends_again(store, settings, attack):
+    """After a cut or an emptying, the service writes new entries under the old numbers: every anchored entry is
+    checked, not only the highest, so the log does not verify again once it has grown past its old end."""
+    tamper, _ = ATTACKS[attack]
+    _fill(store)
+    tamper(store)
+    for i in range(40):
+        record(store, username="ana", operation="consultation", objects=[f"later:{i}"], justification="a panel")
+    result = verify(store)
+    assert not result.ok and result.entries >= 40, result.problems
+    assert any("differs from its anchor" in p or "anchored twice" in p or "anchored at" in p
+               for p in result.problems), result.problems
+    assert _cli_verify(settings).exit_code == 1
 
 
 def test_a_plain_edit_without_re_chaining_is_still_found(store):

@@ -275,3 +275,79 @@ def test_the_layer_counts_follow_the_users_boroughs(world_app):
     assert ours["boundaries"]["rows"] == all_["boundaries"]["rows"], "reference geography is not scoped"
     assert all(layer["quarantined"] is None for layer in ours.values()), "quarantine has no borough to scope by"
     assert all(layer["quarantined"] is not None for layer in all_.values())
+
+
+def test_a_youth_map_year_before_the_records_is_refused_and_withdrawal_is_audited(world_app, world_settings):
+    from click.testing import CliRunner
+
+    from geoservice.cli import main
+    from geoservice.privacy.audit import events
+
+    store = world_app.extensions["geoservice_store"]
+    client = world_app.test_client()
+    sign_in(client, store, "youth_worker", [MERTON])
+    refused = client.get(f"/api/maps/youth_area?borough={MERTON}&period=1899")
+    assert refused.status_code == 422 and "no records before" in refused.get_json()["error"]
+    assert client.get(f"/api/maps/youth_area?borough={MERTON}&period=2025").status_code == 200
+    published = store.publications()
+    assert published and {row["period"] for row in published} == {"2025-01-01..2026-01-01"}
+    base = ["--database", world_settings.database_url, "--instance", str(world_settings.instance_path),
+            "publications"]
+    assert "2025-01-01..2026-01-01" in CliRunner().invoke(main, base + ["list"]).output
+    result = CliRunner().invoke(main, base + ["withdraw", "2025-01-01..2026-01-01", "--why", "loaded late"])
+    assert result.exit_code == 0 and not store.publications()
+    assert events(store, operation="alteration")[0]["objects"] == '["publications:2025-01-01..2026-01-01"]'
+
+
+@pytest.mark.postgres
+def test_odd_bytes_in_forms_and_parameters_are_refused_not_crashes(bare_app):
+    store = bare_app.extensions["geoservice_store"]
+    client = bare_app.test_client()
+    token = _token(client)
+    assert client.post("/login", data={"username": "ana\x00", "password": "x", "csrf_token": token}).status_code == 401
+    assert client.post("/login", data={"username": "a" * 5000, "password": "x", "csrf_token": token}).status_code == 401
+    assert client.post("/login", data={"username": "ana", "password": "x", "csrf_token": "é"}).status_code == 400
+    assert client.post("/login", data={"username": "ana", "password": "x"},
+                       headers={"X-CSRF-Token": "é"}).status_code == 400
+    sign_in(client, store, "auditor", [MERTON])
+    assert client.get("/audit/?user=%00").status_code == 400
+    assert client.get("/audit/?operation=bogus").status_code == 400
+
+
+@pytest.mark.postgres
+def test_guesses_at_the_same_moment_count_each_other(bare_app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = bare_app.extensions["geoservice_store"]
+    add_user(store, "ana", TEST_PASSWORD, roles=["auditor"], boroughs=[MERTON])
+
+    def guess(i):
+        client = bare_app.test_client()
+        return _try(client, "ana", f"guess {i}").status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(guess, range(16)))
+    assert statuses.count(401) <= 5 and statuses.count(429) >= 11, statuses
+
+
+def test_behind_a_trusted_proxy_each_client_is_limited_by_its_own_address(store, settings):
+    import dataclasses
+
+    app = create_app({"GEOSERVICE_SETTINGS": dataclasses.replace(settings, proxy_hops=1), "TESTING": True})
+    try:
+        add_user(store, "ana", TEST_PASSWORD, roles=["auditor"], boroughs=[MERTON])
+        stranger, ana = app.test_client(), app.test_client()
+        for client, address in ((stranger, "203.0.113.9"), (ana, "198.51.100.7")):
+            client.environ_base["HTTP_X_FORWARDED_FOR"] = address
+        statuses = [_try(stranger, "ana", f"guess {i}").status_code for i in range(6)]
+        assert statuses == [401] * 5 + [429]
+        assert _try(ana, "ana", TEST_PASSWORD).status_code == 302, "another address behind the same proxy"
+    finally:
+        app.extensions["geoservice_store"].engine.dispose()
+
+
+def test_a_server_without_boundaries_says_it_is_not_ready(bare_app):
+    client = bare_app.test_client()
+    sign_in(client, bare_app.extensions["geoservice_store"], "mace_analyst", [MERTON])
+    answer = client.get(f"/api/hotspots?borough={MERTON}")
+    assert answer.status_code == 503 and "no borough boundaries are loaded" in answer.get_json()["error"]
