@@ -48,6 +48,14 @@ def build_demo(settings: Settings, *, seed: int = 1, echo=print) -> Store:
                          "to the folder holding london_boroughs.geojson and the other files")
     store = Store.from_settings(settings)
     foreign = store.foreign_batches(demo_sources())
+    strangers = sorted(set(store.user_scopes()) - {u for u, _, _ in DEMO_USERS}) if store.has_table("users") else []
+    if strangers:
+        store.engine.dispose()
+        raise SetupError(
+            f"the store at {store.engine.url.render_as_string()} has users the demo did not add "
+            f"({', '.join(strangers[:3])}{', ...' if len(strangers) > 3 else ''}). `geoservice demo` rebuilds its "
+            "store from scratch and would erase them and the audit log, so it did nothing. Point it at another "
+            "store (--instance or GEOSERVICE_DATABASE_URL), or remove this one yourself if it really is disposable.")
     if foreign:
         store.engine.dispose()
         raise SetupError(

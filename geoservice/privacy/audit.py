@@ -364,7 +364,8 @@ def verify(store: Store) -> Verification:
             count += 1
             seq = event["seq"]
             if seq != expected_seq:
-                problems.add(f"entries {expected_seq}..{seq - 1} are missing")
+                problems.add(f"entry {expected_seq} is missing" if seq - 1 == expected_seq else
+                             f"entries {expected_seq}..{seq - 1} are missing")
             if event["prev_hash"] != prev:
                 problems.add(f"entry {seq} does not follow the entry before it (a removed or changed entry)")
             if keys and not hmac.compare_digest(event_hash(keys[0], event["prev_hash"], event), event["hash"]):

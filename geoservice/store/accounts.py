@@ -28,8 +28,9 @@ class AccountQueries:
     def insert_user(self, row: dict) -> bool:
         """Add a user; False (and nothing written) when the name is taken."""
         users = self.metadata.tables["users"]
-        with self.writing() as conn:
-            if conn.execute(select(users.c.username).where(users.c.username == row["username"])).first():
+        with self.writing() as conn:  # unique whatever the case: the sign-in limits fold case
+            if conn.execute(select(users.c.username)
+                            .where(func.lower(users.c.username) == row["username"].lower())).first():
                 return False
             conn.execute(users.insert().values(**row))
         return True

@@ -164,6 +164,9 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries):
                     "database was created. Rebuild it with `geoservice init-db --rebuild` (this deletes its data)."
                 )
 
+    def has_table(self, name: str) -> bool:
+        return inspect(self.engine).has_table(name)
+
     def drop_all(self) -> None:
         """Drop every table. The audit log goes too, so its anchor file records the reset (``privacy/audit.py``)."""
         from ..privacy.audit import anchor_reset  # here, not at the top: audit imports this module

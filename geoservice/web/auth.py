@@ -76,6 +76,7 @@ def login():
         user = _check_password(username)
         if user is not None:
             target = _safe_next(request.args.get("next"))
+            end_session(get_store(), session.get("sid"))  # a sign-in over a live session ends that one
             token = start_session(get_store(), user.username, SESSION_HOURS)
             session.clear()  # a new session for the signed-in user
             session.permanent = True

@@ -11,6 +11,7 @@ only. The file sits in a temporary folder while it is read; no message names tha
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, request
@@ -25,6 +26,9 @@ from .access import allow, current_user
 from .store import get_store
 
 bp = Blueprint("upload", __name__, template_folder="templates")
+#: Checking a file takes many times its size in memory: each worker process checks one upload at a time.
+_ONE_AT_A_TIME = threading.BoundedSemaphore(1)
+WAIT_SECONDS = 120
 SUFFIXES = (".csv", ".csv.gz", ".geojson", ".gpkg")
 
 
@@ -65,6 +69,18 @@ def submit():
         abort(400, description="say why this personal data is collected")
     if CONTROL_RE.search(why):
         abort(400, description="the reason holds a control or text-direction character; type it again as plain text")
+    if not _ONE_AT_A_TIME.acquire(timeout=WAIT_SECONDS):
+        abort(503, description="another upload is being checked; try again in a few minutes")
+    try:
+        report = _ingest(store, layer, upload, name, why, user, settings)
+    finally:
+        _ONE_AT_A_TIME.release()
+    return render_template("upload/form.html", layers=store.specs.values(), report=report,
+                           rejected=store.rejected_rows(report.batch_id), **_limits())
+
+
+def _ingest(store, layer: str, upload, name: str, why: str, user, settings):
+    """The upload through the ingest pipeline, from a temporary folder no message names."""
     with tempfile.TemporaryDirectory() as folder:  # the upload is kept only while it is read
         path = Path(folder) / name
         upload.save(path)
@@ -74,5 +90,4 @@ def submit():
                                  limit=SizeLimit.megabytes(settings.upload_max_inflated_mb, "upload_max_inflated_mb"))
         except GeoserviceError as exc:  # the ingest names files by name only; make sure of it here too
             abort(422, description=str(exc).replace(str(path), name).replace(folder, ""))
-    return render_template("upload/form.html", layers=store.specs.values(), report=report,
-                           rejected=store.rejected_rows(report.batch_id), **_limits())
+    return report

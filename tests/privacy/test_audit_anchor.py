@@ -381,4 +381,4 @@ def test_a_long_list_of_problems_is_cut_short(store):
         conn.execute(text("DELETE FROM audit_events WHERE seq % 2 = 0 AND seq < 110"))
     problems = verify(store).problems
     assert len(problems) == audit.MAX_PROBLEMS + 1 and problems[-1].startswith("… and ")
-    assert problems[0] == "entries 2..2 are missing"
+    assert problems[0] == "entry 2 is missing"

@@ -74,3 +74,13 @@ def test_the_demo_refuses_a_store_holding_anything_it_did_not_load(loaded_store,
     assert result.exit_code == 2 and "did nothing" in result.output and "referrals.csv" in result.output
     assert (loaded_store.layer_counts(), len(loaded_store.list_batches()), verify(loaded_store).entries) == before
     assert verify(loaded_store).ok
+
+
+def test_the_demo_refuses_a_store_with_users_it_did_not_add(store, settings):
+    from geoservice.privacy.users import add_user
+
+    add_user(store, "ana", "a long password here", roles=["auditor"], boroughs=["E09000024"])
+    result = CliRunner().invoke(main, ["--database", settings.database_url, "--instance", str(settings.instance_path),
+                                       "demo", "--no-serve"])
+    assert result.exit_code == 2 and "users the demo did not add (ana)" in result.output
+    assert store.user_row("ana") is not None

@@ -351,3 +351,60 @@ def test_a_server_without_boundaries_says_it_is_not_ready(bare_app):
     sign_in(client, bare_app.extensions["geoservice_store"], "mace_analyst", [MERTON])
     answer = client.get(f"/api/hotspots?borough={MERTON}")
     assert answer.status_code == 503 and "no borough boundaries are loaded" in answer.get_json()["error"]
+
+
+def test_each_worker_checks_one_upload_at_a_time(bare_app, monkeypatch):
+    import io
+
+    from geoservice.web import upload
+
+    store = bare_app.extensions["geoservice_store"]
+    client = bare_app.test_client()
+    sign_in(client, store, "admin", [MERTON])
+    monkeypatch.setattr(upload, "WAIT_SECONDS", 0.05)
+    data = {"layer": "people", "why": "referrals from the MASH", "csrf_token": _token(client, "/upload"),
+            "file": (io.BytesIO(b"person_id,subject_category,home_borough,recorded_on\n"), "people.csv")}
+    assert upload._ONE_AT_A_TIME.acquire(timeout=1)  # another upload is being checked
+    try:
+        busy = client.post("/upload", data=data, content_type="multipart/form-data")
+    finally:
+        upload._ONE_AT_A_TIME.release()
+    assert busy.status_code == 503 and "another upload" in busy.get_data(as_text=True)
+
+
+def test_signing_in_again_ends_the_session_before(bare_app):
+    store = bare_app.extensions["geoservice_store"]
+    client = bare_app.test_client()
+    sign_in(client, store, "auditor", [MERTON])
+    first = client.get_cookie("session").value
+    sign_in(client, store, "auditor", [MERTON])
+    old = bare_app.test_client()
+    old.set_cookie("session", first)
+    assert old.get("/api/layers").status_code == 401 and client.get("/api/layers").status_code == 200
+
+
+@pytest.mark.postgres
+def test_a_nul_in_any_parameter_of_any_route_is_a_4xx_on_each_database(bare_app):
+    """NUL cannot be stored or compared in PostgreSQL text: every route must refuse it before it reaches a query."""
+    from .test_malformed import ROUTES
+
+    import geoservice.web.access as access
+
+    store = bare_app.extensions["geoservice_store"]
+    client = bare_app.test_client()
+    add_user(store, "walker", TEST_PASSWORD, roles=["mace_analyst", "admin", "auditor"], boroughs=[MERTON])
+    sign_in(client, store, username="walker")
+    fresh, access.FRESH_SECONDS = access.FRESH_SECONDS, 3600
+    try:
+        token = _token(client, "/upload")
+        for endpoint, (method, path, good) in ROUTES.items():
+            if endpoint == "auth.logout":
+                continue
+            for name in good:
+                args = {**good, name: "a\x00b"}
+                response = client.get(path, query_string=args) if method == "GET" else \
+                    client.post(path, data={**args, "csrf_token": token})
+                assert response.status_code < 500, (endpoint, name, response.status_code)
+        assert client.get("/api/people/C%00001?why=a%20panel").status_code == 404
+    finally:
+        access.FRESH_SECONDS = fresh
