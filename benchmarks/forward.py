@@ -267,8 +267,9 @@ def markdown(table: pd.DataFrame, gi: pd.DataFrame, header: list[str], res: int)
               "| scheme | area | layer | cells flagged | area share | PAI | PEI | months with none |",
               "|---|---|---|---|---|---|---|---|"]
     for (scheme, area, layer), row in own.iterrows():
+        scored = "- | -" if np.isnan(row["pai"]) else f"{row['pai']:.2f} | {row['pei']:.3f}"
         lines.append(f"| {scheme} | {area} | {layer} | {row['cells']:.1f} | {100 * row['area_share']:.2f}% | "
-                     f"{row['pai']:.2f} | {row['pei']:.3f} | {int(empty[(scheme, area, layer)])} |")
+                     f"{scored} | {int(empty[(scheme, area, layer)])} |")
     picks = gi.assign(predictor=np.where(gi["note"], gi["predictor"] + " (not backtested)", gi["predictor"]))
     picks = picks.groupby(["scheme", "predictor"], sort=False).size().unstack(fill_value=0)
     lines += ["", "How often the ranking picked each predictor (one pick per training set; *not backtested*: one "
