@@ -313,3 +313,12 @@ def _gi_star_core(y: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, n
         statistic="Getis-Ord Gi* (binary weights, self included)", k=None,
         permutations=None if whole else permutations, alpha=alpha, cells=n, res=resolution(cells[0]))
     return result
+
+
+# the ranking the products use -------------------------------------------------------------------------------
+def where_to_act(history: pd.DataFrame, **options) -> pd.DataFrame:
+    """Places ranked by what best predicts next month (``analysis/ranking.py``, imported when first called so the
+    modules it builds on can import this one)."""
+    from .ranking import where_to_act as rank
+
+    return rank(history, **options)
