@@ -123,9 +123,11 @@ def predict(predictor: Predictor, values: np.ndarray, surface: Surface) -> np.nd
     around = surface.mean(rate, predictor.bandwidth_m)
     if not predictor.shrink:
         return (1 - predictor.blend) * rate + predictor.blend * around
-    # gamma-Poisson empirical Bayes: prior mean ``around`` per month, prior strength 1 / dispersion (in incidents)
+    # gamma-Poisson empirical Bayes on the history's total: each place's rate has a gamma prior with mean ``around``
+    # per month and shape 1 / dispersion (the negative binomial's, by moments), so the posterior mean is
+    # (count + shape) / (months + shape / around); a place with many incidents keeps its own rate
     months = values.shape[1]
-    count = rate * months
+    count = rate * months  # the months weighed as ``time`` says (with "all", the count itself)
     a = dispersion(count, around * months)
     if a <= 0:
         return around
