@@ -33,8 +33,8 @@ TIER_ROLES = {"analyst": (MACE_ANALYST,), "tasking": (TASKING_OFFICER, MACE_ANAL
               "aggregate": (YOUTH_WORKER, TASKING_OFFICER, MACE_ANALYST)}
 TIER_KINDS = {
     "analyst": {"hotspots", "counts", "emerging", "hotspot_areas", "group_places", "concern", "outreach", "gaps",
-                "boundaries"},
-    "tasking": {"hotspots", "counts", "hotspot_areas", "concern", "outreach", "gaps", "boundaries"},
+                "boundaries", "where_to_act"},
+    "tasking": {"hotspots", "counts", "hotspot_areas", "concern", "outreach", "gaps", "boundaries", "where_to_act"},
     "aggregate": {"distinct", "boundaries"},
 }
 #: The tier of each audience's maps.

@@ -33,7 +33,7 @@ from ..analysis.windows import checked_window, max_years
 from ..attribution import attributions_for
 from ..store.db import Store
 from .specs import (AreasLayer, BoundariesLayer, ConcernLayer, CountsLayer, DistinctLayer, EmergingLayer, GapsLayer,
-                    GroupPlacesLayer, HotspotsLayer, Layer, MapSpec, MapSpecError, OutreachLayer)
+                    GroupPlacesLayer, HotspotsLayer, Layer, MapSpec, MapSpecError, OutreachLayer, WhereToActLayer)
 
 SCALE = 100_000  # coordinates travel as whole numbers of 1e-5 degrees (about 1 m)
 
@@ -233,6 +233,18 @@ class MapContext:
 
         return self._once("hotspots", compute)
 
+    def monthly(self) -> pd.DataFrame:
+        """The concern index per cell and calendar month of the window (cells x months, oldest first), shared by
+        emerging hot spots and where to act."""
+        def compute():
+            months = pd.period_range(pd.Timestamp(self.start), pd.Timestamp(self.end) - pd.Timedelta(days=1),
+                                     freq="M")
+            return pd.DataFrame({str(m): concern_index(self.store, res=self.res, boroughs=self.boroughs,
+                                                       start=m.start_time, end=(m + 1).start_time,
+                                                       cells=self.cells)["concern"] for m in months})
+
+        return self._once("monthly", compute)
+
     def outreach(self, measure: str) -> pd.Series:
         """Outreach per cell: sessions held, or the sum of ``measure`` (young people reached)."""
         return self._once(f"outreach:{measure}", lambda: layer_counts(
@@ -317,12 +329,11 @@ def _build_concern(ctx: MapContext, layer: ConcernLayer) -> dict:
 
 
 def _build_emerging(ctx: MapContext, layer: EmergingLayer) -> dict:
-    months = pd.period_range(pd.Timestamp(ctx.start), pd.Timestamp(ctx.end) - pd.Timedelta(days=1), freq="M")
-    if len(months) < 3:  # the window is chosen at request time, so this is checked here, not when the spec loads
+    cube = ctx.monthly()
+    if cube.shape[1] < 3:  # the window is chosen at request time, so this is checked here, not when the spec loads
         raise MapSpecError("emerging hot spots need a window of at least three months")
-    cube = pd.DataFrame({str(m): concern_index(ctx.store, res=ctx.res, boroughs=ctx.boroughs, start=m.start_time,
-                                               end=(m + 1).start_time, cells=ctx.cells)["concern"] for m in months})
-    emerging = emerging_hotspots(cube)
+    # against each place's own usual level by default: a steady busy place is not "new" (docs/analysis.md)
+    emerging = emerging_hotspots(cube, expected=None if layer.expected == "mean" else "past")
     shown = emerging.summary.index[(emerging.summary.pattern != "no pattern").to_numpy()
                                    | (emerging.bins != 0).any(axis=1).to_numpy()]
     patterns = sorted(set(emerging.summary.loc[shown, "pattern"]) - {"no pattern"})
@@ -333,9 +344,52 @@ def _build_emerging(ctx: MapContext, layer: EmergingLayer) -> dict:
     series = emerging.summary.loc[shown, "pattern"]
     hexes = {**_shown("hex", layer), "index": [ctx.table.index(c) for c in shown], "values": series.tolist(),
              "style": style, "tooltip": "{value}", "legend": True}
-    frames = {"labels": [str(m) for m in months], "style": BIN_STYLE,
+    frames = {"labels": list(cube.columns), "style": BIN_STYLE,
               "values": [emerging.bins.loc[shown, c].astype(int).tolist() for c in cube.columns]}
     return {"layers": [hexes], "frames": frames}
+
+
+def _build_where_to_act(ctx: MapContext, layer: WhereToActLayer) -> dict:
+    """The places to act on next month: ``where_to_act`` on the months of the window, named, as labelled points and
+    a table; when the months are too few or too sparse to test, the table says so and still ranks."""
+    from ..analysis.hotspots import where_to_act
+
+    ranked = where_to_act(ctx.monthly())
+    top = ranked[ranked["count"] > 0].head(layer.top)
+    places, wards = ctx.names()
+    namer = PlaceNamer(places)
+    settings = ranked.attrs["settings"]
+    points, rows = [], []
+    for cell, row in top.iterrows():
+        lat, lng = h3cells.centre(cell)
+        named = namer.near([cell], limit=1)
+        ward = _ward_of(lat, lng, wards)
+        place = " / ".join(p for p in (named[0] if named else "", ward) if p) or "unnamed place"
+        flags = ", ".join(f for f, on in (("concentrated here", row["hot"]), ("part of a cluster", row["cluster"]))
+                          if on) or "neither (too few to test, or not unusual)"
+        points.append([round(lat, 5), round(lng, 5), f"{int(row['rank'])}. {place}",
+                       f"{int(row['rank'])}. {place}: about {row['score']:.1f} next month; {int(row['count'])} in "
+                       f"the last {ranked.attrs['settings']['months']} months, {int(row['last_3_months'])} in the "
+                       f"last 3; {flags}"])
+        rows.append([int(row["rank"]), place, f"{row['score']:.1f}", f"{row['low']:.1f}–{row['high']:.1f}",
+                     int(row["count"]), int(row["last_3_months"]), flags])
+    words = f"Ranked by {settings['predictor_words']} (the predictor that best forecast the held-back months)."
+    note = settings["note"] or words
+    if not rows:
+        note = "No incidents in this window, so there is nothing to rank."
+    return {"layers": [{**_shown("points", layer), "points": points, "colour": "#b35806", "labels": True}],
+            "table": {"title": layer.title, "note": note,
+                      "columns": ["rank", "place (ward)", "expected next month", "usual per month (95%)",
+                                  f"in the {settings['months']} months", "last 3 months", "flags"],
+                      "rows": rows}}
+
+
+def _ward_of(lat: float, lng: float, wards: list[dict]) -> str:
+    """The name of the ward holding a point (empty when none does)."""
+    import shapely
+
+    point = shapely.Point(lng, lat)
+    return next((w["name"] for w in wards if w["geometry"].contains(point)), "")
 
 
 def _build_areas(ctx: MapContext, layer: AreasLayer) -> dict:
@@ -471,4 +525,5 @@ def _build_boundaries(ctx: MapContext, layer: BoundariesLayer) -> dict:
 BUILDERS: dict[str, Callable[[MapContext, Any], dict]] = {
     "hotspots": _build_hotspots, "counts": _build_counts, "concern": _build_concern, "emerging": _build_emerging,
     "hotspot_areas": _build_areas, "group_places": _build_group_places, "outreach": _build_outreach,
-    "gaps": _build_gaps, "distinct": _build_distinct, "boundaries": _build_boundaries}
+    "gaps": _build_gaps, "distinct": _build_distinct, "boundaries": _build_boundaries,
+    "where_to_act": _build_where_to_act}

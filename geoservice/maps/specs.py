@@ -133,9 +133,21 @@ class ConcernLayer(Layer):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EmergingLayer(Layer):
-    """Emerging hot-spot patterns, with each month's bins for the time control (a window of 3 months or more)."""
+    """Emerging hot-spot patterns, with each month's bins for the time control (a window of 3 months or more).
+    ``expected``: each month tested against each place's own usual level (``past``, the default: a steady busy
+    place is not "new") or against the month's mean over the area (``mean``, ArcGIS Pro's question)."""
 
     kind: ClassVar[str] = "emerging"
+    expected: str = _key(_text("past", "mean"), "past")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WhereToActLayer(Layer):
+    """The ``top`` places to act on next month, ranked by what best predicted the past months (``where_to_act``),
+    named, with counts, an interval and the statistical flags beside them, on the map and in a table."""
+
+    kind: ClassVar[str] = "where_to_act"
+    top: int = _key(_positive_int, 10)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -223,7 +235,7 @@ class BoundariesLayer(Layer):
 #: Each layer kind's type.
 LAYER_TYPES: dict[str, type[Layer]] = {cls.kind: cls for cls in (
     HotspotsLayer, CountsLayer, ConcernLayer, EmergingLayer, AreasLayer, GroupPlacesLayer, OutreachLayer, GapsLayer,
-    DistinctLayer, BoundariesLayer)}
+    DistinctLayer, BoundariesLayer, WhereToActLayer)}
 
 
 @dataclasses.dataclass(frozen=True)

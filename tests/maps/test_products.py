@@ -153,7 +153,7 @@ def test_the_analyst_map_shows_gi_bins_named_areas_and_months(world_store, truth
 
 def test_tasking_gaps_put_the_uncovered_hot_places_first(world_store, truth):
     built = _build(world_store, "csp_tasking", MERTON_AND_NEIGHBOURS)
-    rows = built.config["tables"][0]["rows"]
+    rows = next(t for t in built.config["tables"] if t["title"].startswith("Gaps"))["rows"]
     names = {p["place_id"]: p["name"] for p in truth["hot_places"]}
     gaps = {names[p] for p in truth["outreach_gaps"]}
     covered = {names[p["place_id"]] for p in truth["hot_places"]} - gaps
@@ -201,3 +201,18 @@ def test_a_tile_server_is_used_only_when_configured(world_store):
     built = build_map(world_store, SPECS["youth_area"], boroughs=[MERTON], period="2025", tile_url=internal)
     assert built.config["tileUrl"] == internal
     assert external_references(render_map_html(built)) == [internal], "the one configured host, and nothing else"
+
+
+def test_the_analyst_and_tasking_maps_list_where_to_act_and_say_when_too_little_to_test(world_store, truth):
+    planted = {p["name"] for p in truth["hot_places"]}
+    for name in ("mace_hotspots", "csp_tasking"):
+        built = _build(world_store, name, MERTON_AND_NEIGHBOURS)
+        table = next(t for t in built.config["tables"] if t["title"].startswith("Where to act"))
+        assert 1 <= len(table["rows"]) <= 10 and [r[0] for r in table["rows"]] == sorted(r[0] for r in table["rows"])
+        top = " ".join(r[1] for r in table["rows"][:5])
+        assert sum(p in top for p in planted) >= 2, (name, table["rows"][:5])
+        assert table["note"].startswith("Ranked by"), table["note"]
+    one_month = build_map(world_store, SPECS["csp_tasking"], boroughs=[MERTON], start="2025-06-01",
+                          end="2025-07-01")
+    table = next(t for t in one_month.config["tables"] if t["title"].startswith("Where to act"))
+    assert "Only one month" in table["note"] and table["rows"], "still ranked, and says why it cannot test"

@@ -118,13 +118,13 @@ def test_every_layer_problem_is_reported_at_once(tmp_path):
         "layer 2 (counts): source 'burglary' is not a component of the concern index; its components: "
         "['incidents', 'missing_found', 'survey_unsafe']",
         "layer 4 (counts): missing ['source']; counts layers need ['kind', 'title', 'source']",
-        "layer 5 (emerging): unknown keys ['colour']; emerging layers take ['kind', 'title', 'visible']",
+        "layer 5 (emerging): unknown keys ['colour']; emerging layers take ['kind', 'title', 'visible', 'expected']",
         "layer 6 (hotspot_areas): visible must be true or false, got 'yes'",
-        "layer 7 (distinct): kind 'distinct' is not allowed on a 'analyst' map (allowed: ['boundaries', 'concern', "
-        "'counts', 'emerging', 'gaps', 'group_places', 'hotspot_areas', 'hotspots', 'outreach'])",
-        "layer 7 (distinct): missing ['layer', 'location', 'person', 'time_field']; distinct layers need ['kind', "
+        "layer 8 (distinct): kind 'distinct' is not allowed on a 'analyst' map (allowed: ['boundaries', 'concern', "
+        "'counts', 'emerging', 'gaps', 'group_places', 'hotspot_areas', 'hotspots', 'outreach', 'where_to_act'])",
+        "layer 8 (distinct): missing ['layer', 'location', 'person', 'time_field']; distinct layers need ['kind', "
         "'title', 'layer', 'location', 'person', 'time_field']",
-        "layer 9 (boundaries): level must be one of ['borough', 'ward'], got 'county'",
+        "layer 10 (boundaries): level must be one of ['borough', 'ward'], got 'county'",
     ]
 
 
