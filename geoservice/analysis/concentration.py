@@ -110,10 +110,8 @@ def place_test(counts: pd.Series, expected: pd.Series | None = None, *, alpha: f
     y = _checked_values(counts.to_numpy(dtype=float))
     if not np.all(y == np.round(y)):
         raise HotspotInputError("the place test needs whole-number counts (test one layer, not a weighted index)")
-    mu = expected_counts(counts, expected)
-    a = dispersion(y, mu)
-    p = upper_tail(y, mu, a)
-    q = benjamini_hochberg(p)
+    shape = expected_counts(counts, expected)
+    mu, a, p, q, fitted = _background_fit(y, shape, alpha)
     low, high = rate_interval(y)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(mu > 0, y / mu, np.where(y > 0, np.inf, 1.0))
@@ -123,9 +121,70 @@ def place_test(counts: pd.Series, expected: pd.Series | None = None, *, alpha: f
         method="place test: exact upper tail of a negative binomial (Poisson when not overdispersed)",
         question="is this place busier than expected here?", inputs=(cells.to_numpy(), y, mu),
         expected="the study area's average" if expected is None else "the expected surface given",
-        dispersion=a, alpha=alpha, cells=len(cells))
+        dispersion=a, background_fit=fitted, alpha=alpha, cells=len(cells))
     result.index = like(result.index, counts.index)
     return result
+
+
+def _background_fit(y: np.ndarray, shape: np.ndarray, alpha: float):
+    """The expected counts and dispersion of the *background*, and the tests against it.
+
+    The places being looked for would inflate a fit to every cell: a few cells of 200 among cells of 2 make a
+    moment estimate of the dispersion so large that no cell is significant. So the background is first fitted by
+    maximum likelihood to the cells at or below Tukey's far-out fence (the upper quartile plus three interquartile
+    ranges, at least 3), the likelihood truncated there
+    (consistent under a negative-binomial null, unmoved by the few cells above). Unless one of the cells above
+    stands out from that fit beyond doubt, they belong to the background after all, and every cell is fitted
+    (so a small study area's largest cell does not narrow the null). Counts too sparse to fit use moments, and the
+    dispersion is never below the moment estimate (maximum likelihood underestimates it from few cells)."""
+    q1, q3 = np.quantile(y, [0.25, 0.75])
+    ceiling = max(float(q3 + 3 * (q3 - q1)), 3.0)  # Tukey's "far out" fence: above it, candidates to leave out
+    above = y > ceiling
+    how = "moments (too few distinct counts to fit)"
+    if y.sum() > 0 and (~above).sum() >= 20 and len(np.unique(y[~above])) >= 3:
+        mu, a = _nb_fit(y, shape, np.where(above, np.nan, ceiling))
+        p = upper_tail(y, mu, a)
+        # the cells above count as places apart only when one is beyond doubt: Bonferroni over all cells, against
+        # twice the fitted dispersion (a fit narrowed by leaving out a background cell would otherwise find that
+        # very cell, most of all in a small study area)
+        if not above.any() or (upper_tail(y[above], mu[above], 2 * a + 0.05) * y.size <= alpha).any():
+            return mu, a, p, benjamini_hochberg(p), f"maximum likelihood, truncated at {ceiling:g} (far-out fence)"
+        mu, a = _nb_fit(y, shape, np.full(y.size, np.inf))
+        how = "maximum likelihood over every cell (none stood out from the background)"
+    else:
+        mu = shape * (y.sum() / max(shape.sum(), 1e-12))
+        a = dispersion(y, mu)
+    p = upper_tail(y, mu, a)
+    return mu, a, p, benjamini_hochberg(p), how
+
+
+def _nb_fit(y: np.ndarray, shape: np.ndarray, ceilings: np.ndarray) -> tuple[np.ndarray, float]:
+    """Maximum-likelihood scale and dispersion of a negative binomial with means ``scale * shape``, over the cells
+    whose ``ceilings`` are not NaN, each truncated at its ceiling (an infinite ceiling: not truncated)."""
+    from scipy import optimize, special
+
+    use = ~np.isnan(ceilings)
+    yf, sf, cf = y[use], shape[use], ceilings[use]
+    scale0 = yf.sum() / max(sf.sum(), 1e-12)
+    a0 = max(dispersion(yf, sf * scale0), 1e-3)
+    levels, where = np.unique(sf, return_inverse=True)  # the truncation term once per distinct expected count
+    constant = special.gammaln(yf + 1)
+
+    def negative_log_likelihood(params):
+        r = np.exp(-params[1])
+        prob = r / (r + levels * np.exp(params[0]))
+        loglik = special.gammaln(yf + r) - special.gammaln(r) - constant + r * np.log(prob[where]) \
+            + yf * np.log1p(-prob[where])
+        inside = np.where(np.isinf(cf), 1.0, special.betainc(r, np.where(np.isinf(cf), 1.0, cf) + 1, prob[where]))
+        return -np.sum(loglik - np.log(np.maximum(inside, 1e-300)))
+
+    best = optimize.minimize(negative_log_likelihood, np.array([np.log(scale0), np.log(a0)]), method="L-BFGS-B",
+                             bounds=[(np.log(scale0) - 3, np.log(scale0) + 3), (np.log(1e-6), np.log(50.0))])
+    mu = shape * np.exp(best.x[0])
+    # maximum likelihood underestimates a dispersion from few cells (a small study area): never go below the
+    # moment estimate over the same cells
+    a = max(float(np.exp(best.x[1])), dispersion(yf, mu[use]))
+    return mu, (a if a > 1e-5 else 0.0)
 
 
 def pearson_residuals(values: np.ndarray, expected: np.ndarray) -> np.ndarray:

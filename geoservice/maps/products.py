@@ -350,37 +350,57 @@ def _build_emerging(ctx: MapContext, layer: EmergingLayer) -> dict:
 
 
 def _build_where_to_act(ctx: MapContext, layer: WhereToActLayer) -> dict:
-    """The places to act on next month: ``where_to_act`` on the months of the window, named, as labelled points and
-    a table; when the months are too few or too sparse to test, the table says so and still ranks."""
+    """The places to act on next month: ``where_to_act`` on the months of the window, its cells gathered into the
+    named places they are nearest (a panel acts on a park, not on a hexagon), as labelled points and a table; when
+    the months are too few or too sparse to test, the table says so and still ranks."""
+    from ..analysis.concentration import rate_interval
     from ..analysis.hotspots import where_to_act
 
     ranked = where_to_act(ctx.monthly())
-    top = ranked[ranked["count"] > 0].head(layer.top)
+    settings = ranked.attrs["settings"]
     places, wards = ctx.names()
     namer = PlaceNamer(places)
-    settings = ranked.attrs["settings"]
-    points, rows = [], []
-    for cell, row in top.iterrows():
+    gathered: dict[str, dict] = {}
+    for cell, row in ranked[ranked["count"] > 0].head(layer.top * 5).iterrows():
         lat, lng = h3cells.centre(cell)
         named = namer.near([cell], limit=1)
         ward = _ward_of(lat, lng, wards)
-        place = " / ".join(p for p in (named[0] if named else "", ward) if p) or "unnamed place"
-        flags = ", ".join(f for f, on in (("concentrated here", row["hot"]), ("part of a cluster", row["cluster"]))
+        place = " / ".join(p for p in (named[0] if named else "", ward) if p) or f"unnamed place {len(gathered) + 1}"
+        if place not in gathered:
+            if len(gathered) == layer.top:
+                continue
+            gathered[place] = {"rank": len(gathered) + 1, "cells": [], "score": 0.0, "count": 0, "last_3": 0,
+                               "hot": False, "cluster": False}
+        group = gathered[place]
+        group["cells"].append((lat, lng))
+        group["score"] += row["score"]
+        group["count"] += int(row["count"])
+        group["last_3"] += int(row["last_3_months"])
+        group["hot"] |= bool(row["hot"])
+        group["cluster"] |= bool(row["cluster"])
+    months = settings["months"]
+    points, rows = [], []
+    ordered = sorted(gathered.items(), key=lambda item: (-item[1]["score"], item[1]["rank"]))
+    for rank, (place, group) in enumerate(ordered, start=1):  # a place of several cells may outrank its first
+        group["rank"] = rank
+        lat, lng = np.mean(group["cells"], axis=0)
+        low, high = rate_interval(np.array([group["count"]]))
+        flags = ", ".join(f for f, on in (("concentrated here", group["hot"]), ("part of a cluster", group["cluster"]))
                           if on) or "neither (too few to test, or not unusual)"
-        points.append([round(lat, 5), round(lng, 5), f"{int(row['rank'])}. {place}",
-                       f"{int(row['rank'])}. {place}: about {row['score']:.1f} next month; {int(row['count'])} in "
-                       f"the last {ranked.attrs['settings']['months']} months, {int(row['last_3_months'])} in the "
-                       f"last 3; {flags}"])
-        rows.append([int(row["rank"]), place, f"{row['score']:.1f}", f"{row['low']:.1f}–{row['high']:.1f}",
-                     int(row["count"]), int(row["last_3_months"]), flags])
-    words = f"Ranked by {settings['predictor_words']} (the predictor that best forecast the held-back months)."
-    note = settings["note"] or words
+        cells = f"{len(group['cells'])} cells" if len(group["cells"]) > 1 else "1 cell"
+        points.append([round(lat, 5), round(lng, 5), f"{group['rank']}. {place}",
+                       f"{group['rank']}. {place} ({cells}): about {group['score']:.1f} next month; {group['count']} "
+                       f"in the last {months} months, {group['last_3']} in the last 3; {flags}"])
+        rows.append([group["rank"], place, f"{group['score']:.1f}", f"{low[0] / months:.1f}–{high[0] / months:.1f}",
+                     group["count"], group["last_3"], flags])
+    note = settings["note"] or (f"Ranked by {settings['predictor_words']} (what best forecast the held-back "
+                                "months), each place's hexagons together.")
     if not rows:
         note = "No incidents in this window, so there is nothing to rank."
     return {"layers": [{**_shown("points", layer), "points": points, "colour": "#b35806", "labels": True}],
             "table": {"title": layer.title, "note": note,
                       "columns": ["rank", "place (ward)", "expected next month", "usual per month (95%)",
-                                  f"in the {settings['months']} months", "last 3 months", "flags"],
+                                  f"in the {months} months", "last 3 months", "flags"],
                       "rows": rows}}
 
 

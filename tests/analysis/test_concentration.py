@@ -74,3 +74,16 @@ def test_hex_in_hex_out_and_bad_input_is_refused(all_merton_cells):
         place_test(y / 2)
     with pytest.raises(HotspotInputError, match="no value"):
         place_test(y, expected=y.iloc[:10])
+
+
+def test_many_busy_places_do_not_hide_each_other(all_merton_cells):
+    """The places looked for would inflate a dispersion estimated from every cell until none was significant:
+    the background is fitted without the places found."""
+    cells = all_merton_cells[9]
+    rng = np.random.default_rng(21)
+    y = pd.Series(rng.poisson(0.5, len(cells)), index=cells)
+    planted = cells[rng.choice(len(cells), 8, replace=False)]
+    y.loc[planted] = rng.integers(60, 200, 8)
+    result = place_test(y)
+    assert result.loc[planted, "hot"].all() and result.hot.sum() <= 10
+    assert "truncated" in result.attrs["settings"]["background_fit"]
