@@ -310,6 +310,64 @@ def linkage(ctx, borough, start, end, since, as_of, share_with, fmt, out, why) -
 
 
 @main.group()
+def pack() -> None:
+    """MACE meeting packs for a borough and the period since the last panel (HTML or PDF by the file's extension)."""
+
+
+def _pack_options(command):
+    for option in reversed([
+        click.option("--borough", required=True, help="GSS code of the borough, e.g. E09000024 (Merton)."),
+        click.option("--since", required=True, help="Date of the last panel: the period starts here (inclusive)."),
+        click.option("--to", "end", required=True, help="End of the period (exclusive), e.g. the panel's date."),
+        click.option("--out", required=True, type=click.Path(path_type=Path),
+                     help="File to write: .html (one offline page) or .pdf (A4)."),
+        click.option("--for", "recipient", help="Who the pack is for (printed in every page's footer)."),
+        click.option("--as-of", help="Links expired before this day are left out. [default: --to]"),
+    ]):
+        command = option(command)
+    return command
+
+
+@pack.command("strategic")
+@_pack_options
+@click.option("--previous", type=click.IntRange(0, 12), default=3, show_default=True,
+              help="How many earlier periods of the same length to show beside this one.")
+@click.pass_context
+@handle_errors()
+def pack_strategic(ctx, borough, since, end, out, recipient, as_of, previous) -> None:
+    """The Strategic MACE pack: seven themes, aggregate only (no person named, small counts suppressed)."""
+    from .reports.packs import pack_format, strategic_pack, write_pack
+
+    pack_format(out)
+    made = strategic_pack(_store(ctx), borough, since=since, to=end, as_of=as_of, previous=previous,
+                          made_by=f"cli:{_os_user()}", recipient=recipient or "Strategic MACE panel")
+    path = write_pack(made, out)
+    empty = [s.title for s in made.sections if s.empty]
+    click.echo(f"{made.title}: {len(made.sections)} themes"
+               + (f" ({', '.join(empty)}: no data this period)" if empty else "") + f"; wrote {path}")
+
+
+@pack.command("pre-mace")
+@_pack_options
+@click.option("--why", required=True, help="Why (the panel, the case): recorded in the audit log.")
+@click.pass_context
+@handle_errors()
+def pack_pre_mace(ctx, borough, since, end, out, recipient, as_of, why) -> None:
+    """The Pre-MACE pack: the children for discussion, each with network, timeline and places; adults who pose
+    risk apart; peer groups; actions. Making it is a combination of personal data, recorded in the audit log."""
+    from .pseudonyms import pseudonym_key
+    from .reports.packs import audited_pre_mace, pack_format, write_pack
+
+    pack_format(out)
+    made = audited_pre_mace(_store(ctx), borough, since=since, to=end, as_of=as_of, username=f"cli:{_os_user()}",
+                            justification=why, key=pseudonym_key(_settings(ctx)),
+                            recipient=recipient or "Pre-MACE panel")
+    path = write_pack(made, out)
+    click.echo(f"{made.title}: {len(made.about['children'])} children for discussion, "
+               f"{len(made.about['adults'])} adults who pose risk linked; wrote {path}")
+
+
+@main.group()
 def user() -> None:
     """Users of the service: their roles and boroughs."""
 

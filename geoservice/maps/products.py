@@ -292,6 +292,21 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
     return MapData(spec, boroughs, start, end, config, expected)
 
 
+def place_ranking(store: Store, *, boroughs, start, end, res: int = 9, top: int = 10, as_of=None) -> dict:
+    """The "where to act" places of the concern index over [start, end), as the maps show them, for products that
+    are not maps (the packs): ``table`` (title, note, columns, rows), ``points`` ([lat, lng, label, words]) and
+    ``bins`` (Gi* bin per cell, int64-indexed)."""
+    boroughs = tuple(boroughs)
+    cells = study_cells(store, boroughs, res)
+    centres = h3cells.centres(cells)
+    table = CellTable((float(centres[:, 0].mean()), float(centres[:, 1].mean())))
+    context = MapContext(store, None, boroughs, pd.Timestamp(start).date(), pd.Timestamp(end).date(), res, cells,
+                         table, pd.Timestamp(as_of or end).date())
+    built = _build_where_to_act(context, WhereToActLayer(title="Where to act next", top=top))
+    result, _ = context.hotspots()
+    return {"table": built["table"], "points": built["layers"][0]["points"], "bins": result["bin"]}
+
+
 def _layers_read(spec: MapSpec, store: Store) -> set[str]:
     """The layers a map draws on: the concern index's (hot spots, counts, areas, gaps and emerging hot spots),
     outreach, the network's for peer-group places, a distinct-people layer's own, and always boundaries and

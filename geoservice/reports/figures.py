@@ -1,0 +1,154 @@
+"""Static figures as SVG: a small map of cells and places, and a drawn network.
+
+One drawing serves every medium: inline in the offline HTML pages and packs (links in a network open the evidence
+of that link on the same page), and converted to vector graphics in the PDF packs. Nothing is fetched: a map here
+is the borough outline, coloured hexagons and numbered places, with no tiles, so it prints and works offline.
+
+Children and adults who pose risk are drawn apart by shape and colour (circles and squares; the palette is
+Okabe-Ito, readable by colour-blind readers), and the legend says which is which.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+import networkx as nx
+import numpy as np
+
+from .. import cells as h3cells
+from ..network.build import ADULT, CHILD
+
+#: Okabe-Ito colours.
+BLUE, ORANGE, GREEN, VERMILION, GREY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#999999"
+#: Sequential classes for cell maps, light to dark (ColorBrewer Oranges 4).
+CLASSES = ("#fdbe85", "#fd8d3c", "#e6550d", "#a63603")
+
+
+def _attr(value) -> str:
+    return escape(str(value), quote=True)
+
+
+class _Frame:
+    """Longitude and latitude to SVG pixels (equirectangular at the drawing's mean latitude; y down)."""
+
+    def __init__(self, lng: np.ndarray, lat: np.ndarray, width: int, height: int, pad: int = 14):
+        self.lat0 = float(np.mean(lat)) if len(lat) else 51.4
+        squeeze = math.cos(math.radians(self.lat0))
+        x, y = np.asarray(lng) * squeeze, -np.asarray(lat)
+        self.x0, self.y0 = float(x.min()), float(y.min())
+        span = max(float(x.max()) - self.x0, float(y.max()) - self.y0, 1e-9)
+        self.scale = min(width - 2 * pad, height - 2 * pad) / span
+        self.squeeze, self.pad = squeeze, pad
+
+    def __call__(self, lng, lat) -> tuple[float, float]:
+        return (self.pad + (lng * self.squeeze - self.x0) * self.scale,
+                self.pad + (-lat - self.y0) * self.scale)
+
+
+def _rings(geometry) -> list[np.ndarray]:
+    polygons = getattr(geometry, "geoms", [geometry])
+    return [np.asarray(p.exterior.coords) for p in polygons if hasattr(p, "exterior")]
+
+
+def cell_map_svg(*, outlines=(), cells: dict | None = None, points=(), width: int = 520, height: int = 420,
+                 title: str = "", legend=()) -> str:
+    """A map: ``outlines`` (shapely polygons, drawn as grey lines), ``cells`` ({cell: colour}), ``points``
+    ([(lat, lng, label)], drawn as numbered markers), and ``legend`` ([(colour, words)])."""
+    cells = cells or {}
+    rings = [ring for geometry in outlines for ring in _rings(geometry)]
+    hexes = {cell: np.asarray([(lng, lat) for lat, lng in h3cells.boundary(cell)]) for cell in cells}
+    every = [r for r in rings] + list(hexes.values()) + [np.array([[lng, lat]]) for lat, lng, _ in points]
+    if not every:
+        return _empty_svg(width, 60, "nothing to draw")
+    stacked = np.vstack(every)
+    frame = _Frame(stacked[:, 0], stacked[:, 1], width, height)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="{_attr(title or "map")}" '
+             'font-family="Helvetica, Arial, sans-serif">', f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
+    if title:
+        parts.append(f"<title>{escape(title)}</title>")
+    for cell, ring in hexes.items():
+        xy = " ".join(f"{x:.1f},{y:.1f}" for x, y in (frame(lng, lat) for lng, lat in ring))
+        parts.append(f'<polygon points="{xy}" fill="{_attr(cells[cell])}" stroke="#ffffff" stroke-width="0.4"/>')
+    for ring in rings:
+        xy = " ".join(f"{x:.1f},{y:.1f}" for x, y in (frame(lng, lat) for lng, lat in ring))
+        parts.append(f'<polygon points="{xy}" fill="none" stroke="#555555" stroke-width="1"/>')
+    for lat, lng, label in points:
+        x, y = frame(lng, lat)
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="#000000" stroke="#ffffff" stroke-width="1.5"/>'
+                     f'<text x="{x:.1f}" y="{y + 3:.1f}" font-size="7.5" text-anchor="middle" fill="#ffffff">'
+                     f"{escape(str(label))}</text>")
+    parts += _legend(legend, width, height)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _legend(entries, width: int, height: int, shapes: dict | None = None) -> list[str]:
+    out = []
+    y = height - 8 - 14 * len(entries)
+    for colour, words in entries:
+        shape = (shapes or {}).get(words, "rect")
+        if shape == "circle":
+            out.append(f'<circle cx="14" cy="{y + 5}" r="5" fill="{_attr(colour)}"/>')
+        else:
+            out.append(f'<rect x="9" y="{y}" width="10" height="10" fill="{_attr(colour)}"/>')
+        out.append(f'<text x="24" y="{y + 9}" font-size="10" fill="#222222">{escape(words)}</text>')
+        y += 14
+    return out
+
+
+def _empty_svg(width: int, height: int, words: str) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}"><text x="10" y="{height // 2}" font-size="12" '
+            f'font-family="Helvetica, Arial, sans-serif" fill="#555555">{escape(words)}</text></svg>')
+
+
+def network_svg(graph: nx.Graph, *, focus: str | None = None, link_href=None, width: int = 520, height: int = 380,
+                seed: int = 0, title: str = "") -> str:
+    """The people of ``graph`` (a ``graph_from_evidence`` subgraph) and their links: children as blue circles,
+    adults who pose risk as vermilion squares, ``focus`` ringed; a link's width grows with its evidence items and
+    ``link_href(a, b)`` (when given) makes it a link to that evidence. Laid out by a seeded spring layout."""
+    if graph.number_of_nodes() == 0:
+        return _empty_svg(width, 40, "no evidenced links in force")
+    layout = nx.spring_layout(graph, seed=seed, k=1.6 / math.sqrt(graph.number_of_nodes()))
+    xy = np.array(list(layout.values())) if layout else np.zeros((1, 2))
+    low, high = xy.min(axis=0), xy.max(axis=0)
+    span = np.where(high - low > 1e-9, high - low, 1.0)
+    pad, legend_h = 28, 34
+
+    def at(node) -> tuple[float, float]:
+        p = (np.asarray(layout[node]) - low) / span
+        return pad + p[0] * (width - 2 * pad), pad + p[1] * (height - 2 * pad - legend_h)
+
+    category = nx.get_node_attributes(graph, "subject_category")
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="{_attr(title or "network")}" '
+             'font-family="Helvetica, Arial, sans-serif">', f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
+    if title:
+        parts.append(f"<title>{escape(title)}</title>")
+    for a, b, data in sorted(graph.edges(data=True), key=lambda e: (str(e[0]), str(e[1]))):
+        (x1, y1), (x2, y2) = at(a), at(b)
+        items = len(data.get("evidence", [])) or 1
+        adult = ADULT in (category.get(a), category.get(b))
+        line = (f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+                f'stroke="{VERMILION if adult else GREY}" stroke-width="{min(1 + items, 6)}" stroke-opacity="0.8">'
+                f"<title>{escape(f'{a} – {b}: {items} evidence item(s)')}</title></line>")
+        parts.append(f'<a href="{_attr(link_href(a, b))}">{line}</a>' if link_href else line)
+    for node in sorted(graph.nodes, key=str):
+        x, y = at(node)
+        ring = ' stroke="#000000" stroke-width="3"' if node == focus else ' stroke="#ffffff" stroke-width="1"'
+        if category.get(node) == ADULT:
+            parts.append(f'<rect x="{x - 7:.1f}" y="{y - 7:.1f}" width="14" height="14" fill="{VERMILION}"{ring}/>')
+        else:
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="{BLUE}"{ring}/>')
+        parts.append(f'<text x="{x + 10:.1f}" y="{y + 4:.1f}" font-size="10" fill="#222222">{escape(str(node))}</text>')
+    parts += _legend([(BLUE, "child at risk"), (VERMILION, "adult who poses risk")], width, height,
+                     shapes={"child at risk": "circle"})
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def categories_drawn(graph: nx.Graph) -> set[str]:
+    """Which subject categories a network drawing holds (children and adults are told apart in it)."""
+    return {d.get("subject_category") for _, d in graph.nodes(data=True)} & {CHILD, ADULT}
