@@ -40,7 +40,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_layers_lists_counts(tmp_path):
     result = CliRunner().invoke(main, ["--database", f"sqlite:///{tmp_path / 'db.sqlite'}", "layers"])
     assert result.exit_code == 0
-    assert "incidents" in result.output and "8 layers, 0 rows" in result.output
+    assert "incidents" in result.output and "9 layers, 0 rows" in result.output
 
 
 def test_unknown_batch_is_a_clear_error(tmp_path):

@@ -10,7 +10,7 @@ from geoservice.errors import LayerSpecError, UnknownLayerError
 from geoservice.layers import CheckSpec, FieldSpec, FormatSpec, LocationSpec, get_layer, layer_from_toml
 
 EXPECTED = {"incidents", "missing_episodes", "survey_responses", "outreach_sessions", "places", "people",
-            "associations", "boundaries"}
+            "associations", "boundaries", "mace_actions"}
 
 
 def test_every_layer_has_a_spec(specs):
@@ -145,7 +145,8 @@ def test_unknown_layer_lists_the_layers(specs):
 
 def test_borough_fields_are_checked_against_the_boundaries(specs):
     assert {(s.name, f.name) for s in specs.values() for f in s.fields if f.area == "borough"} == {
-        ("people", "home_borough"), ("incidents", "borough_code"), ("places", "borough_code")}
+        ("people", "home_borough"), ("incidents", "borough_code"), ("places", "borough_code"),
+        ("mace_actions", "borough")}
     assert specs["boundaries"].field("borough_code").area is None, "the boundaries are not checked against themselves"
 
 
@@ -160,6 +161,7 @@ def test_every_layer_says_how_its_rows_are_scoped(specs):
         "places": ("location", ("location",)),
         "survey_responses": ("location", ("location",)),
         "outreach_sessions": ("location", ("location",)),
+        "mace_actions": ("field", ("borough",)),
     }
 
 

@@ -600,25 +600,34 @@ def _without_people(detail: str, graph: nx.Graph, borough_names: dict) -> str:
     return " ".join(words)
 
 
+ACTION_KINDS = {"child": ("Actions about children", CHILD), "adult": ("Actions about adults who pose risk", ADULT),
+                "other": ("Actions about groups, places and the partnership", None)}
+
+
 def _actions(store: Store, borough: str, to: date) -> Section:
+    """The actions agreed at earlier panels (``mace_actions``), open ones and those closed since; children's and
+    adults' apart, overdue marked."""
     section = Section("actions", "Actions carried from the last panel")
-    if "mace_actions" not in store.specs:
-        section.text.append(NO_DATA)
-        return section
-    actions = store.read_layer("mace_actions", ["action_id", "about", "action", "owner", "agency", "raised_on",
-                                                "due_on", "status"], equals={"borough": borough})
+    actions = store.read_layer("mace_actions", ["action_id", "about_kind", "about_ref", "action", "owner", "agency",
+                                                "raised_on", "due_on", "status"], equals={"borough": borough})
     actions = actions[pd.to_datetime(actions.raised_on) < pd.Timestamp(to)]
     if actions.empty:
-        section.text.append("No actions recorded for this borough.")
+        section.text.append(NO_DATA)
         return section
-    actions = actions.sort_values(["status", "due_on", "action_id"])
-    overdue = [i for i, r in enumerate(actions.itertuples()) if r.status != "done"
-               and pd.Timestamp(r.due_on) < pd.Timestamp(to)]
-    section.text.append(f"{len(actions)} actions; {len(overdue)} overdue (marked).")
-    section.blocks.append(Table("Actions", ["action", "about", "what", "owner", "agency", "raised", "due", "status"],
-                                [[r.action_id, r.about, r.action, r.owner, r.agency, r.raised_on, r.due_on,
-                                  r.status + (" (overdue)" if i in overdue else "")]
-                                 for i, r in enumerate(actions.itertuples())], marked=overdue))
+    actions = actions.assign(overdue=actions.status.isin(["open", "in_progress"])
+                             & (pd.to_datetime(actions.due_on) < pd.Timestamp(to)))
+    actions = actions.sort_values(["overdue", "due_on", "action_id"], ascending=[False, True, True])
+    section.text.append(f"{len(actions)} actions agreed for {borough}; {int(actions.overdue.sum())} overdue (marked).")
+    kind = actions.about_kind.where(actions.about_kind.isin(["child", "adult"]), "other")
+    for name, (caption, lists) in ACTION_KINDS.items():
+        part = actions[kind == name]
+        if part.empty:
+            continue
+        rows = [[r.action_id, r.about_ref or r.about_kind, r.action, r.owner, r.agency, r.raised_on, r.due_on,
+                 r.status.replace("_", " ") + (" (overdue)" if r.overdue else "")] for r in part.itertuples()]
+        section.blocks.append(Table(caption, ["action", "about", "what", "owner", "agency", "raised", "due", "status"],
+                                    rows, marked=[i for i, r in enumerate(part.itertuples()) if r.overdue],
+                                    lists=lists))
     return section
 
 
