@@ -98,6 +98,9 @@ SETTINGS = (
             "Folder holding the layer specs (one TOML file per layer).", Path),
     Setting("study_area", ",".join(MERTON_AND_NEIGHBOURS),
             "Comma-separated GSS codes of the boroughs that make up the study area.", _codes),
+    Setting("home_borough", "E09000024",
+            "GSS code of the borough whose partnership runs the service: pages and forms open on it when the user "
+            "may see it (else on the user's first borough).", lambda value: _codes(value)[0]),
     Setting("study_area_tolerance_m", 250.0,
             "How far (metres) outside the study-area boroughs a point may lie and still be accepted, and the "
             "distance within which a point outside every generalised boundary is given the nearest one.", _metres),
@@ -166,6 +169,7 @@ class Settings:
     data_dir: Path
     layers_dir: Path
     study_area: tuple[str, ...]
+    home_borough: str
     study_area_tolerance_m: float
     resolutions: tuple[int, ...]
     postcode_table: Path | None

@@ -436,14 +436,14 @@ def _build_areas(ctx: MapContext, layer: AreasLayer) -> dict:
 
 def _build_group_places(ctx: MapContext, layer: GroupPlacesLayer) -> dict:
     from ..network.build import graph_from_evidence
-    from ..network.groups import child_peer_groups
+    from ..network.identity import identified_child_groups
     from ..network.places import person_places
     from ..network.roles import group_summaries
 
     graph = graph_from_evidence(ctx.store, as_of=ctx.as_of, start=ctx.start, end=ctx.end)
-    groups = child_peer_groups(graph)
+    groups, ids = identified_child_groups(ctx.store, graph)
     visits = person_places(ctx.store, res=ctx.res, as_of=ctx.as_of, start=ctx.start, end=ctx.end, graph=graph)
-    summary = group_summaries(graph, groups, visits=visits, namer=PlaceNamer(named_places(ctx.store)))
+    summary = group_summaries(graph, groups, visits=visits, namer=PlaceNamer(named_places(ctx.store)), ids=ids)
     inside = set(ctx.cells.tolist())
     points = []
     for row in summary.itertuples():

@@ -18,8 +18,11 @@ from .places import places_used
 
 
 def group_summaries(graph: nx.Graph, groups, *, since=None, visits: pd.DataFrame | None = None,
-                    namer: PlaceNamer | None = None, recent_days: int = 90) -> pd.DataFrame:
+                    namer: PlaceNamer | None = None, recent_days: int = 90, ids=None) -> pd.DataFrame:
     """One row per peer group (groups of children from ``peer_groups`` on the children subgraph).
+
+    ``ids``: the groups' stable ids (``identity.identify``, in the same order): ``group`` is then the id, and
+    ``id_note`` says whether the group is new, the same, changed, merged or split; otherwise groups are numbered.
 
     ``visits``: ``places.person_places`` (where members were found or involved in incidents), summarised as the
     group's top places, named by ``namer``; ``since``: evidence dated on or after it counts as new.
@@ -30,6 +33,7 @@ def group_summaries(graph: nx.Graph, groups, *, since=None, visits: pd.DataFrame
     borough = nx.get_node_attributes(graph, "home_borough")
     rows = []
     for number, members in enumerate(groups, start=1):
+        identity = ids[number - 1] if ids is not None else None
         members = sorted(m for m in members if category.get(m) == CHILD)
         inside = [(a, b, d) for a, b, d in graph.subgraph(members).edges(data=True)]
         dates = [pd.Timestamp(item["evidence_date"]) for _, _, d in inside for item in d["evidence"]]
@@ -46,7 +50,9 @@ def group_summaries(graph: nx.Graph, groups, *, since=None, visits: pd.DataFrame
         places = places_used(members, visits, namer=namer) if visits is not None else []
         boroughs = sorted({borough.get(m) for m in members if borough.get(m)})
         rows.append({
-            "group": number, "children": members, "size": len(members), "adults_posing_risk": adults,
+            "group": identity.group_id if identity else number,
+            "id_note": f"{identity.status}: {identity.note}" if identity else "",
+            "children": members, "size": len(members), "adults_posing_risk": adults,
             "boroughs": boroughs, "spans_boroughs": len(boroughs) > 1, "links": len(inside),
             "last_evidence": max(dates).date().isoformat() if dates else None,
             "recent_evidence": sum(1 for d in dates if (as_of - d).days <= recent_days),

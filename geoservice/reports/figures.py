@@ -119,7 +119,7 @@ def network_svg(graph: nx.Graph, *, focus: str | None = None, link_href=None, wi
 
     def at(node) -> tuple[float, float]:
         p = (np.asarray(layout[node]) - low) / span
-        return pad + p[0] * (width - 2 * pad), pad + p[1] * (height - 2 * pad - legend_h)
+        return pad + p[0] * (width - 2 * pad - 50), pad + p[1] * (height - 2 * pad - legend_h)  # 50: labels
 
     category = nx.get_node_attributes(graph, "subject_category")
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '

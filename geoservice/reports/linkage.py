@@ -33,7 +33,8 @@ import pandas as pd
 from ..attribution import attributions_for
 from ..places import PlaceNamer, bearing_deg, compass, distance_km, named_places
 from ..network.build import ADULT, CHILD, NetworkInputError, graph_from_evidence
-from ..network.groups import SAFEGUARDING_DENSITY, child_peer_groups
+from ..network.groups import SAFEGUARDING_DENSITY
+from ..network.identity import identified_child_groups
 from ..network.places import person_places
 from ..network.roles import group_summaries
 from ..pseudonyms import Pseudonymiser
@@ -169,8 +170,10 @@ def linkage_report(store: Store, borough: str, *, start, end, as_of=None, since=
                                          "lng", "distance_km", "new"]].reset_index(drop=True)
 
     # peer groups that span boroughs
-    groups = [g for g in child_peer_groups(graph, seed=seed) if g & our_children and len({home[m] for m in g}) > 1]
-    summary = group_summaries(graph, groups, since=since, visits=visits, namer=namer)
+    found, ids = identified_child_groups(store, graph, seed=seed)
+    chosen = [(g, i) for g, i in zip(found, ids) if g & our_children and len({home[m] for m in g}) > 1]
+    summary = group_summaries(graph, [g for g, _ in chosen], since=since, visits=visits, namer=namer,
+                              ids=[i for _, i in chosen])
     if len(summary):
         summary["members_by_borough"] = summary.children.map(
             lambda members: {b: sorted(m for m in members if home[m] == b) for b in sorted({home[m] for m in members})})

@@ -31,6 +31,7 @@ from ..errors import GeoserviceError
 from ..network.build import ADULT, CHILD, graph_from_evidence
 from ..network.ego import ego_network
 from ..network.groups import child_peer_groups
+from ..network.identity import identified_child_groups
 from ..network.places import person_places
 from ..network.roles import group_summaries
 from ..network.timeline import child_timeline, escalation
@@ -558,16 +559,18 @@ def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: in
 
     # peer groups of the children discussed
     groups_section = Section("groups", "Peer groups")
-    groups = [g for g in child_peer_groups(graph, seed=seed) if set(g) & set(discussed)]
-    if groups:
-        summary = group_summaries(graph, groups, since=since, visits=visits, namer=namer)
+    found, ids = identified_child_groups(store, graph, seed=seed)
+    chosen = [(g, i) for g, i in zip(found, ids) if set(g) & set(discussed)]
+    if chosen:
+        summary = group_summaries(graph, [g for g, _ in chosen], since=since, visits=visits, namer=namer,
+                                  ids=[i for _, i in chosen])
         groups_section.text.append("Peer groups (found on the evidenced links) holding a child for discussion. "
                                    "Adults who pose risk linked to a group are counted here and listed above.")
         groups_section.blocks.append(Table(
             "Peer groups of the children for discussion",
-            ["group", "children", "size", "boroughs", "adults who pose risk linked", "links", "last evidence",
-             "new links since the last panel", "places"],
-            [[g.group, ", ".join(g.children), g.size, ", ".join(borough_names.get(b, b) for b in g.boroughs),
+            ["group", "since last seen", "children", "size", "boroughs", "adults who pose risk linked", "links",
+             "last evidence", "new links since the last panel", "places"],
+            [[g.group, g.id_note, ", ".join(g.children), g.size, ", ".join(borough_names.get(b, b) for b in g.boroughs),
               len(g.adults_posing_risk), g.links, g.last_evidence or "", g.new_links_since,
               "; ".join(p.get("name") or p["cell"] for p in g.places)] for g in summary.itertuples()], lists=CHILD))
     else:
@@ -632,14 +635,16 @@ def _actions(store: Store, borough: str, to: date) -> Section:
 
 
 def audited_pre_mace(store: Store, borough: str, *, since, to, username: str, justification: str, key: bytes,
-                     **options) -> Pack:
+                     pack: Pack | None = None, **options) -> Pack:
     """``pre_mace_pack`` with its audit: a ``combination`` of personal data naming every person in it (by keyed
-    pseudonyms)."""
+    pseudonyms). ``pack``: the same pack made already (the service keeps made packs while the data is unchanged);
+    handing it out again is audited all the same."""
     from ..privacy.audit import person_refs, record
 
     if not (justification or "").strip():
         raise PackError("say why this pack is made (the reason is kept in the audit log)")
-    pack = pre_mace_pack(store, borough, since=since, to=to, made_by=username, **options)
+    if pack is None:
+        pack = pre_mace_pack(store, borough, since=since, to=to, made_by=username, **options)
     record(store, username=username, operation="combination", justification=justification,
            objects=[f"pre-mace pack:{borough}:{pack.about['since']}..{pack.about['to']}",
                     *person_refs(key, sorted(set(pack.about["children"]) | set(pack.about["adults"])))])

@@ -26,6 +26,7 @@ from .accounts import AccountQueries
 from .audit_log import AuditQueries
 from .batches import BatchQueries
 from .erasure import ErasureQueries
+from .group_ids import GroupIdQueries
 from .tables import build_metadata
 
 
@@ -96,7 +97,7 @@ APPEND_ONLY_SQL = {
 }
 
 
-class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries):
+class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQueries):
     """Tables and queries over one database.
 
     Parameters

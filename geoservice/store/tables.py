@@ -120,6 +120,14 @@ def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -
         Column("device", String(64), nullable=True, comment="trusted device id, when the browser had one"),
         Column("at", DateTime, nullable=False, index=True),
     )
+    Table(  # stable peer-group ids: each id's latest members, as keyed pseudonyms (network/identity.py)
+        "peer_group_ids", metadata,
+        Column("group_id", String(16), primary_key=True),
+        Column("members", Text, nullable=False, comment="JSON list of the members' keyed pseudonyms"),
+        Column("first_seen", Date, nullable=False),
+        Column("last_seen", Date, nullable=False),
+        Column("note", Text, nullable=False, default="", comment="how it began: new, or split from another id"),
+    )
     Table(  # aggregate numbers as first published: later uploads never change them (maps/products.py)
         "publications", metadata,
         Column("product", String(64), nullable=False, primary_key=True,

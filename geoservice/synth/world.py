@@ -571,6 +571,55 @@ class WorldBuilder:
         self.tables["outreach_sessions"] = pd.DataFrame(rows)
         self.truth["outreach_gaps"] = [p["place_id"] for p in hot if not p["outreach"]]
 
+    # MACE actions --------------------------------------------------------------------------------------------
+    def make_actions(self) -> None:
+        """Actions agreed at each borough's monthly panel: about children (protective), adults who pose risk,
+        hot places or the partnership; most done by their due date, some overdue at the year's end. A generator of
+        its own, so adding actions changes nothing else in the world."""
+        rng = np.random.default_rng(self.seed + 7919)
+        agencies = [("social worker", "children's social care"), ("MACE police lead", "police"),
+                    ("designated safeguarding lead", "education"), ("detached youth team", "youth service"),
+                    ("CSP officer", "community safety partnership"), ("health liaison nurse", "health")]
+        wording = {"child": ["safety plan review", "return home interview follow-up", "referral to Rescue and Response",
+                             "school attendance support", "disruption of the exploiting adult's contact"],
+                   "adult": ["child abduction warning notice considered", "intelligence submission",
+                             "licence conditions reviewed"],
+                   "place": ["outreach sessions at the place", "guardianship visit with the owner",
+                             "CCTV and lighting review"],
+                   "general": ["county-lines briefing for schools", "partner data-sharing review"]}
+        rows = []
+        year_end = pd.Timestamp(self.end)
+        for borough in MERTON_AND_NEIGHBOURS:
+            children = self.children[self.children.home_borough == borough].person_id.tolist()
+            adults = self.adults[self.adults.home_borough == borough].person_id.tolist()
+            for month in range(1, 13):
+                panel = pd.Timestamp(self.year, month, 1) + pd.offsets.Week(weekday=0)  # the first Monday after the 1st
+                for _ in range(int(rng.integers(3, 7))):
+                    kind = str(rng.choice(["child", "adult", "place", "general"], p=[.55, .15, .2, .1]))
+                    ref = ""
+                    if kind == "child" and children:
+                        ref = str(rng.choice(children))
+                    elif kind == "adult" and adults:
+                        ref = str(rng.choice(adults))
+                    elif kind == "place" and self.hot_places:
+                        ref = self.hot_places[int(rng.integers(0, len(self.hot_places)))]["name"]
+                    if not ref and kind != "general":
+                        kind = "general"
+                    owner, agency = agencies[int(rng.integers(0, len(agencies)))]
+                    due = panel + pd.Timedelta(days=int(rng.integers(14, 43)))
+                    late = due > year_end - pd.Timedelta(days=45)
+                    status = str(rng.choice(["done", "open", "in_progress", "cancelled"],
+                                            p=[.3, .4, .25, .05] if late else [.8, .08, .07, .05]))
+                    rows.append({"action_id": f"MA{len(rows) + 1:05d}", "borough": borough, "about_kind": kind,
+                                 "about_ref": ref, "action": str(rng.choice(wording[kind])), "owner": owner,
+                                 "agency": agency, "raised_on": f"{panel:%Y-%m-%d}", "due_on": f"{due:%Y-%m-%d}",
+                                 "status": status})
+        frame = pd.DataFrame(rows)
+        overdue = frame.status.isin(["open", "in_progress"]) & (pd.to_datetime(frame.due_on) < year_end)
+        self.tables["mace_actions"] = frame
+        self.truth["mace_actions"] = {"actions": len(frame), "overdue_at_year_end": int(overdue.sum()),
+                                      "overdue_ids": frame.action_id[overdue].tolist()}
+
     def build(self) -> None:
         self._pending_co_offending = []
         self.make_places()
@@ -581,6 +630,7 @@ class WorldBuilder:
         self.make_missing()
         self.make_survey()
         self.make_outreach()
+        self.make_actions()
         self.tables["associations"] = pd.DataFrame(self._assoc_rows)
         self.truth["counts"].update({name: len(t) for name, t in self.tables.items()})
 
@@ -593,7 +643,7 @@ def build_world(data_dir, *, seed: int = 1, year: int = 2025) -> WorldBuilder:
 
 
 LAYER_FILES = ("places", "people", "associations", "incidents", "missing_episodes", "survey_responses",
-               "outreach_sessions")
+               "outreach_sessions", "mace_actions")
 
 
 def write_world(out_dir, *, seed: int = 1, year: int = 2025, data_dir) -> str:

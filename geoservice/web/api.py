@@ -21,8 +21,10 @@ from ..analysis.hotspot_areas import hotspot_report
 from ..cells import geojson_polygon
 from ..network.build import graph_from_evidence
 from ..network.ego import ego_network
-from ..network.groups import child_peer_groups
+from ..network.identity import identified_child_groups
+from ..network.places import person_places
 from ..network.roles import group_summaries
+from ..places import PlaceNamer, named_places
 from ..privacy.audit import person_refs, record
 from ..pseudonyms import pseudonym_key
 from ..reports.linkage import SECTIONS, audited_linkage, linkage_report
@@ -97,8 +99,11 @@ def groups():
     def build():
         graph = _graph()
         home = {n: d.get("home_borough") for n, d in graph.nodes(data=True)}
-        chosen = [g for g in child_peer_groups(graph) if any(home[m] == borough for m in g)]
-        return group_summaries(graph, chosen)
+        groups, ids = identified_child_groups(get_store(), graph, key=_key())
+        chosen = [(g, i) for g, i in zip(groups, ids) if any(home[m] == borough for m in g)]
+        visits = person_places(get_store(), as_of=date.today(), graph=graph)
+        return group_summaries(graph, [g for g, _ in chosen], ids=[i for _, i in chosen], visits=visits,
+                               namer=PlaceNamer(named_places(get_store())))
 
     summary = product_cache().get(("peer groups", borough, date.today()), build)
     people = sorted({p for row in summary.itertuples() for p in row.children + row.adults_posing_risk})

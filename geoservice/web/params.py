@@ -11,7 +11,7 @@ import re
 import unicodedata
 from datetime import date
 
-from flask import abort, request
+from flask import abort, current_app, request
 
 from .access import current_user, in_scope
 
@@ -56,20 +56,27 @@ def gss(name: str, value: str | None = None) -> str:
     return value
 
 
+def home_borough() -> str:
+    """The borough pages open on: the service's home borough when the user may see it, else the user's first."""
+    home = current_app.config["GEOSERVICE_SETTINGS"].home_borough
+    boroughs = current_user().boroughs
+    return home if home in boroughs else boroughs[0]
+
+
 def borough(name: str = "borough") -> str:
-    """One borough of the user's (default: their first); another borough is a 404."""
+    """One borough of the user's (default: the home borough); another borough is a 404."""
     value = request.args.get(name)
-    value = current_user().boroughs[0] if value is None or value == "" else gss(name, value)
+    value = home_borough() if value is None or value == "" else gss(name, value)
     in_scope(value)
     return value
 
 
 def boroughs(name: str = "borough") -> tuple[str, ...]:
-    """One or more boroughs (the parameter repeated), all of the user's; default their first."""
+    """One or more boroughs (the parameter repeated), all of the user's; default the home borough."""
     values = request.args.getlist(name)
     if len(values) > 50:
         _bad(f"at most 50 {name} values")
-    chosen = tuple(dict.fromkeys(gss(name, v) for v in values)) or (current_user().boroughs[0],)
+    chosen = tuple(dict.fromkeys(gss(name, v) for v in values)) or (home_borough(),)
     in_scope(*chosen)
     return chosen
 

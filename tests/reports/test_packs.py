@@ -241,3 +241,19 @@ def test_the_cli_makes_both_packs_and_audits_the_pre_mace_one(world, tmp_path):
     assert "Strategic MACE" in (tmp_path / "s.html").read_text(encoding="utf-8")
     wrong = runner.invoke(main, ["pack", "strategic", *args, "--out", str(tmp_path / "s.docx")], env=env)
     assert wrong.exit_code != 0 and ".html or .pdf" in wrong.output
+
+
+def test_actions_are_carried_with_the_overdue_marked(pre_mace, world_dir):
+    import pandas as pd
+
+    section = next(s for s in pre_mace.sections if s.key == "actions")
+    assert section.blocks, section.text
+    assert [b.caption for b in section.blocks][0] == "Actions about children"
+    marked = [row for table in section.blocks for i, row in enumerate(table.rows) if i in table.marked]
+    assert marked and all(row[-1].endswith("(overdue)") for row in marked)
+    # the panel on 1 January: Merton's actions raised before it, not done and due before it, are exactly the marked
+    actions = pd.read_csv(world_dir / "mace_actions.csv", dtype=str)
+    merton = actions[actions.borough == MERTON]
+    due = merton[merton.status.isin(["open", "in_progress"]) & (merton.due_on < "2026-01-01")]
+    assert {row[0] for row in marked} == set(due.action_id)
+    assert {row[0] for table in section.blocks for row in table.rows} == set(merton.action_id)

@@ -30,6 +30,9 @@ EXPECTED = {
     "audit.index": {"auditor", "admin"},
     "upload.form": {"admin", "mace_analyst"}, "upload.submit": {"admin", "mace_analyst"},
     "api.linkage_page": {"mace_analyst"}, "api.export_network": {"mace_analyst"},
+    "workbench.index": {"mace_analyst"}, "workbench.set_task": {"mace_analyst"}, "workbench.groups": {"mace_analyst"},
+    "workbench.group": {"mace_analyst"}, "workbench.child": {"mace_analyst"},
+    "workbench.child_lookup": {"mace_analyst"}, "workbench.place": {"mace_analyst"}, "workbench.pack": {"mace_analyst"},
 }
 MAP_TIERS = {"mace_hotspots": {"mace_analyst"}, "csp_tasking": {"mace_analyst", "tasking_officer"},
              "youth_area": {"mace_analyst", "tasking_officer", "youth_worker"}}
@@ -50,7 +53,21 @@ def _people(store):
             children.person_id[children.home_borough == LAMBETH].iloc[0])
 
 
-def _requests(own_child, foreign_child):
+def _workbench(store):
+    """A Merton child in today's network, a group with a Merton child and one without, and a place."""
+    from geoservice.network.build import graph_from_evidence
+    from geoservice.network.identity import identified_child_groups
+
+    graph = graph_from_evidence(store)
+    home = {n: d.get("home_borough") for n, d in graph.nodes(data=True)}
+    groups, ids = identified_child_groups(store, graph)
+    own = next(i.group_id for g, i in zip(groups, ids) if any(home[m] == MERTON for m in g))
+    foreign = next(i.group_id for g, i in zip(groups, ids) if all(home[m] != MERTON for m in g))
+    child = next(m for g in groups for m in sorted(g) if home[m] == MERTON)
+    return {"own_group": own, "foreign_group": foreign, "child": child, "cell": "89194adaba3ffff"}
+
+
+def _requests(own_child, foreign_child, bench=None):
     """(endpoint, method, url, scope): scope is 'own', 'foreign' or None (nothing borough-bound)."""
     why = "why=MACE%20panel%20Nov"
     window = "from=2025-01-01&to=2026-01-01"
@@ -69,6 +86,18 @@ def _requests(own_child, foreign_child):
                 ("api.linkage", "GET", f"/api/linkage?borough={borough}&{window}&{why}", scope),
                 ("api.linkage_page", "GET", f"/reports/linkage?borough={borough}&{window}&{why}", scope),
                 ("api.export_network", "GET", f"/exports/network.graphml?borough={borough}&{why}", scope)]
+    if bench:
+        panel = "since=2025-12-01&to=2026-01-01"
+        for borough, scope in ((MERTON, "own"), (LAMBETH, "foreign")):
+            out += [("workbench.index", "GET", f"/workbench/?borough={borough}", scope),
+                    ("workbench.groups", "GET", f"/workbench/groups?borough={borough}", scope),
+                    ("workbench.pack", "GET", f"/workbench/packs/strategic.html?borough={borough}&{panel}", scope)]
+        out += [("workbench.group", "GET", f"/workbench/groups/{bench['own_group']}", "own"),
+                ("workbench.group", "GET", f"/workbench/groups/{bench['foreign_group']}", "foreign"),
+                ("workbench.child", "GET", f"/workbench/children/{bench['child']}", "own"),
+                ("workbench.child", "GET", f"/workbench/children/{foreign_child}", "foreign"),
+                ("workbench.child_lookup", "GET", f"/workbench/child?person_id={bench['child']}", "own"),
+                ("workbench.place", "GET", f"/workbench/places/{bench['cell']}?from=2025-01-01&to=2026-01-01", None)]
     out += [("api.person", "GET", f"/api/people/{own_child}?{why}", "own"),
             ("api.person", "GET", f"/api/people/{foreign_child}?{why}", "foreign"),
             ("api.person", "GET", f"/api/people/NOBODY?{why}", "foreign")]
@@ -85,6 +114,8 @@ def _expected_status(endpoint, url, role, scope):
         return 401 if url.startswith("/api/") else 302
     if role not in admitted:
         return 403
+    if endpoint == "workbench.child_lookup" and role is not None:
+        return 302  # on to the child's page
     if endpoint in ("maps.page", "maps.data") and role not in MAP_TIERS[url.split("/")[-1].split("?")[0]]:
         return 404  # a product the role may not open is not shown to exist
     return 404 if scope == "foreign" else 200
@@ -103,13 +134,17 @@ def test_every_route_declares_the_roles_it_was_meant_to(app):
 def test_the_authorisation_matrix_has_no_leak(app):
     store = app.extensions["geoservice_store"]
     own_child, foreign_child = _people(store)
-    requests = _requests(own_child, foreign_child)
-    assert {r[0] for r in requests} == set(EXPECTED) - {"upload.submit"}, "every route is walked (upload: below)"
+    requests = _requests(own_child, foreign_child, _workbench(store))
+    assert {r[0] for r in requests} == set(EXPECTED) - {"upload.submit", "workbench.set_task"}, \
+        "every route is walked (upload and the workbench's task: below and in test_workbench.py)"
     for role in (None, *ROLES):
         client = app.test_client()
         if role:
             add_user(store, role, TEST_PASSWORD, roles=[role], boroughs=[MERTON])
             sign_in(client, store, role)
+            if role == "mace_analyst":  # the workbench asks why once per task
+                token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+                client.post("/workbench/task", data={"why": "authorisation matrix", "csrf_token": token.group(1)})
         for endpoint, method, url, scope in requests:
             if endpoint == "auth.logout":
                 continue  # walked last: it ends the session
@@ -118,7 +153,9 @@ def test_the_authorisation_matrix_has_no_leak(app):
             where = (role, url, status)
             assert status == _expected_status(endpoint, url, role, scope), where
             if status == 302:
-                assert response.headers["Location"].startswith("/login"), where
+                on_to_child = endpoint == "workbench.child_lookup" and role is not None
+                assert response.headers["Location"].startswith("/workbench/children/" if on_to_child else "/login"), \
+                    where
             if status == 404:
                 assert own_child not in body and foreign_child not in body, where
             if role == "youth_worker" and status == 200:

@@ -39,6 +39,15 @@ ROUTES = {
     "audit.index": ("GET", "/audit/", {"operation": "consultation", "user": "ana"}),
     "upload.form": ("GET", "/upload", {}),
     "upload.submit": ("POST", "/upload", {"layer": "places", "why": WHY}),
+    "workbench.index": ("GET", "/workbench/", {"borough": MERTON, "since": "2025-12-01", "next": "/workbench/groups"}),
+    "workbench.set_task": ("POST", "/workbench/task", {"why": WHY, "next": "/workbench/"}),
+    "workbench.groups": ("GET", "/workbench/groups", {"borough": MERTON, "since": "2025-12-01"}),
+    "workbench.group": ("GET", "/workbench/groups/G0001", {"since": "2025-12-01"}),
+    "workbench.child": ("GET", "/workbench/children/C0050", {"hops": "2"}),
+    "workbench.child_lookup": ("GET", "/workbench/child", {"person_id": "C0050"}),
+    "workbench.place": ("GET", "/workbench/places/89194adaba3ffff", {"from": "2025-01-01", "to": "2026-01-01"}),
+    "workbench.pack": ("GET", "/workbench/packs/strategic.html", {"borough": MERTON, "since": "2025-12-01",
+                                                                  "to": "2026-01-01"}),
 }
 
 #: What careless users and attackers send.

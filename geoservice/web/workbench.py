@@ -1,0 +1,212 @@
+"""The analyst's workbench: peer groups, a group, a child, a place, and the MACE packs, as pages.
+
+A person-level page asks why once per task: the analyst states the task (a panel, a case) on the workbench page,
+and every person-level page viewed for it is recorded in the audit log as a ``consultation`` naming (by keyed
+pseudonyms) the people it showed, with that reason. Pages are scoped like everything else: a group without a child
+of the user's boroughs, or a child of another borough, is a 404.
+
+- ``/workbench/``: borough and panel-date pickers, the task, links to every view and the packs.
+- ``/workbench/groups?borough=&since=``: the peer groups; ``/workbench/groups/<id>``: one group.
+- ``/workbench/children/<id>?hops=``: one child; ``/workbench/places/<cell>?from=&to=``: one place.
+- ``/workbench/packs/<kind>.<html|pdf>?borough=&since=&to=``: a Strategic or Pre-MACE pack (Pre-MACE needs the
+  password confirmed in the last five minutes and is audited as a combination).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+
+from ..network.build import NetworkInputError
+from ..policy import PERSON_ROLES
+from ..reports import casework
+from ..reports.linkage import DEFAULT_PANEL_INTERVAL_DAYS
+from . import params
+from .access import allow, current_user, fresh, in_scope
+from .api import _audit, _graph, _key
+from .cache import product_cache
+from .store import get_store
+
+bp = Blueprint("workbench", __name__, template_folder="templates")
+PACK_KINDS = {"strategic": "Strategic MACE", "pre-mace": "Pre-MACE"}
+
+
+def _borough_names() -> dict[str, str]:
+    names = {b["code"]: b["name"] for b in get_store().boundaries(("borough",))}
+    return {code: names.get(code, code) for code in current_user().boroughs}
+
+
+def _since() -> date:
+    """The last panel's date (``since``), default four weeks ago."""
+    return params.day("since") or date.today() - timedelta(days=DEFAULT_PANEL_INTERVAL_DAYS)
+
+
+def _task() -> str:
+    """The task's reason, asked for once on the workbench page; without one, the page sends the user there."""
+    why = session.get("task_why")
+    if not why:
+        abort(redirect(url_for("workbench.index", need_task=1, next=request.full_path)))
+    return why
+
+
+def _context(**values) -> dict:
+    return {"borough_names": _borough_names(), "task": session.get("task_why"), **values}
+
+
+@bp.get("/workbench/")
+@allow(*PERSON_ROLES)
+def index():
+    """Pickers, the task, and what the workbench offers."""
+    borough = params.borough()
+    today = date.today()
+    return render_template("workbench/index.html", **_context(
+        borough=borough, since=_since(), today=today, need_task=bool(request.args.get("need_task")),
+        next=params.text("next", max_length=500) or "", pack_kinds=PACK_KINDS,
+        quarter_start=date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)))
+
+
+@bp.post("/workbench/task")
+@allow(*PERSON_ROLES)
+def set_task():
+    """Say why (the panel, the case): person-level pages viewed for the task are audited with it."""
+    why = (request.form.get("why") or "").strip()
+    if len(why) < 5 or len(why) > 200 or params.has_control_characters(why):
+        abort(400, description="say why in a few plain words (5 to 200 characters), e.g. 'Pre-MACE 5 January'")
+    session["task_why"] = why
+    target = request.form.get("next") or ""
+    return redirect(target if target.startswith("/workbench/") and not target.startswith("//")
+                    else url_for("workbench.index"))
+
+
+def _not_found(exc: NetworkInputError):
+    abort(404, description=str(exc))
+
+
+@bp.get("/workbench/groups")
+@allow(*PERSON_ROLES)
+def groups():
+    """The peer groups with a child of the borough."""
+    borough, since = params.borough(), _since()
+    why = _task()
+    listing = product_cache().get(("workbench groups", borough, since, date.today()),
+                                  lambda: casework.peer_group_list(get_store(), _graph(), borough, since=since))
+    _audit("consultation", [f"workbench:groups:{borough}", *_refs(listing["people"])], why)
+    return render_template("workbench/groups.html", **_context(borough=borough, since=since, **listing))
+
+
+@bp.get("/workbench/groups/<group_id>")
+@allow(*PERSON_ROLES)
+def group(group_id: str):
+    """One peer group: network, evidence, places, timeline."""
+    if not group_id.isalnum() or len(group_id) > 16:
+        abort(400, description="a group id looks like G0006")
+    since, why = _since(), _task()
+    try:
+        view = casework.peer_group(get_store(), _graph(), group_id, boroughs=current_user().boroughs, since=since)
+    except NetworkInputError as exc:
+        _not_found(exc)
+    _audit("consultation", [f"workbench:group:{group_id}", *_refs(view["people"])], why)
+    return render_template("workbench/group.html", **_context(since=since, view=view))
+
+
+@bp.get("/workbench/children/<person_id>")
+@allow(*PERSON_ROLES)
+def child(person_id: str):
+    """One child: ego network, evidence, timeline, escalation, places."""
+    hops = params.whole("hops", 2, (1, 2))
+    why = _task()
+    graph = _graph()
+    if person_id not in graph:
+        abort(404, description="not found")
+    in_scope(graph.nodes[person_id].get("home_borough"))
+    try:
+        view = casework.child_view(get_store(), graph, person_id, hops=hops)
+    except NetworkInputError as exc:
+        _not_found(exc)
+    _audit("consultation", ["workbench:child", *_refs(view["people"])], why)
+    return render_template("workbench/child.html", **_context(view=view))
+
+
+@bp.get("/workbench/child")
+@allow(*PERSON_ROLES)
+def child_lookup():
+    """The child form's answer: on to the child's page."""
+    person_id = params.text("person_id", max_length=32) or ""
+    if not person_id.replace("-", "").replace("_", "").isalnum():
+        abort(400, description="give a person id such as C0050 (letters, digits, - and _)")
+    return redirect(url_for("workbench.child", person_id=person_id))
+
+
+@bp.get("/workbench/places/<cell>")
+@allow(*PERSON_ROLES)
+def place(cell: str):
+    """One place: incidents by month and type, finds, groups."""
+    start, end = params.window()
+    end = end or date.today()
+    start = start or date(end.year - 1, end.month, 1)
+    why = _task()
+    try:
+        view = casework.place_view(get_store(), _graph(), cell, start=start, end=end)
+    except NetworkInputError as exc:
+        abort(400, description=str(exc))
+    _audit("consultation", [f"workbench:place:{view['cell']}", *_refs(view["people"])], why)
+    return render_template("workbench/place.html", **_context(view=view, start=start, end=end))
+
+
+def _refs(people) -> list[str]:
+    from ..privacy.audit import person_refs
+
+    return person_refs(_key(), people)
+
+
+@bp.get("/workbench/packs/<kind>.<fmt>")
+@allow(*PERSON_ROLES)
+def pack(kind: str, fmt: str):
+    """A Strategic or Pre-MACE pack as an HTML page or a PDF download."""
+    if kind not in PACK_KINDS or fmt not in ("html", "pdf"):
+        abort(404, description="packs: strategic or pre-mace, as .html or .pdf")
+    if kind == "pre-mace":
+        return _pre_mace(fmt)
+    return _made(kind, fmt, _strategic)
+
+
+@fresh
+def _pre_mace(fmt: str):
+    return _made("pre-mace", fmt, _pre_mace_pack)
+
+
+def _strategic(borough, since, end):
+    from ..reports.packs import strategic_pack
+
+    return product_cache().get(("strategic pack", borough, since, end, current_user().username), lambda: strategic_pack(
+        get_store(), borough, since=since, to=end, made_by=current_user().username, recipient="Strategic MACE panel"))
+
+
+def _pre_mace_pack(borough, since, end):
+    from ..reports.packs import audited_pre_mace, pre_mace_pack
+
+    why = _task()
+    made = product_cache().get(("pre-mace pack", borough, since, end, current_user().username), lambda: pre_mace_pack(
+        get_store(), borough, since=since, to=end, made_by=current_user().username, recipient="Pre-MACE panel"))
+    return audited_pre_mace(get_store(), borough, since=since, to=end, username=current_user().username,
+                            justification=why, key=_key(), pack=made)
+
+
+def _made(kind: str, fmt: str, make):
+    from ..reports import pack_render
+    from ..reports.packs import PackError
+
+    borough = params.borough()
+    since, end = params.day("since", required=True), params.day("to", required=True)
+    try:
+        made = make(borough, since, end)
+    except PackError as exc:
+        abort(400, description=str(exc))
+    name = f"{kind}-{borough}-{since}-{end}"
+    if fmt == "html":
+        return Response(pack_render.html(made), mimetype="text/html")
+    return Response(pack_render.pdf(made), mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
+
+

@@ -1,0 +1,189 @@
+"""The analyst's workbench: the Monday before panel walked in a real browser (outside requests blocked, screenshots
+kept), and the rules behind it: a task's reason asked once and audited with every person-level page, children and
+adults kept apart, scope."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from geoservice import create_app
+from geoservice.config import PROJECT_ROOT
+from geoservice.network.build import graph_from_evidence
+from geoservice.privacy.audit import events
+from geoservice.privacy.users import add_user
+
+from ..conftest import TEST_PASSWORD, sign_in
+
+MERTON, LAMBETH = "E09000024", "E09000022"
+WORLD = ("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
+         "outreach_sessions", "mace_actions")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+REQUIRE_BROWSER = os.environ.get("GEOSERVICE_REQUIRE_BROWSER") == "1"
+ARTIFACTS = Path(os.environ.get("GEOSERVICE_TEST_ARTIFACTS", PROJECT_ROOT / "test-artifacts")) / "workbench"
+
+
+@pytest.fixture
+def app(load_world, settings):
+    store = load_world(*WORLD)
+    add_user(store, "ana", TEST_PASSWORD, roles=["mace_analyst"],
+             boroughs=["E09000008", MERTON, "E09000032"])  # Croydon first: the pickers must still open on Merton
+    application = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})
+    yield application
+    application.extensions["geoservice_store"].engine.dispose()
+
+
+def _token(client) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+
+
+def test_the_task_is_asked_once_and_every_person_page_is_audited_with_it(app):
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, username="ana")
+    page = client.get("/workbench/").get_data(as_text=True)
+    assert re.search(r'<option value="E09000024" selected>Merton</option>', page), "opens on the home borough"
+    asked = client.get(f"/workbench/groups?borough={MERTON}")
+    assert asked.status_code == 302 and "need_task=1" in asked.headers["Location"]
+    assert client.post("/workbench/task", data={"why": "x", "csrf_token": _token(client)}).status_code == 400
+    assert client.post("/workbench/task", data={"why": "Pre-MACE 5 January", "next": "//evil.example",
+                                                "csrf_token": _token(client)}).headers["Location"] == "/workbench/"
+    groups = client.get(f"/workbench/groups?borough={MERTON}&since=2025-12-01")
+    assert groups.status_code == 200
+    html = groups.get_data(as_text=True)
+    ids = re.findall(r'/workbench/groups/(G\d{4})', html)
+    assert ids, "the groups are listed with their ids"
+    group = client.get(f"/workbench/groups/{ids[0]}").get_data(as_text=True)
+    assert "<svg" in group and 'href="#ev-' in group and 'id="ev-' in group, "every drawn link opens its evidence"
+    child = re.search(r'/workbench/children/(C\d{4})', group).group(1)
+    page = client.get(f"/workbench/children/{child}")
+    assert page.status_code == 200 and "Escalation:" in page.get_data(as_text=True)
+    logged = [e for e in events(store, operation="consultation", username="ana")]
+    assert len(logged) >= 3 and all(e["justification"] == "Pre-MACE 5 January" for e in logged)
+    # another borough's child, and a group with none of the user's children, do not exist for her
+    graph = graph_from_evidence(store)
+    foreign = next(n for n, d in graph.nodes(data=True) if d.get("home_borough") == LAMBETH
+                   and d["subject_category"] == "child_at_risk")
+    assert client.get(f"/workbench/children/{foreign}").status_code == 404
+    assert client.get("/workbench/groups/G9999").status_code == 404
+
+
+def test_tables_never_list_children_and_adults_together(app):
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, username="ana")
+    client.post("/workbench/task", data={"why": "Pre-MACE 5 January", "csrf_token": _token(client)})
+    html = client.get(f"/workbench/groups?borough={MERTON}").get_data(as_text=True)
+    gid = re.findall(r'/workbench/groups/(G\d{4})', html)[0]
+    for page in (client.get(f"/workbench/groups/{gid}").get_data(as_text=True),):
+        for table in re.findall(r"<table.*?</table>", page, re.S):
+            if "adult who poses risk" in table.split("</thead>")[0]:
+                continue  # an evidence table: children in one column, adults in their own
+            rows = re.findall(r"<tr.*?</tr>", table, re.S)
+            for row in rows:
+                assert not (re.search(r"\bC\d{4}\b", row) and re.search(r"\bA\d{3}\b", row)), row
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not Path(CHROMIUM).exists():
+        message = f"no browser: playwright importable={sync_playwright is not None}, chromium at {CHROMIUM}"
+        if REQUIRE_BROWSER:
+            pytest.fail(f"GEOSERVICE_REQUIRE_BROWSER=1 but {message} (run scripts/browser-setup)")
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.slow
+def test_the_analysts_monday_in_a_real_browser(app, browser, tmp_path):
+    """Sign in, pick Merton, open the groups, a group, a child, a place, make both packs and download the PDF."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(180_000)  # a pack is made on request: seconds, more on a busy machine
+    blocked, errors = [], []
+
+    def only_local(route):
+        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # noqa: E731
+    try:
+        page.goto(f"{base}/login")
+        page.fill("input[name=username]", "ana")
+        page.fill("input[name=password]", TEST_PASSWORD)
+        page.click("button[type=submit]")
+        page.click("text=Workbench")
+        assert page.locator("#task select, select[name=borough]").first.input_value() == MERTON
+        page.fill("input[name=why]", "Pre-MACE 5 January")
+        page.click("#task button[type=submit]")
+        shot("1-workbench")
+        page.fill("section:has(h3:text('Peer groups')) input[name=since]", "2025-12-01")
+        page.click("text=Show the groups")
+        assert page.locator("#groups tbody tr").count() > 3
+        shot("2-groups")
+        page.locator("#groups tbody tr td a").first.click()
+        assert page.locator("figure.network svg circle").count() > 2
+        page.locator("figure.network svg a").first.click()  # a link of the drawing: its evidence
+        assert "#ev-" in page.url
+        shot("3-group")
+        page.locator("p a[href^='/workbench/children/']").first.click()
+        assert "Escalation:" in page.content()
+        shot("4-child")
+        if page.locator("#places a").count():
+            page.locator("#places a").first.click()
+            assert page.locator("h3:text('Incidents by month and type')").count() == 1
+            shot("5-place")
+        page.click("text=Workbench")
+        page.fill("section:has(h3:text('MACE packs')) input[name=since]", "2025-12-01")
+        page.fill("section:has(h3:text('MACE packs')) input[name=to]", "2026-01-01")
+        page.click("text=Strategic (page)")
+        for title in ("Children and risk of being exploited", "Locations", "Best Practice"):
+            assert page.locator(f"h2:text('{title}')").count() == 1
+        shot("6-strategic")
+        page.goto(f"{base}/workbench/")
+        page.fill("section:has(h3:text('MACE packs')) input[name=since]", "2025-12-01")
+        page.fill("section:has(h3:text('MACE packs')) input[name=to]", "2026-01-01")
+        page.click("text=Pre-MACE (page)")
+        if page.locator("input[name=password]").count():  # asked for the password again
+            page.fill("input[name=password]", TEST_PASSWORD)
+            page.click("button[type=submit]")
+        assert page.locator("h2:text('Children for discussion')").count() == 1
+        shot("7-pre-mace")
+        page.goto(f"{base}/workbench/")
+        page.fill("section:has(h3:text('MACE packs')) input[name=since]", "2025-12-01")
+        page.fill("section:has(h3:text('MACE packs')) input[name=to]", "2026-01-01")
+        with page.expect_download() as download:
+            page.click("text=Pre-MACE (PDF)")
+        path = tmp_path / "pre-mace.pdf"
+        download.value.save_as(path)
+        assert path.read_bytes().startswith(b"%PDF")
+        shutil.copy(path, ARTIFACTS / "pre-mace.pdf")
+    finally:
+        context.close()
+        server.shutdown()
+    assert not blocked, blocked
+    assert not errors, errors
