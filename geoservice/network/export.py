@@ -63,3 +63,28 @@ def to_i2_csv(graph: nx.Graph, entities_path, links_path) -> tuple[Path, Path]:
     frame_for_spreadsheet(entities).to_csv(entities_path, index=False)
     frame_for_spreadsheet(links).to_csv(links_path, index=False)
     return Path(entities_path), Path(links_path)
+
+
+#: Export formats: file suffix, media type and what is written.
+FORMATS = {"graphml": ("graphml", "application/graphml+xml"), "gexf": ("gexf", "application/gexf+xml"),
+           "i2": ("zip", "application/zip")}
+
+
+def write_export(graph: nx.Graph, fmt: str, path) -> Path:
+    """Write ``graph`` as ``graphml``, ``gexf`` or ``i2`` (a zip of i2's entities and links CSVs) to ``path``."""
+    import tempfile
+    import zipfile
+
+    path = Path(path)
+    if fmt == "graphml":
+        return to_graphml(graph, path)
+    if fmt == "gexf":
+        return to_gexf(graph, path)
+    if fmt == "i2":
+        with tempfile.TemporaryDirectory() as folder:
+            entities, links = to_i2_csv(graph, Path(folder) / "entities.csv", Path(folder) / "links.csv")
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
+                bundle.write(entities, "entities.csv")
+                bundle.write(links, "links.csv")
+        return path
+    raise ValueError(f"export formats: {', '.join(FORMATS)}; got {fmt!r}")

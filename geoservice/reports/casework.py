@@ -192,3 +192,23 @@ def place_view(store: Store, graph: nx.Graph, cell: str, *, start, end, res: int
                          "rows": [[m, *map(int, r)] for m, r in zip(by_month.index, by_month.to_numpy())]},
             "found": [{"date": str(r.date), "child": r.person_id, "record": r.record} for r in found.itertuples()],
             "groups": using, "people": sorted(set(here.person_id))}
+
+
+def network_to_export(store: Store, graph: nx.Graph, *, borough: str, group: str | None = None,
+                      child: str | None = None, hops: int = 2) -> tuple[nx.Graph, str]:
+    """The part of the evidenced network an export holds, and its name: one peer group (its children and the
+    adults who pose risk linked to them), one child's network within ``hops`` links, or the borough's people and
+    everyone linked to them. A group or child outside ``borough`` is not found."""
+    home = nx.get_node_attributes(graph, "home_borough")
+    category = nx.get_node_attributes(graph, "subject_category")
+    if group and child:
+        raise NetworkInputError("export a group or a child, not both")
+    if group:
+        view = peer_group(store, graph, group, boroughs=[borough], since=None)
+        return graph.subgraph(view["children"] + view["adults"]).copy(), f"group-{group}"
+    if child:
+        if child not in graph or home.get(child) != borough or category.get(child) != CHILD:
+            raise NetworkInputError(f"{child!r} is not a child of {borough} in the network today")
+        return ego_network(graph, child, hops=hops).graph.copy(), f"child-{child}"
+    ours = [n for n in graph if home.get(n) == borough]
+    return graph.subgraph(set(ours) | {m for n in ours for m in graph.neighbors(n)}).copy(), f"borough-{borough}"
