@@ -270,6 +270,7 @@ def peer_groups(graph: nx.Graph, *, seed: int = 0, resolution: float | None = No
 
 
 def child_peer_groups(graph: nx.Graph, *, seed: int = 0) -> PeerGroups:
-    """The peer groups of the children in an evidence graph (``graph_from_evidence``): Leiden under the Constant
-    Potts Model at ``SAFEGUARDING_DENSITY``, on the children and the links between them only."""
-    return peer_groups(children_subgraph(graph), density=SAFEGUARDING_DENSITY, seed=seed)
+    """The peer groups of the children in an evidence graph (``graph_from_evidence``): the default of
+    ``peer_groups`` (``MAP_BACKEND``), on the children and the links between them only. On the synthetic world it
+    recovers the planted groups at least as well as CPM at ``SAFEGUARDING_DENSITY`` (tested)."""
+    return peer_groups(children_subgraph(graph), seed=seed)
