@@ -5,16 +5,16 @@ to be right both for children's peer groups (3-15 young people, dense inside, a 
 for larger communities, and no single objective we measured is (docs/network.md has the table):
 
 - Modularity has a resolution limit (Fortunato and Barthelemy 2007): in a sparse network a single stray link
-  between two small groups merges them (ARI 0.84 on the synthetic world, 0.36 on 2,000 children in groups of 3-8,
+  between two small groups merges them (ARI 0.84 on the synthetic world, 0.34 on 2,000 children in groups of 3-8,
   0.17 on 10,000), and on LFR graphs of 10,000 nodes it merges the smaller communities (ARI 0.73-0.94).
 - The Constant Potts Model (Traag, Van Dooren and Nesterov 2011) at a fixed density keeps small groups apart but
-  splits large sparse communities (ARI 0.4-0.75 on LFR graphs at density 0.1).
+  splits large sparse communities (ARI 0.37-0.75 on LFR graphs at density 0.1).
 - Asymptotical Surprise (Traag, Aldecoa and Delvenne 2015) has neither problem on small groups or on LFR graphs
   of 10,000, but on LFR graphs of 1,000 at mu = 0.3 its optimum itself (not the search) breaks the communities
-  into their dense cores (ARI 0.4-0.75).
+  into their dense cores (ARI 0.43-0.70).
 - Infomap (Rosvall and Bergstrom 2008; best on LFR in Lancichinetti and Fortunato 2009) is near perfect on LFR
-  graphs, but its two-level map equation merges small groups too (ARI 0.88-0.91 at 0.3 bridging ties per child)
-  and it takes 8-13 s on 100,000 people; its multilevel leaf modules split groups of the synthetic world (0.92).
+  graphs, but its two-level map equation merges small groups too (ARI 0.86-0.96 at 0.3 bridging ties per child)
+  and it takes 8-18 s on 100,000 people; its multilevel leaf modules split groups of the synthetic world (0.92).
 
 So the default finds two candidates with Leiden (Traag, Waltman and van Eck 2019) in igraph's C core: the Surprise
 optimum, as a fixed point of CPM (start at density 0.1; rerun CPM at the resolution where the partition is a
