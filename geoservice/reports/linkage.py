@@ -33,7 +33,6 @@ import pandas as pd
 from ..attribution import attributions_for
 from ..places import PlaceNamer, bearing_deg, compass, distance_km, named_places
 from ..network.build import ADULT, CHILD, NetworkInputError, graph_from_evidence
-from ..network.groups import SAFEGUARDING_DENSITY
 from ..network.identity import identified_child_groups
 from ..network.places import person_places
 from ..network.roles import group_summaries
@@ -171,6 +170,7 @@ def linkage_report(store: Store, borough: str, *, start, end, as_of=None, since=
 
     # peer groups that span boroughs
     found, ids = identified_child_groups(store, graph, seed=seed)
+    group_method = {k: found.attrs["settings"].get(k) for k in ("method", "objective", "seed")}
     chosen = [(g, i) for g, i in zip(found, ids) if g & our_children and len({home[m] for m in g}) > 1]
     summary = group_summaries(graph, [g for g, _ in chosen], since=since, visits=visits, namer=namer,
                               ids=[i for _, i in chosen])
@@ -235,7 +235,7 @@ def linkage_report(store: Store, borough: str, *, start, end, as_of=None, since=
              "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
              "shared_with": None, "sources": sources, "borough_names": names,
              "attributions": attributions_for(store, LINKAGE_LAYERS),
-             "peer_groups": {"method": "Leiden, Constant Potts Model", "density": SAFEGUARDING_DENSITY, "seed": seed},
+             "peer_groups": group_method,
              "notes": [f"Evidence dated {start} to {end} (exclusive) and still in force on {as_of}; an expired "
                        "link appears nowhere in this report.",
                        "Children at risk and adults who pose risk are listed apart; an association alone never "
