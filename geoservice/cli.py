@@ -309,6 +309,118 @@ def linkage(ctx, borough, start, end, since, as_of, share_with, fmt, out, why) -
                + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items()) + f"; wrote {path}")
 
 
+def _consulted(ctx, what: str, people, why: str) -> None:
+    """Person-level answers on the command line are audited like the service's (a consultation with the reason)."""
+    from .privacy.audit import person_refs, record
+    from .pseudonyms import pseudonym_key
+
+    record(_store(ctx), username=f"cli:{_os_user()}", operation="consultation", justification=why,
+           objects=[what, *person_refs(pseudonym_key(_settings(ctx)), sorted(people))])
+
+
+_WHY = click.option("--why", required=True, help="Why (the panel, the case): recorded in the audit log.")
+_AS_OF = click.option("--as-of", help="Links expired before this day are left out. [default: today]")
+
+
+@main.command()
+@click.option("--borough", required=True, help="GSS code, e.g. E09000024 (Merton).")
+@click.option("--since", help="Date of the last panel: later links and members are marked new.")
+@_AS_OF
+@_WHY
+@click.pass_context
+@handle_errors()
+def groups(ctx, borough, since, as_of, why) -> None:
+    """Peer groups with a child of the borough, by their stable ids (adults who pose risk in their own column)."""
+    from .network.build import graph_from_evidence
+    from .reports.casework import peer_group_list
+
+    store = _store(ctx)
+    listing = peer_group_list(store, graph_from_evidence(store, as_of=as_of), borough, since=since)
+    _consulted(ctx, f"cli:groups:{borough}", listing["people"], why)
+    for g in listing["groups"]:
+        click.echo(f"{g['group']}  {g['size']:>2} children: {', '.join(g['children'])}  |  adults who pose risk "
+                   f"linked: {', '.join(g['adults']) or '-'}  |  {', '.join(g['boroughs'])}  |  "
+                   f"places: {'; '.join(g['places']) or '-'}  |  {g['id_note']}")
+    click.echo(f"{len(listing['groups'])} groups")
+
+
+@main.command()
+@click.argument("person_id")
+@click.option("--hops", type=click.IntRange(1, 2), default=2, show_default=True)
+@_AS_OF
+@_WHY
+@click.pass_context
+@handle_errors()
+def child(ctx, person_id, hops, as_of, why) -> None:
+    """One child: network, escalation and places (the workbench's child page, as text)."""
+    from .network.build import graph_from_evidence
+    from .reports.casework import child_view
+
+    store = _store(ctx)
+    view = child_view(store, graph_from_evidence(store, as_of=as_of), person_id, hops=hops, as_of=as_of)
+    _consulted(ctx, "cli:child", view["people"], why)
+    click.echo(f"{person_id}: a child at risk ({view['home_borough']})")
+    click.echo("escalation: " + ("; ".join(view["escalation"]) or "none flagged by the rules"))
+    click.echo(f"within {hops} links: children {', '.join(view['children']) or '-'}; adults who pose risk "
+               f"{', '.join(view['adults']) or '-'}")
+    for r in view["child_evidence"] + view["adult_evidence"]:
+        click.echo(f"  {r['child']} - {r['other']}: {r['type']} ({r['source']} {r['record']}, {r['date']}, "
+                   f"{r['grade']}, expires {r['expires']})")
+    click.echo("places: " + ("; ".join(f"{p['name'] or p['cell']} ({p['borough']}, {p['visits']})"
+                                        for p in view["places"]) or "-"))
+    click.echo("other boroughs: " + (", ".join(view["other_boroughs"]) or "-"))
+
+
+@main.command()
+@click.argument("person_id")
+@_AS_OF
+@_WHY
+@click.pass_context
+@handle_errors()
+def timeline(ctx, person_id, as_of, why) -> None:
+    """One child's timeline: missing episodes, incidents the evidence names, and new links, newest first."""
+    from .network.build import graph_from_evidence
+    from .reports.casework import child_view
+
+    store = _store(ctx)
+    view = child_view(store, graph_from_evidence(store, as_of=as_of), person_id, hops=1, as_of=as_of)
+    _consulted(ctx, "cli:timeline", [person_id], why)
+    for r in view["timeline"]:
+        click.echo(f"{r['date']}  {r['kind']:<8} {r['what']}" + (f"  [{r['risk']}]" if r["risk"] else "")
+                   + f"  {r['record']}")
+
+
+@main.command()
+@click.option("--borough", required=True, help="GSS code of the borough whose people are exported.")
+@click.option("--group", help="Export one peer group (e.g. G0006): its children and the adults linked to them.")
+@click.option("--child", "child_id", help="Export one child's network (see --hops).")
+@click.option("--hops", type=click.IntRange(1, 2), default=2, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["graphml", "gexf", "i2"]), required=True,
+              help="graphml or gexf (Gephi, yEd), or i2 (a zip of entities.csv and links.csv for i2's import).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="File to write.")
+@click.option("--recipient", required=True, help="Who the file is for (recorded as the disclosure's recipient).")
+@_AS_OF
+@_WHY
+@click.pass_context
+@handle_errors()
+def export(ctx, borough, group, child_id, hops, fmt, out, recipient, as_of, why) -> None:
+    """Export a peer group, a child's network or a borough's network with every link's evidence. The file leaves
+    the service, so it is recorded in the audit log as a disclosure to the recipient."""
+    from .network.build import graph_from_evidence
+    from .network.export import write_export
+    from .privacy.audit import person_refs, record
+    from .pseudonyms import pseudonym_key
+    from .reports.casework import network_to_export
+
+    store = _store(ctx)
+    graph, name = network_to_export(store, graph_from_evidence(store, as_of=as_of), borough=borough, group=group,
+                                    child=child_id, hops=hops)
+    record(store, username=f"cli:{_os_user()}", operation="disclosure", justification=why, recipient=recipient,
+           objects=[f"network export:{name}:{fmt}", *person_refs(pseudonym_key(_settings(ctx)), sorted(graph))])
+    path = write_export(graph, fmt, out)
+    click.echo(f"{name}: {graph.number_of_nodes()} people, {graph.number_of_edges()} links as {fmt}; wrote {path}")
+
+
 @main.group()
 def pack() -> None:
     """MACE meeting packs for a borough and the period since the last panel (HTML or PDF by the file's extension)."""

@@ -117,6 +117,7 @@ def peer_group(store: Store, graph: nx.Graph, group_id: str, *, boroughs, since)
                              "record": row["record"]})
     timeline.sort(key=lambda r: (r["date"], r["child"]), reverse=True)
     return {"group": group_id, "status": identity.status, "note": identity.note, "children": members,
+            "home_codes": sorted({home.get(m) for m in members if home.get(m) in set(boroughs)}),
             "adults": adults, "boroughs": sorted({names.get(home.get(m) or "", "") for m in members}),
             "svg": figures.network_svg(drawn, link_href=lambda a, b: "#" + evidence_anchor(a, b),
                                        title=f"peer group {group_id}"),
@@ -150,6 +151,7 @@ def child_view(store: Store, graph: nx.Graph, person: str, *, hops: int = 2, as_
     others = sorted({names.get(home.get(n) or "", "") for n in ego.graph if home.get(n) != home.get(person)}
                     | {p["borough"] for p in places if p["borough"] != names.get(home.get(person), "")})
     return {"person": person, "home_borough": names.get(home.get(person), home.get(person)), "hops": hops,
+            "home_code": home.get(person),
             "svg": figures.network_svg(ego.graph, focus=person, link_href=lambda a, b: "#" + evidence_anchor(a, b),
                                        title=f"network of {person}"),
             "children": ego.children, "adults": ego.adults_posing_risk,

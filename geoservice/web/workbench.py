@@ -160,6 +160,35 @@ def _refs(people) -> list[str]:
     return person_refs(_key(), people)
 
 
+@bp.get("/workbench/exports/network.<fmt>")
+@allow(*PERSON_ROLES)
+@fresh
+def export(fmt: str):
+    """A group, a child's network or the borough's as GraphML, GEXF or i2: asks for the password again, and is
+    recorded as a disclosure to a file with the task's reason."""
+    import tempfile
+    from pathlib import Path
+
+    from ..network.export import FORMATS, write_export
+
+    if fmt not in FORMATS:
+        abort(404, description=f"export formats: {', '.join(FORMATS)}")
+    borough, why = params.borough(), _task()
+    group_id, child_id = params.text("group", max_length=16), params.text("child", max_length=32)
+    try:
+        graph, name = casework.network_to_export(get_store(), _graph(), borough=borough, group=group_id,
+                                                 child=child_id)
+    except NetworkInputError as exc:
+        _not_found(exc)
+    _audit("disclosure", [f"network export:{name}:{fmt}", *_refs(sorted(graph))], why,
+           recipient=f"file export ({fmt}) by {current_user().username}")
+    suffix, mimetype = FORMATS[fmt]
+    with tempfile.TemporaryDirectory() as folder:
+        data = write_export(graph, fmt, Path(folder) / f"network.{suffix}").read_bytes()
+    return Response(data, mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{name}.{suffix}"'})
+
+
 @bp.get("/workbench/packs/<kind>.<fmt>")
 @allow(*PERSON_ROLES)
 def pack(kind: str, fmt: str):

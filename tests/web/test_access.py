@@ -33,6 +33,7 @@ EXPECTED = {
     "workbench.index": {"mace_analyst"}, "workbench.set_task": {"mace_analyst"}, "workbench.groups": {"mace_analyst"},
     "workbench.group": {"mace_analyst"}, "workbench.child": {"mace_analyst"},
     "workbench.child_lookup": {"mace_analyst"}, "workbench.place": {"mace_analyst"}, "workbench.pack": {"mace_analyst"},
+    "workbench.export": {"mace_analyst"},
 }
 MAP_TIERS = {"mace_hotspots": {"mace_analyst"}, "csp_tasking": {"mace_analyst", "tasking_officer"},
              "youth_area": {"mace_analyst", "tasking_officer", "youth_worker"}}
@@ -91,7 +92,8 @@ def _requests(own_child, foreign_child, bench=None):
         for borough, scope in ((MERTON, "own"), (LAMBETH, "foreign")):
             out += [("workbench.index", "GET", f"/workbench/?borough={borough}", scope),
                     ("workbench.groups", "GET", f"/workbench/groups?borough={borough}", scope),
-                    ("workbench.pack", "GET", f"/workbench/packs/strategic.html?borough={borough}&{panel}", scope)]
+                    ("workbench.pack", "GET", f"/workbench/packs/strategic.html?borough={borough}&{panel}", scope),
+                    ("workbench.export", "GET", f"/workbench/exports/network.gexf?borough={borough}", scope)]
         out += [("workbench.group", "GET", f"/workbench/groups/{bench['own_group']}", "own"),
                 ("workbench.group", "GET", f"/workbench/groups/{bench['foreign_group']}", "foreign"),
                 ("workbench.child", "GET", f"/workbench/children/{bench['child']}", "own"),

@@ -46,6 +46,7 @@ ROUTES = {
     "workbench.child": ("GET", "/workbench/children/C0050", {"hops": "2"}),
     "workbench.child_lookup": ("GET", "/workbench/child", {"person_id": "C0050"}),
     "workbench.place": ("GET", "/workbench/places/89194adaba3ffff", {"from": "2025-01-01", "to": "2026-01-01"}),
+    "workbench.export": ("GET", "/workbench/exports/network.i2", {"borough": MERTON, "child": "C0050"}),
     "workbench.pack": ("GET", "/workbench/packs/strategic.html", {"borough": MERTON, "since": "2025-12-01",
                                                                   "to": "2026-01-01"}),
 }

@@ -187,3 +187,46 @@ def test_the_analysts_monday_in_a_real_browser(app, browser, tmp_path):
         server.shutdown()
     assert not blocked, blocked
     assert not errors, errors
+
+
+def test_exports_from_the_page_and_the_cli_are_disclosures(app, world_settings, tmp_path):
+    import zipfile
+    from xml.etree import ElementTree
+
+    from click.testing import CliRunner
+
+    from geoservice.cli import main
+
+    store = app.extensions["geoservice_store"]
+    client = app.test_client()
+    sign_in(client, store, username="ana")
+    client.post("/workbench/task", data={"why": "Pre-MACE 5 January", "csrf_token": _token(client)})
+    html = client.get(f"/workbench/groups?borough={MERTON}").get_data(as_text=True)
+    gid = re.findall(r"/workbench/groups/(G\d{4})", html)[0]
+    link = re.search(r'href="(/workbench/exports/network\.gexf\?[^"]+)"',
+                     client.get(f"/workbench/groups/{gid}").get_data(as_text=True)).group(1).replace("&amp;", "&")
+    answer = client.get(link)
+    assert answer.status_code == 200 and answer.mimetype == "application/gexf+xml"
+    ElementTree.fromstring(answer.data)  # a real GEXF file
+    logged = events(store, operation="disclosure", username="ana")
+    assert logged and logged[0]["justification"] == "Pre-MACE 5 January" and gid in str(logged[0]["objects"])
+
+    runner = CliRunner()
+    base = ["--database", world_settings.database_url, "--instance", str(world_settings.instance_path)]
+    listed = runner.invoke(main, [*base, "groups", "--borough", MERTON, "--why", "panel preparation"])
+    assert listed.exit_code == 0 and re.search(r"^G\d{4} ", listed.output, re.M), listed.output
+    child = re.search(r"children: (C\d{4})", listed.output).group(1)
+    shown = runner.invoke(main, [*base, "child", child, "--why", "panel preparation"])
+    assert shown.exit_code == 0 and "escalation:" in shown.output, shown.output
+    lines = runner.invoke(main, [*base, "timeline", child, "--why", "panel preparation"])
+    assert lines.exit_code == 0 and re.search(r"^\d{4}-\d{2}-\d{2} ", lines.output, re.M), lines.output
+    out = tmp_path / "child.zip"
+    made = runner.invoke(main, [*base, "export", "--borough", MERTON, "--child", child, "--format", "i2", "--out",
+                                str(out), "--recipient", "Merton MACE analyst", "--why", "panel preparation"])
+    assert made.exit_code == 0, made.output
+    with zipfile.ZipFile(out) as bundle:
+        assert sorted(bundle.namelist()) == ["entities.csv", "links.csv"]
+        assert child in bundle.read("entities.csv").decode()
+    refused = runner.invoke(main, [*base, "export", "--borough", LAMBETH, "--child", child, "--format", "gexf",
+                                   "--out", str(tmp_path / "x.gexf"), "--recipient", "x", "--why", "panel preparation"])
+    assert refused.exit_code != 0 and "not a child of" in refused.output
