@@ -57,6 +57,21 @@ class MapData:
     config: dict
     expected_hexes: int
 
+    def to_folium(self):
+        """The same layers on a ``folium.Map`` that works offline (``to_folium.py``)."""
+        from .to_folium import to_folium
+
+        return to_folium(self)
+
+    def _repr_html_(self) -> str:
+        """Shown inline in Jupyter: the offline page itself, in a frame."""
+        from html import escape
+
+        from .render import render_map_html
+
+        return (f'<iframe srcdoc="{escape(render_map_html(self), quote=True)}" '
+                'style="width:100%;height:620px;border:0" title="map"></iframe>')
+
 
 # windows ---------------------------------------------------------------------------------------------------------
 def _latest_date(store: Store, spec: MapSpec) -> date | None:

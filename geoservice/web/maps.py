@@ -60,7 +60,9 @@ def _built(name: str):
 @allow(*ROLES)
 def index():
     """List the map products the user may open."""
-    return render_template("maps/index.html", specs=_specs().values())
+    names = {b["code"]: b["name"] for b in get_store().boundaries(("borough",))}
+    return render_template("maps/index.html", specs=_specs().values(), home=params.home_borough(),
+                           borough_names={code: names.get(code, code) for code in current_user().boroughs})
 
 
 @bp.get("/maps/<name>")
