@@ -36,6 +36,12 @@ EAST_MERTON_WARDS = ("Figge's Marsh", "Pollards Hill", "Longthornton", "Graveney
 # Boroughs outside the study area that some adults who pose risk are based in.
 ELSEWHERE_BOROUGHS = ("E09000023", "E09000028", "E09000006")  # Lewisham, Southwark, Bromley
 COUNTY_LINE_TOWN = {"name": "Hastings", "lat": 50.8553, "lng": 0.5729, "la_code": "E07000062"}
+# Where a planted escalating child is found outside London (far from the county line's town).
+ESCALATION_TOWNS = ({"name": "Brighton", "lat": 50.8225, "lng": -0.1372}, {"name": "Crawley", "lat": 51.1092,
+                                                                            "lng": -0.1872})
+# The planted escalation patterns, in turn (see ``WorldBuilder._plant_escalations``).
+ESCALATION_PATTERNS = ("burst", "adult_then_missing", "found_outside_london", "more_serious", "burst",
+                       "adult_then_missing", "found_outside_london", "link_to_flagged")
 
 FICTIONAL_PARKS = ("Kestrel Park", "Wandle Meadow", "Heron Rise Recreation Ground", "Fernbank Common",
                    "Millpond Gardens", "Ashgrove Fields")
@@ -442,6 +448,7 @@ class WorldBuilder:
                 if to_line:
                     line_episodes.append(episode_id)
         self._plant_missing_together(rows, group_of)
+        self._plant_escalations(rows, line_episodes)
         frame = pd.DataFrame(rows).sort_values("reported_missing_at").reset_index(drop=True)
         self.truth["missing"] = {
             "episodes": len(frame), "children": int(frame.person_id.nunique()),
@@ -485,6 +492,161 @@ class WorldBuilder:
                                f"INT-{self.rng.integers(100000, 999999)}", grading=("B", "2"))
         group["county_line"] = True
         return gi
+
+    def _plant_escalations(self, rows: list[dict], line_episodes: list[str]) -> None:
+        """Children whose missing episodes escalate, and a matched set of stable children, for the escalation rules
+        of ``network/timeline.py``. Both are made by re-timing (and re-grading, re-placing) the episodes of children
+        who already go missing 3-5 times, so the number of episodes and children is unchanged; a separate random
+        stream leaves every other planted pattern as it was. The county-line children escalate too."""
+        rng = np.random.default_rng([self.seed, 13])
+        by_child: dict[str, list[dict]] = {}
+        for r in rows:
+            by_child.setdefault(r["person_id"], []).append(r)
+        together = {e for t in self.truth["missing_together"] for e in t["episodes"]}
+        line_children = {r["person_id"] for r in rows if r["episode_id"] in set(line_episodes)}
+        adult_ids = set(self.adults.person_id)
+        with_adults = {p for a in self._assoc_rows for p in (a["person_a"], a["person_b"])
+                       if a["person_a"] in adult_ids or a["person_b"] in adult_ids}
+        pool = sorted(p for p, eps in by_child.items() if 3 <= len(eps) <= 5 and p not in line_children
+                      and not any(e["episode_id"] in together or e["found_at"] == "" or e["_where"] == "hangout"
+                                  for e in eps))
+        home_of = dict(zip(self.children.person_id, self.children.home_borough))
+        index_of = {p: i for i, p in enumerate(self.children.person_id)}
+        group_of = {self.children.person_id[m]: gi for gi, g in enumerate(self.groups) for m in g}
+        escalating = [p for p in rng.permutation(pool) if len(by_child[p]) >= 4][: len(ESCALATION_PATTERNS)]
+        stable = [p for p in pool if p not in escalating and p not in with_adults]
+        borough_area = {code: shapely.union_all(list(self.geo.wards_of([code]).geometry)).buffer(-0.002)
+                        for code in MERTON_AND_NEIGHBOURS}
+
+        def when(day: datetime) -> datetime:
+            return day + timedelta(hours=float(np.clip(rng.normal(19, 3, 1)[0], 8, 23.5)))
+
+        def retime(episode: dict, reported: datetime, grade: str, where: str, point=None, max_hours=None) -> None:
+            old = {k: datetime.fromisoformat(episode[k].replace("+00:00", "")) if episode[k] else None
+                   for k in ("reported_missing_at", "found_at", "rhi_offered_at", "rhi_completed_at")}
+            hours = (old["found_at"] - old["reported_missing_at"]).total_seconds() / 3600
+            found = reported + timedelta(hours=min(hours, max_hours) if max_hours else hours)
+            episode["reported_missing_at"], episode["found_at"] = _iso(reported), _iso(found)
+            episode["rhi_offered_at"] = _iso(found + (old["rhi_offered_at"] - old["found_at"]))
+            if old["rhi_completed_at"]:
+                episode["rhi_completed_at"] = _iso(found + (old["rhi_completed_at"] - old["found_at"]))
+            episode["risk_grade"], episode["_where"] = grade, where
+            if point is not None:
+                episode["found_latitude"], episode["found_longitude"] = f"{point[0]:.6f}", f"{point[1]:.6f}"
+
+        def near_home(child: str) -> tuple[float, float]:
+            lat, lng = self.homes[index_of[child]]
+            area = borough_area[home_of[child]]
+            if not shapely.contains_xy(area, lng, lat):
+                return tuple(self.geo.sample_in(rng, area, 1)[0])
+            return tuple(self.geo.sample_near(rng, lat, lng, 1, 800, area)[0])
+
+        def other_borough(child: str) -> tuple[float, float]:
+            code = str(rng.choice([c for c in MERTON_AND_NEIGHBOURS if c != home_of[child]]))
+            return tuple(self.geo.sample_in(rng, borough_area[code], 1)[0])
+
+        def spread(n: int, first: datetime, last: datetime) -> list[datetime]:
+            """``n`` days spread evenly over [first, last], each somewhere in the middle of its share."""
+            share = (last - first).days / max(n, 1)
+            return [first + timedelta(days=int(share * (k + rng.uniform(0.25, 0.75)))) for k in range(n)]
+
+        escalations = []
+        for child in sorted(line_children):  # the county line: found far outside London, red-graded, linked adult
+            mine = [r for r in by_child[child] if r["episode_id"] in set(line_episodes)]
+            last = max(datetime.fromisoformat(r["found_at"].replace("+00:00", "")) for r in mine)
+            as_of = (last.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+            escalations.append({"person_id": child, "pattern": "county_line", "as_of": as_of.strftime("%Y-%m-%d"),
+                                "why": f"found in {COUNTY_LINE_TOWN['name']}, far outside London, in red-graded "
+                                       "episodes; linked to an adult who poses risk",
+                                "expect": ["red-graded", "found outside London"],
+                                "episode_ids": sorted(r["episode_id"] for r in mine
+                                                      if datetime.fromisoformat(r["found_at"].replace("+00:00", ""))
+                                                      > as_of - timedelta(days=90)), "association_ids": []})
+            escalations[-1]["records"] = escalations[-1]["episode_ids"]
+        partner = None
+        for pattern, child in zip(ESCALATION_PATTERNS, escalating):
+            episodes = sorted(by_child[child], key=lambda r: r["reported_missing_at"])
+            if pattern == "link_to_flagged" and partner is not None:
+                as_of = datetime.strptime(partner["as_of"], "%Y-%m-%d")
+            else:
+                as_of = datetime(self.year, int(rng.integers(7, 13)), 1) + timedelta(days=32)
+                as_of = as_of.replace(day=1) - timedelta(days=1)
+            n = len(episodes)
+            burst = {"burst": 3, "adult_then_missing": 2, "found_outside_london": 3, "more_serious": 2,
+                     "link_to_flagged": 2}[pattern]
+            early = spread(n - burst, self.start + timedelta(days=3), as_of - timedelta(days=100))
+            for episode, day in zip(episodes, early):
+                retime(episode, when(day), "green", "local", near_home(child))
+            recent = episodes[n - burst:]
+            links, expect = [], []
+            if pattern == "burst":  # a recent burst of episodes, each more serious, the last ones in another borough
+                days = sorted(rng.choice(np.arange(5, 70), burst, replace=False))[::-1]
+                for episode, grade, back in zip(recent, ("amber", "red", "red"), days):
+                    retime(episode, when(as_of - timedelta(days=int(back))), grade, "elsewhere", other_borough(child),
+                           max_hours=48)
+                why = "a recent burst of three missing episodes, each more serious, found in another borough"
+                expect = ["repeat missing", "red-graded", "found in another borough", "more events", "more serious"]
+            elif pattern == "adult_then_missing":  # a new link to an adult who poses risk, then missing episodes
+                linked = as_of - timedelta(days=int(rng.integers(50, 70)))
+                gi = group_of.get(child)
+                adults = (self.truth["peer_groups"][gi]["adults"] if gi is not None else []) \
+                    or [str(rng.choice(self.adults.person_id))]
+                adult = str(adults[int(rng.integers(0, len(adults)))])
+                row = self._evidence(child, adult, "reported_association", linked, "intelligence",
+                                     f"INT-{rng.integers(100000, 999999)}", grading=("B", "2"),
+                                     expires=linked + timedelta(days=730))
+                if gi is not None and adult not in self.truth["peer_groups"][gi]["adults"]:
+                    self.truth["peer_groups"][gi]["adults"].append(adult)
+                links.append(row["association_id"])
+                for episode, back in zip(recent, sorted(rng.choice(np.arange(5, 45), burst, replace=False))[::-1]):
+                    retime(episode, when(as_of - timedelta(days=int(back))), "amber", "elsewhere",
+                           other_borough(child), max_hours=48)
+                why = (f"a new link to an adult who poses risk ({adult}) on {linked:%Y-%m-%d}, then missing twice "
+                       "and found in another borough")
+                expect = ["new link to an adult who poses risk", "found in another borough"]
+            elif pattern == "found_outside_london":  # a burst ending far outside London
+                town = ESCALATION_TOWNS[sum(e["pattern"] == pattern for e in escalations) % len(ESCALATION_TOWNS)]
+                days = sorted(rng.choice(np.arange(5, 70), burst, replace=False))[::-1]
+                for k, (episode, back) in enumerate(zip(recent, days)):
+                    last = k == burst - 1
+                    point = self.geo_jitter(town["lat"], town["lng"], 900) if last else near_home(child)
+                    retime(episode, when(as_of - timedelta(days=int(back))), "red" if last else "amber",
+                           "elsewhere" if last else "local", point, max_hours=48)
+                why = f"a recent burst of missing episodes, the last found in {town['name']}, far outside London"
+                expect = ["repeat missing", "red-graded", "found outside London", "more serious"]
+            elif pattern == "more_serious":  # as often as before, but now amber then red
+                days = spread(burst, as_of - timedelta(days=85), as_of - timedelta(days=5))
+                for episode, grade, day in zip(recent, ("amber", "red"), days):
+                    retime(episode, when(day), grade, "local", near_home(child), max_hours=48)
+                why = "missing as often as before, but the last episodes graded amber, then red"
+                expect = ["red-graded", "more serious"]
+            else:  # link_to_flagged: a new link to a child already of concern, then missing, found where they were
+                other = partner["person_id"]
+                linked = as_of - timedelta(days=int(rng.integers(40, 60)))
+                row = self._evidence(child, other, "reported_association", linked, "intelligence",
+                                     f"INT-{rng.integers(100000, 999999)}", grading=("B", "2"),
+                                     expires=linked + timedelta(days=730))
+                links.append(row["association_id"])
+                for episode, back in zip(recent, sorted(rng.choice(np.arange(5, 35), burst, replace=False))[::-1]):
+                    retime(episode, when(as_of - timedelta(days=int(back))), "amber", "elsewhere",
+                           other_borough(child), max_hours=48)
+                why = (f"a new link to {other}, a child already escalating, on {linked:%Y-%m-%d}, then missing twice "
+                       "and found in another borough")
+                expect = ["new link to a child already flagged", "found in another borough"]
+            entry = {"person_id": child, "pattern": pattern, "as_of": as_of.strftime("%Y-%m-%d"), "why": why,
+                     "expect": expect, "episode_ids": sorted(e["episode_id"] for e in recent), "association_ids": links,
+                     "records": sorted(e["episode_id"] for e in recent if pattern != "more_serious"
+                                       or e["risk_grade"] == "red") + links}
+            escalations.append(entry)
+            if pattern == "adult_then_missing" or pattern == "burst":
+                partner = entry
+        for child in stable:  # as many episodes, spread evenly over the year, one grade, found near home
+            grade = str(rng.choice(["green", "amber"]))
+            episodes = sorted(by_child[child], key=lambda r: r["reported_missing_at"])
+            for episode, day in zip(episodes, spread(len(episodes), self.start, self.end - timedelta(days=3))):
+                retime(episode, when(day), grade, "local", near_home(child))
+        self.truth["escalations"] = escalations
+        self.truth["stable_children"] = stable
 
     def _plant_missing_together(self, rows: list[dict], group_of: dict) -> None:
         """For some groups, two members go missing together and are found together: evidence of a link."""
