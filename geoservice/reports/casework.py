@@ -19,7 +19,7 @@ from ..network.ego import ego_network
 from ..network.identity import identified_child_groups
 from ..network.places import person_places
 from ..network.roles import group_summaries
-from ..network.timeline import child_timeline, escalation
+from ..network.timeline import child_timeline, flag_children
 from ..places import PlaceNamer, named_places
 from ..store.db import Store
 from . import figures
@@ -139,7 +139,7 @@ def child_view(store: Store, graph: nx.Graph, person: str, *, hops: int = 2, as_
     evidence = _evidence_rows(graph, edges)
     timeline = child_timeline(store, graph, person)
     as_of = as_of or graph.graph.get("as_of")
-    reasons = escalation(timeline, as_of=as_of)
+    reasons = flag_children(store, graph, as_of=as_of, people=[person, *ego.children]).get(person, [])
     visits = person_places(store, as_of=as_of, graph=graph)
     mine = visits[visits.person_id == person]
     namer = PlaceNamer(named_places(store))

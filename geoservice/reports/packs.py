@@ -26,6 +26,7 @@ from datetime import date, datetime, timezone
 import networkx as nx
 import pandas as pd
 
+from .. import cells as h3cells
 from ..attribution import attributions_for
 from ..errors import GeoserviceError
 from ..network.build import ADULT, CHILD, graph_from_evidence
@@ -34,7 +35,7 @@ from ..network.groups import child_peer_groups
 from ..network.identity import identified_child_groups
 from ..network.places import person_places
 from ..network.roles import group_summaries
-from ..network.timeline import child_timeline, escalation
+from ..network.timeline import child_timeline, flag_children
 from ..places import PlaceNamer, named_places
 from ..store.db import Store
 from . import figures
@@ -314,29 +315,22 @@ def strategic_pack(store: Store, borough: str, *, since, to, previous: int = 3, 
     return Pack("strategic", f"Strategic MACE: {names[borough]['name']}, {about['period']}", about, sections)
 
 
-def _escalating(store: Store, graph: nx.Graph, children, as_of, episodes: pd.DataFrame | None = None,
+def _escalating(store: Store, graph: nx.Graph, children, as_of, episodes: pd.DataFrame,
                 window_days: int = 90) -> dict[str, list[str]]:
-    """The children (of ``children``) whose timeline escalates at ``as_of``, with the reasons. Escalation compares
-    the last two windows, so only children with an episode or evidence dated in them are read."""
+    """The children (of ``children``) a panel should look at on ``as_of``, with the reasons (``flag_children``).
+    Every rule looks at the last two windows, so only children with a missing episode or evidence dated in them
+    are read: the others cannot be flagged."""
     as_of = pd.Timestamp(as_of)
-    since = as_of - pd.Timedelta(days=2 * window_days)
-    active = set()
-    if episodes is not None:
-        recent = episodes[(episodes.reported_missing_at > since) & (episodes.reported_missing_at <= as_of)]
-        active |= set(recent.person_id)
+    since = as_of - pd.Timedelta(days=2 * window_days + 1)
+    recent = episodes[(episodes.reported_missing_at > since) & (episodes.reported_missing_at <= as_of)]
+    active = set(recent.person_id)
     for child in children:
-        if child in graph and any(since < pd.Timestamp(item["evidence_date"]) <= as_of
-                                  for other in graph.neighbors(child)
-                                  for item in graph.edges[child, other]["evidence"]):
+        if child in graph and child not in active and any(
+                since < pd.Timestamp(item["evidence_date"]) <= as_of
+                for other in graph.neighbors(child) for item in graph.edges[child, other]["evidence"]):
             active.add(child)
-    out = {}
-    for child in sorted(set(children) & active if episodes is not None else children):
-        if child not in graph:
-            continue
-        reasons = escalation(child_timeline(store, graph, child), as_of=as_of, window_days=window_days)
-        if reasons:
-            out[child] = reasons
-    return out
+    people = [c for c in children if c in graph and c in active]
+    return flag_children(store, graph, as_of=as_of, people=people, window_days=window_days) if people else {}
 
 
 def _locations(store, borough, names, since, to, spans, section: Section) -> None:
@@ -366,14 +360,16 @@ def _locations(store, borough, names, since, to, spans, section: Section) -> Non
         rows.append(out)
     section.blocks.append(Table("Where to act next (top places)", [columns[i] for i in keep], rows))
     bins = ranked["bins"]
-    hot = {cell: figures.CLASSES[min(int(b), 3)] for cell, b in bins[bins > 0].items()}
+    hot = {h3cells.point_to_cell(lat, lng, 9): figures.CLASSES[1] for lat, lng, _, _ in ranked["points"]}
+    hot |= {cell: figures.CLASSES[min(int(b), 3)] for cell, b in bins[bins > 0].items()}
     outline = [b["geometry"] for b in store.boundaries(("borough",)) if b["code"] == borough]
     points = [(lat, lng, "#" + label.split(".", 1)[0]) for lat, lng, label, _ in ranked["points"]]
     section.blocks.append(Figure(
-        "The top places, numbered as in the table, over the hot-spot cells of the concern index (Gi*; darker: more "
-        "confident), within the borough's boundary.",
+        "The top places, numbered as in the table (light orange: the place's hexagon), and the hot-spot cells of "
+        "the concern index (Gi*; darker: more confident), within the borough's boundary.",
         figures.cell_map_svg(outlines=outline, cells=hot, points=points, title="Where to act",
-                             legend=[(figures.CLASSES[2], "hot spot (Gi*)"), ("#000000", "place to act on")])))
+                             legend=[(figures.CLASSES[1], "place to act on"),
+                                     (figures.CLASSES[2], "hot spot (Gi*)")])))
 
 
 def _missing(episodes: pd.DataFrame, borough: str, spans, section: Section) -> None:
@@ -461,6 +457,8 @@ def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: in
             first = part[part.risk_grade == "red"].iloc[0]
             raised.setdefault(child, []).append(f"red-graded missing episode {first.episode_id}, "
                                                 f"{first.reported_missing_at:%Y-%m-%d}")
+    # the reasons name the records; the people they name are written as what they are (the tables name them)
+    raised = {c: [_without_people(r, graph, borough_names) for r in reasons] for c, reasons in raised.items()}
     pressing = sorted(raised, key=lambda c: (-len(raised[c]), c))
     discussed = pressing[:max_children]
     number = {child: i for i, child in enumerate(discussed, start=1)}
@@ -593,7 +591,7 @@ def _without_people(detail: str, graph: nx.Graph, borough_names: dict) -> str:
     borough codes by names."""
     words = []
     for word in detail.split(" "):
-        core = word.strip(",;()")
+        core = word.strip(",;:()")
         if core in graph:
             kind = "an adult who poses risk" if graph.nodes[core]["subject_category"] == ADULT else "another child"
             word = word.replace(core, kind)
