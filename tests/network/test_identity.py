@@ -87,6 +87,18 @@ def test_one_group_one_id_in_the_map_the_api_the_report_and_a_month_later(load_w
             if other != gid and len(members & theirs) * 2 >= min(len(members), len(theirs)):
                 assert gid in notes[other] and notes[other].startswith(("split", "merged")), (gid, other, notes[other])
 
+    # the map's group places are labelled with the same ids (its groups: the window's evidence, on the same day)
+    from geoservice.maps.products import build_map
+    from geoservice.maps.specs import load_map_specs
+
+    spec = load_map_specs(settings.maps_dir, layer_specs=store.specs)["mace_hotspots"]
+    built = build_map(store, spec, boroughs=[MERTON], start="2025-01-01", end="2026-01-01", as_of=AS_OF)
+    labels = {p[2].split()[-1] for layer in built.config["layers"] if layer["title"] == "Places peer groups use"
+              for p in layer["points"]}
+    registry = {row["group_id"] for row in store.group_registry()}
+    assert labels and labels <= registry
+    assert labels & set(in_report), "the map and the report name the same groups the same way"
+
     # a month later: every group with the same members has the same id, and most groups are unchanged
     def run(day):
         groups, ids = identified_child_groups(store, graph_from_evidence(store, as_of=day))
