@@ -120,12 +120,22 @@ def child(person_id: str):
     if person_id not in graph:
         abort(404, description="not found")
     in_scope(graph.nodes[person_id].get("home_borough"))
+    as_of = params.day("as_of") or _latest_day()
     try:
-        view = casework.child_view(get_store(), graph, person_id, hops=hops)
+        view = casework.child_view(get_store(), graph, person_id, hops=hops, as_of=as_of)
     except NetworkInputError as exc:
         _not_found(exc)
     _audit("consultation", ["workbench:child", *_refs(view["people"])], why)
-    return render_template("workbench/child.html", **_context(view=view))
+    return render_template("workbench/child.html", **_context(view=view, as_of=as_of))
+
+
+def _latest_day() -> date:
+    """The day escalation is judged on by default: today, or the last missing episode's day when the records
+    end earlier (a demo, or a store not loaded since), so "the last 90 days" holds records."""
+    import pandas as pd
+
+    latest = get_store().latest("missing_episodes", "reported_missing_at")
+    return min(date.today(), pd.Timestamp(latest).date()) if latest is not None else date.today()
 
 
 @bp.get("/workbench/child")

@@ -43,6 +43,16 @@ def _token(client) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
 
 
+def test_the_county_line_child_is_flagged_on_their_page(app, truth):
+    client = app.test_client()
+    sign_in(client, app.extensions["geoservice_store"], username="ana")
+    client.post("/workbench/task", data={"why": "Pre-MACE 5 January", "csrf_token": _token(client)})
+    child = truth["county_line"]["children"][0]
+    page = client.get(f"/workbench/children/{child}?as_of=2025-12-31").get_data(as_text=True)
+    flagged = page.split("<strong>Escalation</strong>")[1].split("</p>")[0]
+    assert "none flagged" not in flagged and "outside London" in flagged, flagged
+
+
 def test_the_task_is_asked_once_and_every_person_page_is_audited_with_it(app):
     store = app.extensions["geoservice_store"]
     client = app.test_client()
@@ -63,7 +73,7 @@ def test_the_task_is_asked_once_and_every_person_page_is_audited_with_it(app):
     assert "<svg" in group and 'href="#ev-' in group and 'id="ev-' in group, "every drawn link opens its evidence"
     child = re.search(r'/workbench/children/(C\d{4})', group).group(1)
     page = client.get(f"/workbench/children/{child}")
-    assert page.status_code == 200 and "Escalation:" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "<strong>Escalation</strong>" in page.get_data(as_text=True)
     logged = [e for e in events(store, operation="consultation", username="ana")]
     assert len(logged) >= 3 and all(e["justification"] == "Pre-MACE 5 January" for e in logged)
     # another borough's child, and a group with none of the user's children, do not exist for her
@@ -151,7 +161,7 @@ def test_the_analysts_monday_in_a_real_browser(app, browser, tmp_path):
         assert "#ev-" in page.url
         shot("3-group")
         page.locator("p a[href^='/workbench/children/']").first.click()
-        assert "Escalation:" in page.content()
+        assert "Escalation" in page.content()
         shot("4-child")
         if page.locator("#places a").count():
             page.locator("#places a").first.click()
