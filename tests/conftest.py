@@ -327,3 +327,28 @@ def world_settings(world_template, tmp_path) -> Settings:
     return Settings.from_env(environ={}, database_url=f"sqlite:///{tmp_path / 'world.sqlite'}",
                              instance_path=str(tmp_path / "instance"), data_dir=str(DATA_DIR),
                              layers_dir=str(PROJECT_ROOT / "layers"))
+
+
+# a real browser -------------------------------------------------------------------------------------------------
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+REQUIRE_BROWSER = os.environ.get("GEOSERVICE_REQUIRE_BROWSER") == "1"
+BROWSER_ARTIFACTS = Path(os.environ.get("GEOSERVICE_TEST_ARTIFACTS", PROJECT_ROOT / "test-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright (no browser download); skipped when absent, unless
+    GEOSERVICE_REQUIRE_BROWSER=1 (CI)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not Path(CHROMIUM).exists():
+        message = f"no browser: playwright importable={sync_playwright is not None}, chromium at {CHROMIUM}"
+        if REQUIRE_BROWSER:
+            pytest.fail(f"GEOSERVICE_REQUIRE_BROWSER=1 but {message} (run scripts/browser-setup)")
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

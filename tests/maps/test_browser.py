@@ -4,41 +4,18 @@ error, draws the expected hexes, the legend and the layer toggles. Screenshots g
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 from geoservice import create_app
-from geoservice.config import PROJECT_ROOT
 from geoservice.privacy.users import add_user
 
-from ..conftest import TEST_PASSWORD
+from ..conftest import BROWSER_ARTIFACTS, TEST_PASSWORD
 from .test_products import END, MERTON, SPECS, START, WORLD_LAYERS, _build
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-REQUIRE_BROWSER = os.environ.get("GEOSERVICE_REQUIRE_BROWSER") == "1"
-ARTIFACTS = Path(os.environ.get("GEOSERVICE_TEST_ARTIFACTS", PROJECT_ROOT / "test-artifacts")) / "maps"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if sync_playwright is None or not Path(CHROMIUM).exists():
-        message = f"no browser: playwright importable={sync_playwright is not None}, chromium at {CHROMIUM}"
-        if REQUIRE_BROWSER:
-            pytest.fail(f"GEOSERVICE_REQUIRE_BROWSER=1 but {message} (run scripts/browser-setup)")
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+ARTIFACTS = BROWSER_ARTIFACTS / "maps"
 
 
 @pytest.fixture

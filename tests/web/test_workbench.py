@@ -4,29 +4,24 @@ adults kept apart, scope."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import threading
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 from geoservice import create_app
-from geoservice.config import PROJECT_ROOT
 from geoservice.network.build import graph_from_evidence
 from geoservice.privacy.audit import events
 from geoservice.privacy.users import add_user
 
-from ..conftest import TEST_PASSWORD, sign_in
+from ..conftest import BROWSER_ARTIFACTS, TEST_PASSWORD, sign_in
 
 MERTON, LAMBETH = "E09000024", "E09000022"
 WORLD = ("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
          "outreach_sessions", "mace_actions")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-REQUIRE_BROWSER = os.environ.get("GEOSERVICE_REQUIRE_BROWSER") == "1"
-ARTIFACTS = Path(os.environ.get("GEOSERVICE_TEST_ARTIFACTS", PROJECT_ROOT / "test-artifacts")) / "workbench"
+ARTIFACTS = BROWSER_ARTIFACTS / "workbench"
 
 
 @pytest.fixture
@@ -43,10 +38,17 @@ def _token(client) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
 
 
-def test_the_county_line_child_is_flagged_on_their_page(app, truth):
+def _analyst(app):
+    """A client signed in as the analyst, with a task stated, and the id of a Merton peer group."""
     client = app.test_client()
     sign_in(client, app.extensions["geoservice_store"], username="ana")
     client.post("/workbench/task", data={"why": "Pre-MACE 5 January", "csrf_token": _token(client)})
+    html = client.get(f"/workbench/groups?borough={MERTON}").get_data(as_text=True)
+    return client, re.findall(r"/workbench/groups/(G\d{4})", html)[0]
+
+
+def test_the_county_line_child_is_flagged_on_their_page(app, truth):
+    client, _ = _analyst(app)
     child = truth["county_line"]["children"][0]
     page = client.get(f"/workbench/children/{child}?as_of=2025-12-31").get_data(as_text=True)
     flagged = page.split("<strong>Escalation</strong>")[1].split("</p>")[0]
@@ -85,12 +87,7 @@ def test_the_task_is_asked_once_and_every_person_page_is_audited_with_it(app):
 
 
 def test_tables_never_list_children_and_adults_together(app):
-    store = app.extensions["geoservice_store"]
-    client = app.test_client()
-    sign_in(client, store, username="ana")
-    client.post("/workbench/task", data={"why": "Pre-MACE 5 January", "csrf_token": _token(client)})
-    html = client.get(f"/workbench/groups?borough={MERTON}").get_data(as_text=True)
-    gid = re.findall(r'/workbench/groups/(G\d{4})', html)[0]
+    client, gid = _analyst(app)
     for page in (client.get(f"/workbench/groups/{gid}").get_data(as_text=True),):
         for table in re.findall(r"<table.*?</table>", page, re.S):
             if "adult who poses risk" in table.split("</thead>")[0]:
@@ -98,23 +95,6 @@ def test_tables_never_list_children_and_adults_together(app):
             rows = re.findall(r"<tr.*?</tr>", table, re.S)
             for row in rows:
                 assert not (re.search(r"\bC\d{4}\b", row) and re.search(r"\bA\d{3}\b", row)), row
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if sync_playwright is None or not Path(CHROMIUM).exists():
-        message = f"no browser: playwright importable={sync_playwright is not None}, chromium at {CHROMIUM}"
-        if REQUIRE_BROWSER:
-            pytest.fail(f"GEOSERVICE_REQUIRE_BROWSER=1 but {message} (run scripts/browser-setup)")
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.mark.slow
@@ -208,11 +188,7 @@ def test_exports_from_the_page_and_the_cli_are_disclosures(app, world_settings, 
     from geoservice.cli import main
 
     store = app.extensions["geoservice_store"]
-    client = app.test_client()
-    sign_in(client, store, username="ana")
-    client.post("/workbench/task", data={"why": "Pre-MACE 5 January", "csrf_token": _token(client)})
-    html = client.get(f"/workbench/groups?borough={MERTON}").get_data(as_text=True)
-    gid = re.findall(r"/workbench/groups/(G\d{4})", html)[0]
+    client, gid = _analyst(app)
     link = re.search(r'href="(/workbench/exports/network\.gexf\?[^"]+)"',
                      client.get(f"/workbench/groups/{gid}").get_data(as_text=True)).group(1).replace("&amp;", "&")
     answer = client.get(link)
