@@ -29,8 +29,13 @@ def layer_summaries() -> list[dict]:
 @allow(*ROLES)
 def index():
     """The start page: the loaded layers with their row counts for those who may see them; links for all."""
+    from . import params
+
     layers = layer_summaries() if current_user().can(*DATA_ROLES) else None
-    return render_template("home/index.html", layers=layers, version=__version__)
+    names = {b["code"]: b["name"] for b in get_store().boundaries(("borough",))}
+    return render_template("home/index.html", layers=layers, version=__version__, home=params.home_borough(),
+                           borough_names={code: names.get(code, code) for code in current_user().boroughs},
+                           all_boroughs=dict(sorted(names.items(), key=lambda item: item[1])))
 
 
 @bp.get("/api/layers")
