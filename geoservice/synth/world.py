@@ -609,7 +609,9 @@ class WorldBuilder:
                 days = sorted(rng.choice(np.arange(5, 70), burst, replace=False))[::-1]
                 for k, (episode, back) in enumerate(zip(recent, days)):
                     last = k == burst - 1
-                    point = self.geo_jitter(town["lat"], town["lng"], 900) if last else near_home(child)
+                    point = ((town["lat"] + rng.normal(0, 900 / 111_320),  # this stream's own draws, so
+                              town["lng"] + rng.normal(0, 900 / (111_320 * np.cos(np.radians(town["lat"])))))
+                             if last else near_home(child))  # the world's other tables stay as they were
                     retime(episode, when(as_of - timedelta(days=int(back))), "red" if last else "amber",
                            "elsewhere" if last else "local", point, max_hours=48)
                 why = f"a recent burst of missing episodes, the last found in {town['name']}, far outside London"

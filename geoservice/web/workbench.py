@@ -103,7 +103,9 @@ def group(group_id: str):
         abort(400, description="a group id looks like G0006")
     since, why = _since(), _task()
     try:
-        view = casework.peer_group(get_store(), _graph(), group_id, boroughs=current_user().boroughs, since=since)
+        view = product_cache().get(("workbench group", group_id, current_user().boroughs, since, date.today()),
+                                   lambda: casework.peer_group(get_store(), _graph(), group_id,
+                                                               boroughs=current_user().boroughs, since=since))
     except NetworkInputError as exc:
         _not_found(exc)
     _audit("consultation", [f"workbench:group:{group_id}", *_refs(view["people"])], why)
@@ -122,7 +124,8 @@ def child(person_id: str):
     in_scope(graph.nodes[person_id].get("home_borough"))
     as_of = params.day("as_of") or _latest_day()
     try:
-        view = casework.child_view(get_store(), graph, person_id, hops=hops, as_of=as_of)
+        view = product_cache().get(("workbench child", person_id, hops, as_of, date.today()),
+                                   lambda: casework.child_view(get_store(), graph, person_id, hops=hops, as_of=as_of))
     except NetworkInputError as exc:
         _not_found(exc)
     _audit("consultation", ["workbench:child", *_refs(view["people"])], why)
@@ -157,7 +160,8 @@ def place(cell: str):
     start = start or date(end.year - 1, end.month, 1)
     why = _task()
     try:
-        view = casework.place_view(get_store(), _graph(), cell, start=start, end=end)
+        view = product_cache().get(("workbench place", cell, start, end, date.today()),
+                                   lambda: casework.place_view(get_store(), _graph(), cell, start=start, end=end))
     except NetworkInputError as exc:
         abort(400, description=str(exc))
     _audit("consultation", [f"workbench:place:{view['cell']}", *_refs(view["people"])], why)
