@@ -426,7 +426,8 @@ PRE_MACE_LAYERS = ("people", "associations", "missing_episodes", "incidents", "p
 
 def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: int = 0, made_by: str = "",
                   recipient: str = "Pre-MACE panel", max_children: int = MAX_CHILDREN) -> Pack:
-    """The Pre-MACE pack of ``borough`` for [since, to): the children for discussion and what is known of each."""
+    """The Pre-MACE pack of ``borough`` for [since, to): the children for discussion (the most pressing first:
+    ``URGENCY``) and what is known of each."""
     names, since, to = _check(store, borough, since, to)
     as_of = _day(as_of, "as_of") if as_of is not None else to
     graph = graph_from_evidence(store, as_of=as_of)
@@ -459,7 +460,7 @@ def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: in
                                                 f"{first.reported_missing_at:%Y-%m-%d}")
     # the reasons name the records; the people they name are written as what they are (the tables name them)
     raised = {c: [_without_people(r, graph, borough_names) for r in reasons] for c, reasons in raised.items()}
-    pressing = sorted(raised, key=lambda c: (-len(raised[c]), c))
+    pressing = sorted(raised, key=lambda c: (-_urgency(raised[c]), -len(raised[c]), c))
     discussed = pressing[:max_children]
     number = {child: i for i, child in enumerate(discussed, start=1)}
 
@@ -584,6 +585,16 @@ def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: in
     about["children"] = discussed
     about["adults"] = sorted(adults_seen)
     return Pack("pre_mace", f"Pre-MACE: {names[borough]['name']}, {about['period']}", about, sections)
+
+
+#: How pressing each kind of reason is, for the order children are discussed in (the most serious first).
+URGENCY = (("red-graded", 4), ("found outside London", 4), ("new link to an adult who poses risk", 3),
+           ("repeat missing", 2), ("new link to a child already flagged", 2), ("more serious", 2),
+           ("found in another borough", 1), ("more frequent", 1), ("more events", 1), ("new: first recorded", 0.5))
+
+
+def _urgency(reasons: list[str]) -> float:
+    return sum(next((weight for words, weight in URGENCY if words in reason), 0.5) for reason in reasons)
 
 
 def _without_people(detail: str, graph: nx.Graph, borough_names: dict) -> str:

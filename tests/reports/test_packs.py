@@ -145,6 +145,15 @@ def test_pre_mace_never_lists_a_child_and_an_adult_in_one_table(pre_mace):
     assert {"source", "record", "date", "grade (3x5x2)", "expires"} <= set(evidence.columns)
 
 
+def test_the_county_line_child_is_discussed_first_among_the_most_pressing(pre_mace, truth):
+    table = next(s for s in pre_mace.sections if s.key == "children").blocks[0]
+    reasons = {row[1]: row[3] for row in table.rows}
+    line = [c for c in truth["county_line"]["children"] if c in reasons]
+    assert line, "a county-line child is raised for the December panel"
+    assert "outside London" in reasons[line[0]] and "red-graded" in reasons[line[0]]
+    assert [row[1] for row in table.rows].index(line[0]) < 3, "the most serious come first"
+
+
 def test_pre_mace_children_come_with_network_timeline_and_places(pre_mace):
     first = next(s for s in pre_mace.sections if s.key == "child-1")
     kinds = [type(b).__name__ for b in first.blocks]
