@@ -6,10 +6,10 @@ the ids handed out before (a registry in the store), so a group keeps its id whi
 - a group and an earlier id *match* when they share at least ``MIN_SHARED`` members and at least half the members
   of the smaller of the two; the pairs sharing most members are matched first, each id to one group at most;
 - a group that matches no id is **new** and gets the next id (``G0001``, ``G0002``, ...);
-- a group that overlaps (as above) an id already taken by another group was **split** from it: it gets a new id,
-  and says so;
-- a group that overlaps several earlier ids **merged** them: it keeps the id it shares most members with, and
-  says which others it took in.
+- a group that matches no free id but most of whose members were in an id another group kept was **split** from
+  it: it gets a new id, and says so;
+- a group that holds most of the members of earlier ids besides its own **merged** them: it keeps the id it
+  shares most members with, and says which others it took in.
 
 The registry holds each id's latest members as keyed pseudonyms (``pseudonyms.py``, context "peer groups"), never
 as plain ids, so it is not a list of people; it is updated in one transaction per run. Ids are never reused.
@@ -59,12 +59,18 @@ def assign_ids(groups, registry: list[dict], *, as_of: date, pseudonymise) -> tu
             matched[i], taken = gid, taken | {gid}
     number = max((int(gid[len(PREFIX):]) for gid in known if gid[len(PREFIX):].isdigit()), default=0)
     first_seen = {row["group_id"]: row["first_seen"] for row in registry}
+    last_seen = {row["group_id"]: pd.Timestamp(row["last_seen"]).date() for row in registry}
+    # a product made for an earlier day (a pack for a past period) names groups like the rest, but does not
+    # rewrite what later runs saw, nor call later groups' history a split or a merge
+    earlier = {gid for gid, seen in last_seen.items() if seen <= as_of}
     out, changes = [], {}
     for i, group in enumerate(groups):
         overlapping = sorted({gid for _, j, gid in pairs if j == i})
         if i in matched:
             gid = matched[i]
-            others = [g for g in overlapping if g != gid]
+            # merged: most of another id's members are now in this group
+            others = [g for g in overlapping if g != gid and g in earlier
+                      and len(refs[i] & known[g]) * 2 >= len(known[g])]
             if others:
                 status, note = "merged", f"took in members of {', '.join(others)}"
             elif refs[i] == known[gid]:
@@ -72,13 +78,15 @@ def assign_ids(groups, registry: list[dict], *, as_of: date, pseudonymise) -> tu
             else:
                 joined, left = len(refs[i] - known[gid]), len(known[gid] - refs[i])
                 status, note = "changed", f"{joined} joined, {left} left since last seen"
-            changes[gid] = {"members": refs[i], "first_seen": first_seen[gid], "last_seen": as_of,
-                            "note": next(r["note"] for r in registry if r["group_id"] == gid)}
+            if gid in earlier:
+                changes[gid] = {"members": refs[i], "first_seen": first_seen[gid], "last_seen": as_of,
+                                "note": next(r["note"] for r in registry if r["group_id"] == gid)}
         else:
             number += 1
             gid = f"{PREFIX}{number:04d}"
-            if overlapping:
-                status, note = "split", f"split from {', '.join(overlapping)}"
+            sources = [g for g in overlapping if g in earlier and len(refs[i] & known[g]) * 2 >= len(refs[i])]
+            if sources:  # most of this group's members were in an id another group kept
+                status, note = "split", f"split from {', '.join(sources)}"
             else:
                 status, note = "new", "first seen now"
             changes[gid] = {"members": refs[i], "first_seen": as_of, "last_seen": as_of, "note": note}

@@ -108,3 +108,10 @@ def test_one_group_one_id_in_the_map_the_api_the_report_and_a_month_later(load_w
     same = set(now) & set(later)
     assert len(same) >= 0.6 * len(now), (len(same), len(now))
     assert all(now[members] == later[members] for members in same)
+
+
+def test_a_product_for_an_earlier_day_does_not_rewrite_later_history():
+    _, registry = _run([{"a", "b", "c"}, {"d", "e", "f"}], [], day=date(2026, 1, 1))
+    past, after = _run([{"a", "b", "c", "d", "e", "f"}], registry, day=date(2025, 6, 1))
+    assert past[0].status != "merged", "a later split is not read back as an earlier merge"
+    assert {r["group_id"]: r["members"] for r in after} == {r["group_id"]: r["members"] for r in registry}
