@@ -156,8 +156,8 @@ def child_lookup():
 def place(cell: str):
     """One place: incidents by month and type, finds, groups."""
     start, end = params.window()
-    end = end or date.today()
-    start = start or date(end.year - 1, end.month, 1)
+    end = end or _latest_day() + timedelta(days=1)
+    start = start or date(end.year - 1, end.month, 1)  # the year before, from the start of its month
     why = _task()
     try:
         view = product_cache().get(("workbench place", cell, start, end, date.today()),
