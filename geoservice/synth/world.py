@@ -550,6 +550,19 @@ class WorldBuilder:
             share = (last - first).days / max(n, 1)
             return [first + timedelta(days=int(share * (k + rng.uniform(0.25, 0.75)))) for k in range(n)]
 
+        def new_link(child: str, other: str, linked: datetime) -> str:
+            """A fresh, well-graded intelligence link between two people; its association id."""
+            return self._evidence(child, other, "reported_association", linked, "intelligence",
+                                  f"INT-{rng.integers(100000, 999999)}", grading=("B", "2"),
+                                  expires=linked + timedelta(days=730))["association_id"]
+
+        def missing_elsewhere(child: str, recent: list[dict], as_of: datetime, within_days: int) -> None:
+            """The recent episodes moved into the last ``within_days``, amber, found in another borough."""
+            for episode, back in zip(recent, sorted(rng.choice(np.arange(5, within_days), len(recent),
+                                                               replace=False))[::-1]):
+                retime(episode, when(as_of - timedelta(days=int(back))), "amber", "elsewhere",
+                       other_borough(child), max_hours=48)
+
         escalations = []
         for child in sorted(line_children):  # the county line: found far outside London, red-graded, linked adult
             mine = [r for r in by_child[child] if r["episode_id"] in set(line_episodes)]
@@ -592,15 +605,10 @@ class WorldBuilder:
                 adults = (self.truth["peer_groups"][gi]["adults"] if gi is not None else []) \
                     or [str(rng.choice(self.adults.person_id))]
                 adult = str(adults[int(rng.integers(0, len(adults)))])
-                row = self._evidence(child, adult, "reported_association", linked, "intelligence",
-                                     f"INT-{rng.integers(100000, 999999)}", grading=("B", "2"),
-                                     expires=linked + timedelta(days=730))
+                links.append(new_link(child, adult, linked))
                 if gi is not None and adult not in self.truth["peer_groups"][gi]["adults"]:
                     self.truth["peer_groups"][gi]["adults"].append(adult)
-                links.append(row["association_id"])
-                for episode, back in zip(recent, sorted(rng.choice(np.arange(5, 45), burst, replace=False))[::-1]):
-                    retime(episode, when(as_of - timedelta(days=int(back))), "amber", "elsewhere",
-                           other_borough(child), max_hours=48)
+                missing_elsewhere(child, recent, as_of, 45)
                 why = (f"a new link to an adult who poses risk ({adult}) on {linked:%Y-%m-%d}, then missing twice "
                        "and found in another borough")
                 expect = ["new link to an adult who poses risk", "found in another borough"]
@@ -625,13 +633,8 @@ class WorldBuilder:
             else:  # link_to_flagged: a new link to a child already of concern, then missing, found where they were
                 other = partner["person_id"]
                 linked = as_of - timedelta(days=int(rng.integers(40, 60)))
-                row = self._evidence(child, other, "reported_association", linked, "intelligence",
-                                     f"INT-{rng.integers(100000, 999999)}", grading=("B", "2"),
-                                     expires=linked + timedelta(days=730))
-                links.append(row["association_id"])
-                for episode, back in zip(recent, sorted(rng.choice(np.arange(5, 35), burst, replace=False))[::-1]):
-                    retime(episode, when(as_of - timedelta(days=int(back))), "amber", "elsewhere",
-                           other_borough(child), max_hours=48)
+                links.append(new_link(child, other, linked))
+                missing_elsewhere(child, recent, as_of, 35)
                 why = (f"a new link to {other}, a child already escalating, on {linked:%Y-%m-%d}, then missing twice "
                        "and found in another borough")
                 expect = ["new link to a child already flagged", "found in another borough"]
