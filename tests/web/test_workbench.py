@@ -131,8 +131,10 @@ def test_the_analysts_monday_in_a_real_browser(app, browser, tmp_path):
         page.fill("input[name=why]", "Pre-MACE 5 January")
         page.click("#task button[type=submit]")
         shot("1-workbench")
+        page.select_option("section:has(h3:text('Peer groups')) select[name=borough]", MERTON)  # pick Merton
         page.fill("section:has(h3:text('Peer groups')) input[name=since]", "2025-12-01")
         page.click("text=Show the groups")
+        assert page.locator("h2:text('Peer groups with a child of Merton')").count() == 1
         assert page.locator("#groups tbody tr").count() > 3
         shot("2-groups")
         page.locator("#groups tbody tr td a").first.click()
