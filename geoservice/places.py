@@ -7,6 +7,7 @@ Distances between points use BNG metres (EPSG:27700) where they must be true to 
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -58,6 +59,16 @@ def bearing_deg(lat, lng, lat0, lng0) -> float:
 SALIENT_KINDS = ("park", "estate", "station", "railway_station", "school", "college", "youth_club",
                  "community_centre", "sports_centre", "playground", "shopping_centre", "mall", "shopping_parade",
                  "fast_food", "supermarket", "pub")
+
+
+def borough_names(store: Store) -> dict[str, str]:
+    """Each loaded borough's name by its GSS code."""
+    return {b["code"]: b["name"] for b in store.boundaries(("borough",))}
+
+
+def with_borough_names(text: str, names: dict[str, str]) -> str:
+    """``text`` with GSS borough codes written as the boroughs' names (``names``: ``borough_names``)."""
+    return re.sub(r"\bE0\d{7}\b", lambda m: names.get(m.group(0), m.group(0)), text)
 
 
 def named_places(store: Store, boroughs=None) -> pd.DataFrame:

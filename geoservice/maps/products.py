@@ -27,7 +27,7 @@ from .. import cells as h3cells
 
 from ..analysis.counts import concern_index, layer_counts, study_cells
 from ..analysis.hotspot_areas import hotspot_areas, hotspot_report
-from ..places import PlaceNamer, named_places
+from ..places import PlaceNamer, borough_names, named_places
 from ..analysis.spacetime import emerging_hotspots
 from ..analysis.windows import checked_window, max_years
 from ..attribution import attributions_for
@@ -267,6 +267,14 @@ class MapContext:
             sum_field=None if measure == "sessions" else measure))
 
 
+def _context(store: Store, spec: MapSpec | None, boroughs: tuple, start: date, end: date, res: int, as_of):
+    """A map's context over the boroughs' study cells, and the cells' centres (lat, lng)."""
+    cells = study_cells(store, boroughs, res)
+    centres = h3cells.centres(cells)
+    table = CellTable((float(centres[:, 0].mean()), float(centres[:, 1].mean())))
+    return MapContext(store, spec, boroughs, start, end, res, cells, table, pd.Timestamp(as_of).date()), centres
+
+
 def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, period: str | None = None,
               as_of=None, tile_url: str | None = None) -> MapData:
     """Compute every layer of ``spec`` over ``boroughs`` (GSS codes) and pack the page's data."""
@@ -275,11 +283,8 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
         raise MapSpecError("give at least one borough (GSS code)")
     start, end = map_window(store, spec, start=start, end=end, period=period)
     res = spec.resolution
-    cells = study_cells(store, boroughs, res)
-    centres = h3cells.centres(cells)
-    table = CellTable((float(centres[:, 0].mean()), float(centres[:, 1].mean())))
-    context = MapContext(store, spec, boroughs, start, end, res, cells, table,
-                         pd.Timestamp(as_of or date.today()).date())
+    context, centres = _context(store, spec, boroughs, start, end, res, as_of or date.today())
+    table = context.table
     layers: list[dict] = []
     frames, tables = None, []
     for spec_layer in spec.layers:
@@ -291,7 +296,7 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
             frames = {**built["frames"], "layer": built["layers"][0]["id"]}
         if built.get("table"):
             tables.append(built["table"])
-    names = {b["code"]: b["name"] for b in store.boundaries(("borough",))}
+    names = borough_names(store)
     area = ", ".join(names.get(b, b) for b in boroughs)
     period_label = f"{start:%d %b %Y} to {pd.Timestamp(end) - pd.Timedelta(days=1):%d %b %Y}"
     config = {
@@ -311,12 +316,8 @@ def place_ranking(store: Store, *, boroughs, start, end, res: int = 9, top: int 
     """The "where to act" places of the concern index over [start, end), as the maps show them, for products that
     are not maps (the packs): ``table`` (title, note, columns, rows), ``points`` ([lat, lng, label, words]) and
     ``bins`` (Gi* bin per cell, int64-indexed)."""
-    boroughs = tuple(boroughs)
-    cells = study_cells(store, boroughs, res)
-    centres = h3cells.centres(cells)
-    table = CellTable((float(centres[:, 0].mean()), float(centres[:, 1].mean())))
-    context = MapContext(store, None, boroughs, pd.Timestamp(start).date(), pd.Timestamp(end).date(), res, cells,
-                         table, pd.Timestamp(as_of or end).date())
+    context, _ = _context(store, None, tuple(boroughs), pd.Timestamp(start).date(), pd.Timestamp(end).date(), res,
+                          as_of or end)
     built = _build_where_to_act(context, WhereToActLayer(title="Where to act next", top=top))
     result, _ = context.hotspots()
     return {"table": built["table"], "points": built["layers"][0]["points"], "bins": result["bin"]}

@@ -58,11 +58,10 @@ def assign_ids(groups, registry: list[dict], *, as_of: date, pseudonymise) -> tu
         if i not in matched and gid not in taken:
             matched[i], taken = gid, taken | {gid}
     number = max((int(gid[len(PREFIX):]) for gid in known if gid[len(PREFIX):].isdigit()), default=0)
-    first_seen = {row["group_id"]: row["first_seen"] for row in registry}
-    last_seen = {row["group_id"]: pd.Timestamp(row["last_seen"]).date() for row in registry}
+    rows = {row["group_id"]: row for row in registry}
     # a product made for an earlier day (a pack for a past period) names groups like the rest, but does not
     # rewrite what later runs saw, nor call later groups' history a split or a merge
-    earlier = {gid for gid, seen in last_seen.items() if seen <= as_of}
+    earlier = {gid for gid, row in rows.items() if pd.Timestamp(row["last_seen"]).date() <= as_of}
     out, changes = [], {}
     for i, group in enumerate(groups):
         overlapping = sorted({gid for _, j, gid in pairs if j == i})
@@ -79,8 +78,8 @@ def assign_ids(groups, registry: list[dict], *, as_of: date, pseudonymise) -> tu
                 joined, left = len(refs[i] - known[gid]), len(known[gid] - refs[i])
                 status, note = "changed", f"{joined} joined, {left} left since last seen"
             if gid in earlier:
-                changes[gid] = {"members": refs[i], "first_seen": first_seen[gid], "last_seen": as_of,
-                                "note": next(r["note"] for r in registry if r["group_id"] == gid)}
+                changes[gid] = {"members": refs[i], "first_seen": rows[gid]["first_seen"], "last_seen": as_of,
+                                "note": rows[gid]["note"]}
         else:
             number += 1
             gid = f"{PREFIX}{number:04d}"

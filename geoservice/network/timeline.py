@@ -31,7 +31,7 @@ from __future__ import annotations
 import networkx as nx
 import pandas as pd
 
-from ..places import distance_km
+from ..places import borough_names, distance_km
 from ..store.db import Store
 from .build import ADULT, CHILD, NetworkInputError
 
@@ -67,22 +67,21 @@ def child_timeline(store: Store, graph: nx.Graph, person: str) -> pd.DataFrame:
     if person not in graph:
         raise NetworkInputError(f"{person!r} is not in the network")
     episodes = store.read_layer("missing_episodes", _EPISODE_COLUMNS, equals={"person_id": person})
-    return _timeline(graph, person, episodes, _incidents_named(store, graph, [person]), _borough_names(store))
+    return _timeline(graph, person, episodes, _incidents_named(store, graph, [person]), borough_names(store))
 
 
-def child_timelines(store: Store, graph: nx.Graph, people) -> dict[str, pd.DataFrame]:
-    """``child_timeline`` for each of ``people``, reading the store once for all of them."""
+def child_timelines(store: Store, graph: nx.Graph, people, *, episodes: pd.DataFrame | None = None
+                    ) -> dict[str, pd.DataFrame]:
+    """``child_timeline`` for each of ``people``, reading the store once for all of them (``episodes``: their
+    missing episodes read already)."""
     people = [p for p in people if p in graph]
-    episodes = store.read_layer("missing_episodes", _EPISODE_COLUMNS, among={"person_id": people})
+    if episodes is None:
+        episodes = store.read_layer("missing_episodes", _EPISODE_COLUMNS, among={"person_id": people})
     incidents = _incidents_named(store, graph, people)
     by_person = dict(tuple(episodes.groupby("person_id"))) if len(episodes) else {}
     empty = episodes.iloc[0:0]
-    names = _borough_names(store)
+    names = borough_names(store)
     return {p: _timeline(graph, p, by_person.get(p, empty), incidents, names) for p in people}
-
-
-def _borough_names(store: Store) -> dict:
-    return {b["code"]: b["name"] for b in store.boundaries(("borough",))}
 
 
 def _incidents_named(store: Store, graph: nx.Graph, people) -> dict:
@@ -227,6 +226,21 @@ def escalation(timeline: pd.DataFrame, *, as_of, window_days: int = 90, flagged=
     return reasons
 
 
+def _active(graph: nx.Graph, episodes: pd.DataFrame, people, *, as_of, window_days: int) -> list:
+    """Those of ``people`` with a missing episode reported, or evidence dated, in the window ending on ``as_of``:
+    ``escalation`` gives no reason for a child with nothing in it."""
+    as_of = pd.Timestamp(as_of)
+    start = as_of - pd.Timedelta(days=window_days)
+    reported = episodes.reported_missing_at.map(_naive)
+    active = set(episodes.person_id[(reported > start) & (reported <= as_of)])
+    for person in people:
+        if person not in active and any(start < pd.Timestamp(item["evidence_date"]) <= as_of
+                                        for other in graph.neighbors(person)
+                                        for item in graph.edges[person, other]["evidence"]):
+            active.add(person)
+    return [p for p in people if p in active]
+
+
 def flag_children(store: Store, graph: nx.Graph, *, as_of, window_days: int = 90, people=None,
                   timelines: dict | None = None) -> dict[str, list[str]]:
     """The children (of ``people``, default every child in ``graph``) with reasons for a panel to look at them on
@@ -234,7 +248,10 @@ def flag_children(store: Store, graph: nx.Graph, *, as_of, window_days: int = 90
     against them."""
     people = [p for p in (people if people is not None else graph.nodes)
               if p in graph and graph.nodes[p].get("subject_category") == CHILD]
-    timelines = timelines if timelines is not None else child_timelines(store, graph, people)
+    if timelines is None:  # only children with a record in the window can be flagged: only theirs are built
+        episodes = store.read_layer("missing_episodes", _EPISODE_COLUMNS, among={"person_id": people})
+        people = _active(graph, episodes, people, as_of=as_of, window_days=window_days)
+        timelines = child_timelines(store, graph, people, episodes=episodes[episodes.person_id.isin(people)])
     first = {p: escalation(timelines[p], as_of=as_of, window_days=window_days) for p in people}
     flagged = {p for p, reasons in first.items() if reasons}
     second = {p: escalation(timelines[p], as_of=as_of, window_days=window_days, flagged=flagged - {p})

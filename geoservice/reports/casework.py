@@ -8,8 +8,6 @@ always shown with its evidence (source, record, date, 3x5x2 grade, expiry). Whic
 
 from __future__ import annotations
 
-import re
-
 import networkx as nx
 import pandas as pd
 
@@ -19,8 +17,8 @@ from ..network.ego import ego_network
 from ..network.identity import identified_child_groups
 from ..network.places import person_places
 from ..network.roles import group_summaries
-from ..network.timeline import child_timeline, flag_children
-from ..places import PlaceNamer, named_places
+from ..network.timeline import child_timelines, flag_children
+from ..places import PlaceNamer, borough_names, named_places, with_borough_names
 from ..store.db import Store
 from . import figures
 
@@ -44,13 +42,8 @@ def _evidence_rows(graph: nx.Graph, edges) -> list[dict]:
     return sorted(rows, key=lambda r: (r["anchor"], r["date"]))
 
 
-def named_boroughs(text: str, names: dict[str, str]) -> str:
-    """``text`` with GSS borough codes written as the boroughs' names."""
-    return re.sub(r"\bE0\d{7}\b", lambda m: names.get(m.group(0), m.group(0)), text)
-
-
 def _names(store: Store) -> dict[str, str]:
-    return {b["code"]: b["name"] for b in store.boundaries(("borough",))} | {"": "outside London"}
+    return borough_names(store) | {"": "outside London"}
 
 
 def peer_group_list(store: Store, graph: nx.Graph, borough: str, *, since) -> dict:
@@ -105,11 +98,11 @@ def peer_group(store: Store, graph: nx.Graph, group_id: str, *, boroughs, since)
                                      legend=[(figures.CLASSES[2], "where members were found or involved")])
     timeline = []
     names = _names(store)
-    for member in members:
-        for r in child_timeline(store, graph, member).itertuples():
+    for member, rows in child_timelines(store, graph, members).items():
+        for r in rows.itertuples():
             if r.kind != "link":
                 timeline.append({"date": f"{r.date:%Y-%m-%d}", "child": member, "kind": r.kind,
-                                 "what": named_boroughs(r.detail, names), "record": r.record})
+                                 "what": with_borough_names(r.detail, names), "record": r.record})
     for row in evidence:
         if not row["other_is_adult"]:
             timeline.append({"date": row["date"], "child": row["child"], "kind": "link",
@@ -137,9 +130,11 @@ def child_view(store: Store, graph: nx.Graph, person: str, *, hops: int = 2, as_
     home = nx.get_node_attributes(graph, "home_borough")
     edges = [(a, b) for a, b in ego.graph.edges() if CHILD in (category.get(a), category.get(b))]
     evidence = _evidence_rows(graph, edges)
-    timeline = child_timeline(store, graph, person)
     as_of = as_of or graph.graph.get("as_of")
-    reasons = flag_children(store, graph, as_of=as_of, people=[person, *ego.children]).get(person, [])
+    # the child and the children around them, whose flags the new-link rule reads: one read of the store
+    timelines = child_timelines(store, graph, [person, *ego.children])
+    timeline = timelines[person]
+    reasons = flag_children(store, graph, as_of=as_of, people=list(timelines), timelines=timelines).get(person, [])
     visits = person_places(store, as_of=as_of, graph=graph)
     mine = visits[visits.person_id == person]
     namer = PlaceNamer(named_places(store))
@@ -157,7 +152,7 @@ def child_view(store: Store, graph: nx.Graph, person: str, *, hops: int = 2, as_
             "children": ego.children, "adults": ego.adults_posing_risk,
             "child_evidence": [r for r in evidence if not r["other_is_adult"]],
             "adult_evidence": [r for r in evidence if r["other_is_adult"]],
-            "timeline": [{"date": f"{r.date:%Y-%m-%d}", "kind": r.kind, "what": named_boroughs(r.detail, names),
+            "timeline": [{"date": f"{r.date:%Y-%m-%d}", "kind": r.kind, "what": with_borough_names(r.detail, names),
                           "risk": r.risk or "",
                           "record": r.record} for r in timeline.iloc[::-1].itertuples()],
             "escalation": reasons, "places": places, "other_boroughs": [o for o in others if o],

@@ -17,7 +17,7 @@ import networkx as nx
 import numpy as np
 
 from .. import cells as h3cells
-from ..network.build import ADULT, CHILD
+from ..network.build import ADULT
 
 #: Okabe-Ito colours.
 BLUE, ORANGE, GREEN, VERMILION, GREY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#999999"
@@ -148,7 +148,3 @@ def network_svg(graph: nx.Graph, *, focus: str | None = None, link_href=None, wi
     parts.append("</svg>")
     return "".join(parts)
 
-
-def categories_drawn(graph: nx.Graph) -> set[str]:
-    """Which subject categories a network drawing holds (children and adults are told apart in it)."""
-    return {d.get("subject_category") for _, d in graph.nodes(data=True)} & {CHILD, ADULT}

@@ -35,8 +35,8 @@ from ..network.groups import child_peer_groups
 from ..network.identity import identified_child_groups
 from ..network.places import person_places
 from ..network.roles import group_summaries
-from ..network.timeline import child_timeline, flag_children
-from ..places import PlaceNamer, named_places
+from ..network.timeline import child_timelines, flag_children
+from ..places import PlaceNamer, named_places, with_borough_names
 from ..store.db import Store
 from . import figures
 
@@ -224,10 +224,10 @@ def strategic_pack(store: Store, borough: str, *, since, to, previous: int = 3, 
         ours = [c for c in cohort if c in graph]
         linked.append(sum(1 for c in ours if any(category.get(n) == ADULT for n in graph.neighbors(c))))
         recorded.append(len(_in(children, "recorded_on", start, end)))
-        discussed.append(len(_escalating(store, graph, ours, end, episodes)))
+        discussed.append(len(flag_children(store, graph, as_of=end, people=ours)))
     measures = [("children at risk newly recorded", recorded),
                 ("children with an evidenced link to an adult who poses risk", linked),
-                ("children whose risk is escalating (more, more serious or more frequent events)", discussed)]
+                ("children flagged for the panel by the escalation rules (docs/network.md)", discussed)]
     if any(sum(v) for _, v in measures):
         by_key["children_at_risk"].text.append(
             f"{names[borough]['name']}'s children at risk, counted, never named. Being linked to an adult who poses "
@@ -313,24 +313,6 @@ def strategic_pack(store: Store, borough: str, *, since, to, previous: int = 3, 
                       f"as '{SMALL}' and the rest rounded to the nearest {ROUND_TO}, as on the youth map.",
                       f"Trends: this period and the {previous} periods of the same length before it."]
     return Pack("strategic", f"Strategic MACE: {names[borough]['name']}, {about['period']}", about, sections)
-
-
-def _escalating(store: Store, graph: nx.Graph, children, as_of, episodes: pd.DataFrame,
-                window_days: int = 90) -> dict[str, list[str]]:
-    """The children (of ``children``) a panel should look at on ``as_of``, with the reasons (``flag_children``).
-    Every rule looks at the last two windows, so only children with a missing episode or evidence dated in them
-    are read: the others cannot be flagged."""
-    as_of = pd.Timestamp(as_of)
-    since = as_of - pd.Timedelta(days=2 * window_days + 1)
-    recent = episodes[(episodes.reported_missing_at > since) & (episodes.reported_missing_at <= as_of)]
-    active = set(recent.person_id)
-    for child in children:
-        if child in graph and child not in active and any(
-                since < pd.Timestamp(item["evidence_date"]) <= as_of
-                for other in graph.neighbors(child) for item in graph.edges[child, other]["evidence"]):
-            active.add(child)
-    people = [c for c in children if c in graph and c in active]
-    return flag_children(store, graph, as_of=as_of, people=people, window_days=window_days) if people else {}
 
 
 def _locations(store, borough, names, since, to, spans, section: Section) -> None:
@@ -440,7 +422,7 @@ def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: in
 
     # who is raised, and by what
     raised: dict[str, list[str]] = {}
-    for child, reasons in _escalating(store, graph, list(children.person_id), as_of, episodes).items():
+    for child, reasons in flag_children(store, graph, as_of=as_of, people=list(children.person_id)).items():
         raised.setdefault(child, []).extend(f"escalating: {r}" for r in reasons)
     for row in _in(children, "recorded_on", since, to).itertuples():
         raised.setdefault(row.person_id, []).append(f"new: first recorded {row.recorded_on}")
@@ -485,6 +467,7 @@ def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: in
     visits = person_places(store, as_of=as_of, start=since - pd.Timedelta(days=365), end=to, graph=graph)
     namer = PlaceNamer(named_places(store))
     adults_seen: dict[str, list[tuple[str, dict]]] = {}
+    timelines = child_timelines(store, graph, discussed)
     for child in discussed:
         section = Section(f"child-{number[child]}", f"Child {number[child]}: {child}", level=3,
                           anchor=f"child-{number[child]}")
@@ -512,7 +495,7 @@ def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: in
                 section.blocks.append(Table("Links with other children, with their evidence",
                                             ["child", "type", "source", "record", "date", "grade (3x5x2)", "expires",
                                              "other borough"], link_rows, lists=CHILD))
-            timeline = child_timeline(store, graph, child)
+            timeline = timelines[child]
             timeline = timeline[(timeline.date >= pd.Timestamp(since) - pd.Timedelta(days=180))
                                 & (timeline.date < pd.Timestamp(to))]
             rows = [[f"{r.date:%Y-%m-%d}", r.kind, _without_people(r.detail, graph, borough_names), r.risk or "",
@@ -606,10 +589,8 @@ def _without_people(detail: str, graph: nx.Graph, borough_names: dict) -> str:
         if core in graph:
             kind = "an adult who poses risk" if graph.nodes[core]["subject_category"] == ADULT else "another child"
             word = word.replace(core, kind)
-        elif core in borough_names:
-            word = word.replace(core, borough_names[core])
         words.append(word)
-    return " ".join(words)
+    return with_borough_names(" ".join(words), borough_names)
 
 
 ACTION_KINDS = {"child": ("Actions about children", CHILD), "adult": ("Actions about adults who pose risk", ADULT),

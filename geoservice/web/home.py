@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, render_template
 
 from .. import __version__
+from ..places import borough_names
 from ..policy import DATA_ROLES, ROLES, within
+from . import params
 from .access import allow, current_user
 from .store import get_store
 
@@ -29,13 +31,10 @@ def layer_summaries() -> list[dict]:
 @allow(*ROLES)
 def index():
     """The start page: the loaded layers with their row counts for those who may see them; links for all."""
-    from . import params
-
     layers = layer_summaries() if current_user().can(*DATA_ROLES) else None
-    names = {b["code"]: b["name"] for b in get_store().boundaries(("borough",))}
     return render_template("home/index.html", layers=layers, version=__version__, home=params.home_borough(),
-                           borough_names={code: names.get(code, code) for code in current_user().boroughs},
-                           all_boroughs=dict(sorted(names.items(), key=lambda item: item[1])))
+                           borough_names=params.user_borough_names(),
+                           all_boroughs=dict(sorted(borough_names(get_store()).items(), key=lambda item: item[1])))
 
 
 @bp.get("/api/layers")

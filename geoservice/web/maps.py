@@ -60,9 +60,8 @@ def _built(name: str):
 @allow(*ROLES)
 def index():
     """List the map products the user may open."""
-    names = {b["code"]: b["name"] for b in get_store().boundaries(("borough",))}
     return render_template("maps/index.html", specs=_specs().values(), home=params.home_borough(),
-                           borough_names={code: names.get(code, code) for code in current_user().boroughs})
+                           borough_names=params.user_borough_names())
 
 
 @bp.get("/maps/<name>")

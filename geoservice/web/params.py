@@ -13,7 +13,9 @@ from datetime import date
 
 from flask import abort, current_app, request
 
+from ..places import borough_names
 from .access import current_user, in_scope
+from .store import get_store
 
 GSS_CODE = re.compile(r"^[EWSN]\d{8}$")
 MAX_TEXT = 500
@@ -61,6 +63,12 @@ def home_borough() -> str:
     home = current_app.config["GEOSERVICE_SETTINGS"].home_borough
     boroughs = current_user().boroughs
     return home if home in boroughs else boroughs[0]
+
+
+def user_borough_names() -> dict[str, str]:
+    """The user's boroughs by name, for pickers (a borough not loaded shows its code)."""
+    names = borough_names(get_store())
+    return {code: names.get(code, code) for code in current_user().boroughs}
 
 
 def borough(name: str = "borough") -> str:

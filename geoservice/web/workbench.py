@@ -32,11 +32,6 @@ bp = Blueprint("workbench", __name__, template_folder="templates")
 PACK_KINDS = {"strategic": "Strategic MACE", "pre-mace": "Pre-MACE"}
 
 
-def _borough_names() -> dict[str, str]:
-    names = {b["code"]: b["name"] for b in get_store().boundaries(("borough",))}
-    return {code: names.get(code, code) for code in current_user().boroughs}
-
-
 def _since() -> date:
     """The last panel's date (``since``), default four weeks ago."""
     return params.day("since") or date.today() - timedelta(days=DEFAULT_PANEL_INTERVAL_DAYS)
@@ -51,7 +46,7 @@ def _task() -> str:
 
 
 def _context(**values) -> dict:
-    return {"borough_names": _borough_names(), "task": session.get("task_why"), **values}
+    return {"borough_names": params.user_borough_names(), "task": session.get("task_why"), **values}
 
 
 @bp.get("/workbench/")
