@@ -10,7 +10,8 @@ from geoservice.errors import LayerSpecError, UnknownLayerError
 from geoservice.layers import CheckSpec, FieldSpec, FormatSpec, LocationSpec, get_layer, layer_from_toml
 
 EXPECTED = {"incidents", "missing_episodes", "survey_responses", "outreach_sessions", "places", "people",
-            "associations", "boundaries", "mace_actions"}
+            "associations", "boundaries", "mace_actions", "risk_assessments", "safeguarding_referrals",
+            "police_contacts", "population_baseline"}
 
 
 def test_every_layer_has_a_spec(specs):
@@ -38,8 +39,14 @@ def test_associations_carry_evidence(specs):
 
 def test_missing_episodes_carry_what_panels_need(specs):
     spec = specs["missing_episodes"]
-    for name in ("person_id", "reported_missing_at", "found_at", "rhi_offered_at", "rhi_completed_at"):
+    for name in ("person_id", "reported_missing_at", "found_at", "rhi_offered_at", "rhi_completed_at", "notified_at",
+                 "care_status", "placed_out_of_borough", "host_borough", "pre_missing_grade", "graded_by",
+                 "graded_at", "rhi_consented", "rhi_available", "debrief_mode", "spoken_to_directly", "push_factors",
+                 "pull_factors", "follow_on_intervention"):
         assert name in spec.field_names
+    assert "phone" in spec.field("debrief_mode").allowed
+    for name in ("placed_out_of_borough", "rhi_consented", "rhi_available", "spoken_to_directly"):
+        assert spec.field(name).type == "boolean", name
     assert set(spec.field("risk_grade").allowed) == {"red", "amber", "green"}
     assert [loc.name for loc in spec.locations] == ["missing_from", "found"]
     assert spec.locations[1].extent == "great_britain"
@@ -146,7 +153,7 @@ def test_unknown_layer_lists_the_layers(specs):
 def test_borough_fields_are_checked_against_the_boundaries(specs):
     assert {(s.name, f.name) for s in specs.values() for f in s.fields if f.area == "borough"} == {
         ("people", "home_borough"), ("incidents", "borough_code"), ("places", "borough_code"),
-        ("mace_actions", "borough")}
+        ("mace_actions", "borough"), ("population_baseline", "borough")}
     assert specs["boundaries"].field("borough_code").area is None, "the boundaries are not checked against themselves"
 
 
@@ -162,6 +169,10 @@ def test_every_layer_says_how_its_rows_are_scoped(specs):
         "survey_responses": ("location", ("location",)),
         "outreach_sessions": ("location", ("location",)),
         "mace_actions": ("field", ("borough",)),
+        "risk_assessments": ("people", ("person_id",)),
+        "safeguarding_referrals": ("people", ("person_id",)),
+        "police_contacts": ("people", ("person_id",)),
+        "population_baseline": ("field", ("borough",)),
     }
 
 
