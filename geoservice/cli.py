@@ -479,6 +479,50 @@ def pack_pre_mace(ctx, borough, since, end, out, recipient, as_of, why) -> None:
                f"{len(made.about['adults'])} adults who pose risk linked; wrote {path}")
 
 
+@main.command("missing-panel")
+@click.option("--borough", required=True, help="GSS code of the borough, e.g. E09000024 (Merton).")
+@click.option("--since", required=True, help="Date of the last panel: episodes reported from here (inclusive).")
+@click.option("--to", "end", required=True, help="End of the period (exclusive), e.g. the panel's date.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="File to write: .html (one offline page) or .pdf (A4).")
+@click.option("--why", required=True, help="Why (the panel): recorded in the audit log.")
+@click.option("--for", "recipient", help="Who the pack is for (printed in every page's footer).")
+@click.option("--agenda", default="red,amber", show_default=True,
+              help="The grades on the agenda, comma-separated (red, amber, green).")
+@click.option("--repeat-days", type=click.IntRange(1, 366),
+              help="Rolling window for repeat missing, in days. [default: the repeat_missing_days setting]")
+@click.option("--repeat-episodes", type=click.IntRange(2, 50),
+              help="Episodes within the window that make a child repeat missing. "
+                   "[default: the repeat_missing_episodes setting]")
+@click.option("--final", is_flag=True, help="The final agenda: refuse, naming them, while any episode is ungraded.")
+@click.pass_context
+@handle_errors()
+def missing_panel_command(ctx, borough, since, end, out, why, recipient, agenda, repeat_days, repeat_episodes,
+                          final) -> None:
+    """The weekly missing children panel: the grading queue and agenda, return home interview measures with the
+    episodes behind them, completeness, repeat missing, placements out of borough, where children were found and
+    county-lines indicators. Person-level: making it is recorded in the audit log."""
+    from .panels.missing import MissingPanelError, audited_missing_panel
+    from .pseudonyms import pseudonym_key
+    from .reports.packs import pack_format, write_pack
+
+    pack_format(out)
+    settings = _settings(ctx)
+    options = {"agenda_grades": tuple(g.strip() for g in agenda.split(",") if g.strip()),
+               "repeat_days": repeat_days or settings.repeat_missing_days,
+               "repeat_episodes": repeat_episodes or settings.repeat_missing_episodes}
+    made = audited_missing_panel(_store(ctx), borough, since=since, to=end, username=f"cli:{_os_user()}",
+                                 justification=why, key=pseudonym_key(settings),
+                                 recipient=recipient or "Missing children panel", **options)
+    if final and not made.about["can_finalise"]:
+        raise MissingPanelError(f"the agenda cannot be finalised: {len(made.about['ungraded'])} episode(s) ungraded "
+                                f"({', '.join(made.about['ungraded'])}); grade them first")
+    path = write_pack(made, out)
+    state = ("final" if made.about["can_finalise"]
+             else f"DRAFT: {len(made.about['ungraded'])} episode(s) ungraded, the agenda cannot be finalised")
+    click.echo(f"{made.title}: {len(made.about['children'])} children in the last 12 months; {state}; wrote {path}")
+
+
 @main.group()
 def user() -> None:
     """Users of the service: their roles and boroughs."""

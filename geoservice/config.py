@@ -72,13 +72,13 @@ def _resolutions(text) -> tuple[int, ...]:
     return values
 
 
-def _whole(value, name: str) -> int:
+def _whole(value, name: str, low: int = 0, high: int = 10) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
         raise GeoserviceError(f"{name} must be a whole number, got {value!r}") from None
-    if not 0 <= number <= 10:
-        raise GeoserviceError(f"{name} must be 0-10, got {value!r}")
+    if not low <= number <= high:
+        raise GeoserviceError(f"{name} must be {low}-{high}, got {value!r}")
     return number
 
 
@@ -147,6 +147,12 @@ SETTINGS = (
             "service: their X-Forwarded-For and X-Forwarded-Proto headers are then believed, so sign-in limits count "
             "each client's own address. 0 (the default): none, and those headers are ignored.",
             lambda value: _whole(value, "proxy_hops")),
+    Setting("repeat_missing_days", 90,
+            "The missing panel's rolling window for repeat missing, in days (a child missing repeat_missing_episodes "
+            "times or more within it is listed).", lambda value: _whole(value, "repeat_missing_days", 1, 366)),
+    Setting("repeat_missing_episodes", 3,
+            "How many episodes within repeat_missing_days make a child 'repeat missing' on the missing panel.",
+            lambda value: _whole(value, "repeat_missing_episodes", 2, 50)),
     Setting("max_window_years", 10,
             "Longest analysis window anyone may ask for, in years; windows are also clipped to the data held.",
             _megabytes("max_window_years")),
@@ -184,6 +190,8 @@ class Settings:
     upload_max_inflated_mb: float
     proxy_hops: int
     max_window_years: float
+    repeat_missing_days: int
+    repeat_missing_episodes: int
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":

@@ -24,6 +24,11 @@ def html(pack: Pack) -> str:
     return _TEMPLATES.get_template("pack.html").render(pack=pack, no_data=NO_DATA)
 
 
+def body_html(pack: Pack) -> str:
+    """The pack's notes, contents and sections alone, for a page of the service to show inside its own layout."""
+    return _TEMPLATES.get_template("pack_body.html").render(pack=pack, no_data=NO_DATA)
+
+
 # PDF -----------------------------------------------------------------------------------------------------------
 _FONTS_READY = False
 

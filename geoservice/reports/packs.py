@@ -52,7 +52,7 @@ STRATEGIC_THEMES = (
 )
 NO_DATA = "No data this period"
 #: Protective markings (UK Government Security Classifications) printed on every page.
-MARKINGS = {"strategic": "OFFICIAL", "pre_mace": "OFFICIAL-SENSITIVE"}
+MARKINGS = {"strategic": "OFFICIAL", "pre_mace": "OFFICIAL-SENSITIVE", "missing_panel": "OFFICIAL-SENSITIVE"}
 #: Small numbers, as on the youth map: from 1 to SUPPRESS_BELOW - 1 not shown, the rest rounded to ROUND_TO.
 SUPPRESS_BELOW, ROUND_TO = 10, 5
 SMALL = f"<{SUPPRESS_BELOW}"
@@ -74,6 +74,18 @@ class Table:
     marked: list[int] = dataclasses.field(default_factory=list)
     #: which subject category the table lists people of (``child_at_risk``, ``adult_posing_risk``, or None)
     lists: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """A table cell that links (to a part of the pack, ``#anchor``, or a page of the service): the HTML page makes
+    it a link, a PDF prints the text."""
+
+    text: str
+    href: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclasses.dataclass

@@ -43,6 +43,11 @@ ESCALATION_TOWNS = ({"name": "Brighton", "lat": 50.8225, "lng": -0.1372}, {"name
 ESCALATION_PATTERNS = ("burst", "adult_then_missing", "found_outside_london", "more_serious", "burst",
                        "adult_then_missing", "found_outside_london", "link_to_flagged")
 
+#: Host authorities outside London for children placed out of borough (Kent, Surrey, East Sussex county councils).
+PLACEMENTS_OUTSIDE_LONDON = ("E10000016", "E10000030", "E10000011")
+PUSH_FACTORS = ("conflict at home", "placement breakdown", "bereavement", "school exclusion", "neglect")
+PULL_FACTORS = ("peers", "a relationship", "an adult", "family elsewhere", "exploitation")
+FOLLOW_ONS = ("early_help", "social_care_referral", "safety_plan", "mentoring", "rescue_and_response", "other")
 FICTIONAL_PARKS = ("Kestrel Park", "Wandle Meadow", "Heron Rise Recreation Ground", "Fernbank Common",
                    "Millpond Gardens", "Ashgrove Fields")
 FICTIONAL_ESTATES = ("Harrow Lane Estate", "Cedar Court Estate", "Brookside Estate", "Lindfield Estate",
@@ -450,6 +455,7 @@ class WorldBuilder:
         self._plant_missing_together(rows, group_of)
         self._plant_escalations(rows, line_episodes)
         frame = pd.DataFrame(rows).sort_values("reported_missing_at").reset_index(drop=True)
+        frame = self._panel_fields(frame)
         self.truth["missing"] = {
             "episodes": len(frame), "children": int(frame.person_id.nunique()),
             "found_by_kind": frame["_where"].value_counts().to_dict(),
@@ -470,6 +476,71 @@ class WorldBuilder:
             "offered_within_24h": round(float((offered <= pd.Timedelta(hours=24)).mean()), 3),
             "completed_within_72h_of_found": round(float((completed <= pd.Timedelta(hours=72)).sum() / len(found)), 3),
         }
+
+    def _panel_fields(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """What the weekly missing panel reads, on every episode: notification, care and placement, the panel's
+        grade (the last days' episodes partly ungraded), RHI consent and availability (a completed interview had
+        both), the police debrief, push and pull factors, and the follow-on. A generator of its own, so every other
+        column and planted pattern is unchanged; what is planted is recorded in ``truth["missing_panel"]``."""
+        rng = np.random.default_rng([self.seed, 17])
+        found = frame.found_at != ""
+        completed = frame.rhi_completed_at != ""
+        in_care = frame.missing_from_type.isin(["children_home", "foster_placement"])
+        home_of = dict(zip(self.children.person_id, self.children.home_borough))
+        placed: dict[str, str] = {}
+        for child in sorted(frame.person_id[in_care].unique()):
+            if rng.random() < 0.35:
+                hosts = [b for b in MERTON_AND_NEIGHBOURS if b != home_of[child]] + list(PLACEMENTS_OUTSIDE_LONDON)
+                placed[child] = str(rng.choice(hosts))
+        n = len(frame)
+        reported = pd.to_datetime(frame.reported_missing_at).dt.tz_localize(None)
+        found_at = pd.to_datetime(frame.found_at.where(found, None)).dt.tz_localize(None)
+        offered_after = pd.to_datetime(frame.rhi_offered_at.where(found, None)).dt.tz_localize(None) - found_at
+        # the service hears of the return within four hours of it, and before it offers an interview
+        notified = found_at + offered_after.clip(upper=pd.Timedelta(hours=4)) * rng.uniform(0.05, 1, n)
+        late = reported >= pd.Timestamp(self.end) - pd.Timedelta(days=10)
+        ungraded = late & (rng.random(n) < 0.4)
+        regrade = rng.random(n) < 0.1
+        other = rng.choice(["red", "amber", "green"], n, p=[.15, .45, .4])
+        grade = frame.risk_grade.where(~regrade, other).where(~ungraded, "")
+        graded_at = (reported + pd.to_timedelta(rng.uniform(2, 96, n), "h")).where(~ungraded)
+        graders = rng.choice(["missing panel chair", "missing children's coordinator",
+                              "police missing persons unit"], n)
+        consented = np.where(completed, True, rng.random(n) >= 0.6)
+        available = np.where(completed, True, rng.random(n) >= 0.25)
+        mode = rng.choice(["in_person", "phone", "video", "not_done"], n, p=[.78, .12, .04, .06])
+        spoke = np.select([mode == "in_person", mode == "phone", mode == "video"],
+                          [rng.random(n) < 0.95, rng.random(n) < 0.5, rng.random(n) < 0.9], False)
+        line = set(frame.episode_id[frame["_where"] == "county_line"])
+        push = [";".join(sorted(set(rng.choice(PUSH_FACTORS, int(k))))) for k in rng.integers(0, 3, n)]
+        pull = [";".join(sorted(set(rng.choice(PULL_FACTORS, int(k))) | ({"exploitation"} if e in line else set())))
+                for k, e in zip(rng.integers(0, 3, n), frame.episode_id)]
+        red_amber = grade.where(grade != "", frame.risk_grade).isin(["red", "amber"])
+        follow = np.where(completed & red_amber & (rng.random(n) < 0.35),
+                          rng.choice(FOLLOW_ONS, n), np.where(completed, "none", ""))
+
+        def when(values: pd.Series) -> pd.Series:
+            return values.dt.strftime("%Y-%m-%dT%H:%M:%S+00:00").fillna("")
+
+        def flag(values) -> pd.Series:
+            return pd.Series(np.where(values, "true", "false"), index=frame.index).where(found, "")
+
+        frame = frame.assign(
+            notified_at=when(notified),
+            care_status=np.where(in_care, "in_care", "at_home"),
+            placed_out_of_borough=np.where(frame.person_id.isin(list(placed)), "true", "false"),
+            host_borough=frame.person_id.map(placed).fillna(""),
+            pre_missing_grade=grade, graded_by=np.where(ungraded, "", graders), graded_at=when(graded_at),
+            rhi_consented=flag(consented), rhi_available=flag(available),
+            debrief_mode=pd.Series(mode, index=frame.index).where(found, ""), spoken_to_directly=flag(spoke),
+            push_factors=push, pull_factors=pull, follow_on_intervention=follow)
+        self.truth["missing_panel"] = {
+            "ungraded": frame.episode_id[ungraded].tolist(),
+            "phone_debriefs": frame.episode_id[found & (mode == "phone")].tolist(),
+            "not_spoken_to": frame.episode_id[found & ~spoke].tolist(),
+            "placed_out_of_borough": placed,
+        }
+        return frame
 
     def geo_jitter(self, lat: float, lng: float, sd_m: float) -> tuple[float, float]:
         return (lat + self.rng.normal(0, sd_m / 111_320),

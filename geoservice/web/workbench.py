@@ -10,13 +10,15 @@ of the user's boroughs, or a child of another borough, is a 404.
 - ``/workbench/children/<id>?hops=``: one child; ``/workbench/places/<cell>?from=&to=``: one place.
 - ``/workbench/packs/<kind>.<html|pdf>?borough=&since=&to=``: a Strategic or Pre-MACE pack (Pre-MACE needs the
   password confirmed in the last five minutes and is audited as a combination).
+- ``/workbench/missing?borough=&since=&to=&agenda=``: the weekly missing panel (``panels.missing``), audited as a
+  combination; ``/workbench/missing.pdf`` (password confirmed; ``final=1`` refuses while an episode is ungraded).
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
 
 from ..network.build import NetworkInputError
 from ..policy import PERSON_ROLES
@@ -248,3 +250,74 @@ def _made(kind: str, fmt: str, make):
                     headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
 
 
+
+
+# the weekly missing panel ------------------------------------------------------------------------------------------
+def _missing_request():
+    """The panel the request asks for: borough, since, to (default: the week to the last episode's day) and the
+    agenda's grades; a period running backwards is a 400."""
+    from ..panels.missing import AGENDA_GRADES, GRADES
+
+    borough = params.borough()
+    to = params.day("to") or _latest_day() + timedelta(days=1)
+    since = params.day("since") or to - timedelta(days=7)
+    grades = tuple(request.args.getlist("agenda")) or AGENDA_GRADES
+    if len(grades) > len(GRADES) or any(g not in GRADES for g in grades):
+        abort(400, description=f"agenda takes grades from {', '.join(GRADES)}")
+    return borough, since, to, grades
+
+
+def _missing_panel(borough, since, to, grades):
+    from ..panels.missing import MissingPanelError, audited_missing_panel, missing_panel
+
+    why = _task()
+    settings = current_app.config["GEOSERVICE_SETTINGS"]
+    options = {"agenda_grades": grades, "repeat_days": settings.repeat_missing_days,
+               "repeat_episodes": settings.repeat_missing_episodes}
+    try:
+        made = product_cache().get(("missing panel", borough, since, to, grades, date.today()), lambda: missing_panel(
+            get_store(), borough, since=since, to=to, made_by=current_user().username,
+            child_link=lambda c: casework_link(c), **options))
+        return audited_missing_panel(get_store(), borough, since=since, to=to, username=current_user().username,
+                                     justification=why, key=_key(), pack=made)
+    except MissingPanelError as exc:
+        abort(400, description=str(exc))
+
+
+def casework_link(person_id: str):
+    """A child's id as a link to their workbench page."""
+    from ..reports.packs import Link
+
+    return Link(person_id, url_for("workbench.child", person_id=person_id))
+
+
+@bp.get("/workbench/missing")
+@allow(*PERSON_ROLES)
+def missing():
+    """The weekly missing panel: pickers, then the agenda, interview measures, completeness and children."""
+    from ..panels.missing import GRADES
+    from ..reports import pack_render
+
+    borough, since, to, grades = _missing_request()
+    made = _missing_panel(borough, since, to, grades)
+    return render_template("workbench/missing.html", **_context(
+        borough=borough, since=since, to=to, grades=grades, all_grades=GRADES, panel=made,
+        body=pack_render.body_html(made)))
+
+
+@bp.get("/workbench/missing.pdf")
+@allow(*PERSON_ROLES)
+@fresh
+def missing_pdf():
+    """The missing panel as an A4 PDF; ``final=1``: only once every episode is graded (else 409, naming them)."""
+    from ..reports import pack_render
+
+    borough, since, to, grades = _missing_request()
+    final = params.choice("final", ("0", "1"), "0") == "1"
+    made = _missing_panel(borough, since, to, grades)
+    if final and not made.about["can_finalise"]:
+        abort(409, description=f"the agenda cannot be finalised: {len(made.about['ungraded'])} episode(s) ungraded "
+                               f"({', '.join(made.about['ungraded'])}); grade them first")
+    name = f"missing-panel-{borough}-{since}-{to}{'-final' if final else '-draft'}"
+    return Response(pack_render.pdf(made), mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})

@@ -33,7 +33,8 @@ EXPECTED = {
     "workbench.index": {"mace_analyst"}, "workbench.set_task": {"mace_analyst"}, "workbench.groups": {"mace_analyst"},
     "workbench.group": {"mace_analyst"}, "workbench.child": {"mace_analyst"},
     "workbench.child_lookup": {"mace_analyst"}, "workbench.place": {"mace_analyst"}, "workbench.pack": {"mace_analyst"},
-    "workbench.export": {"mace_analyst"},
+    "workbench.export": {"mace_analyst"}, "workbench.missing": {"mace_analyst"},
+    "workbench.missing_pdf": {"mace_analyst"},
 }
 MAP_TIERS = {"mace_hotspots": {"mace_analyst"}, "csp_tasking": {"mace_analyst", "tasking_officer"},
              "youth_area": {"mace_analyst", "tasking_officer", "youth_worker"}}
@@ -93,7 +94,9 @@ def _requests(own_child, foreign_child, bench=None):
             out += [("workbench.index", "GET", f"/workbench/?borough={borough}", scope),
                     ("workbench.groups", "GET", f"/workbench/groups?borough={borough}", scope),
                     ("workbench.pack", "GET", f"/workbench/packs/strategic.html?borough={borough}&{panel}", scope),
-                    ("workbench.export", "GET", f"/workbench/exports/network.gexf?borough={borough}", scope)]
+                    ("workbench.export", "GET", f"/workbench/exports/network.gexf?borough={borough}", scope),
+                    ("workbench.missing", "GET", f"/workbench/missing?borough={borough}", scope),
+                    ("workbench.missing_pdf", "GET", f"/workbench/missing.pdf?borough={borough}", scope)]
         out += [("workbench.group", "GET", f"/workbench/groups/{bench['own_group']}", "own"),
                 ("workbench.group", "GET", f"/workbench/groups/{bench['foreign_group']}", "foreign"),
                 ("workbench.child", "GET", f"/workbench/children/{bench['child']}", "own"),
@@ -151,7 +154,7 @@ def test_the_authorisation_matrix_has_no_leak(app):
             if endpoint == "auth.logout":
                 continue  # walked last: it ends the session
             response = client.open(url, method=method)
-            status, body = response.status_code, response.get_data(as_text=True)
+            status, body = response.status_code, response.get_data().decode("utf-8", "replace")  # a PDF too
             where = (role, url, status)
             assert status == _expected_status(endpoint, url, role, scope), where
             if status == 302:

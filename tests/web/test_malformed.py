@@ -49,6 +49,10 @@ ROUTES = {
     "workbench.export": ("GET", "/workbench/exports/network.i2", {"borough": MERTON, "child": "C0050"}),
     "workbench.pack": ("GET", "/workbench/packs/strategic.html", {"borough": MERTON, "since": "2025-12-01",
                                                                   "to": "2026-01-01"}),
+    "workbench.missing": ("GET", "/workbench/missing", {"borough": MERTON, "since": "2025-12-22", "to": "2025-12-29",
+                                                        "agenda": "red"}),
+    "workbench.missing_pdf": ("GET", "/workbench/missing.pdf", {"borough": MERTON, "since": "2025-12-22",
+                                                                "to": "2025-12-29", "agenda": "red", "final": "0"}),
 }
 
 #: What careless users and attackers send.

@@ -1,0 +1,513 @@
+"""The weekly missing panel: what it reads about the borough's children who went missing since it last met.
+
+- **The grading queue** (``grading_queue``): every episode reported since the last panel, once, with its grade,
+  who graded it and when. The agenda defaults to the red and amber episodes; while an episode is ungraded the
+  agenda cannot be finalised.
+- **Return home interviews** (``rhi_kpis``), measured as the partnership reports them: the number completed; the
+  share offered within 24 hours of the service being notified of the return; the share conducted within 72 hours
+  of the return, over the episodes where the young person consented and was available; and the number of red or
+  amber episodes followed by an intervention. Each number names the episodes behind it.
+- **Completeness** (``completeness``): per episode, no return home interview, a police debrief by phone only, the
+  child not spoken to directly, no notification time.
+- **Repeat missing** over a rolling window, **children placed out of borough** with the host authority, **where
+  children were found** (cells and named places) and **county-lines indicators** (found outside London or far
+  from where they went missing) with the child's National Referral Mechanism status.
+
+``missing_panel`` puts these together as a pack (``reports.packs.Pack``), written as HTML or an A4 PDF like the MACE
+packs. Functions of the data they are given: the same episodes give the same numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from .. import cells as h3cells
+from ..places import PlaceNamer, borough_names, distance_km, named_places
+from ..reports import figures
+from ..reports.packs import (NO_DATA, Figure, Link, Pack, PackError, Section, Table, _about, _check, _day,
+                             _period_label)
+from ..store.db import Store
+
+#: The grades an agenda takes by default.
+AGENDA_GRADES = ("red", "amber")
+GRADES = ("red", "amber", "green")
+#: The return home interview's clocks: offered within 24 h of notification, conducted within 72 h of the return.
+OFFER_WITHIN = pd.Timedelta(hours=24)
+CONDUCT_WITHIN = pd.Timedelta(hours=72)
+#: Defaults for the rolling window of repeat missing, and for "far from home" (as the escalation rules).
+REPEAT_DAYS, REPEAT_EPISODES, FAR_KM = 90, 3, 40.0
+TIMES = ("reported_missing_at", "found_at", "notified_at", "rhi_offered_at", "rhi_completed_at", "graded_at")
+FLAGS = ("placed_out_of_borough", "rhi_consented", "rhi_available", "spoken_to_directly")
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+NO_FOLLOW_ON = {"", "none"}
+
+
+class MissingPanelError(PackError):
+    """A panel that cannot be made as asked (an unknown grade, a window that is not a number of days)."""
+
+
+# typing the rows ------------------------------------------------------------------------------------------------
+def _flag(values: pd.Series) -> pd.Series:
+    """True / False / missing from booleans, 0/1 or words ("true", "yes", ...)."""
+    def one(value):
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return pd.NA
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        text = str(value).strip().lower()
+        return True if text in _TRUE else False if text in _FALSE else pd.NA
+    return values.map(one).astype("boolean")
+
+
+def typed_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
+    """Episodes with times as naive UTC timestamps, flags as booleans and text blanks as "", whatever they were read
+    from (the store, a CSV of the layer's fields); columns the rows lack are added empty."""
+    frame = episodes.copy()
+    for column in TIMES:
+        values = frame[column] if column in frame else pd.Series(pd.NaT, index=frame.index)
+        values = values.where(values.astype(str).str.strip() != "", None) if values.dtype == object else values
+        frame[column] = pd.to_datetime(values, utc=True, errors="coerce").dt.tz_localize(None)
+    for column in FLAGS:
+        frame[column] = _flag(frame[column]) if column in frame else pd.Series(pd.NA, index=frame.index,
+                                                                                 dtype="boolean")
+    for column in ("pre_missing_grade", "risk_grade", "graded_by", "debrief_mode", "follow_on_intervention",
+                   "host_borough", "care_status", "person_id", "episode_id", "push_factors", "pull_factors"):
+        values = frame[column] if column in frame else pd.Series("", index=frame.index)
+        frame[column] = values.fillna("").astype(str).str.strip()
+    return frame
+
+
+def grade_of(episodes: pd.DataFrame) -> pd.Series:
+    """The episode's grade: the panel's pre-missing grade where it has been graded, else the grade recorded with
+    the police report."""
+    return episodes.pre_missing_grade.where(episodes.pre_missing_grade != "", episodes.risk_grade)
+
+
+# return home interviews -----------------------------------------------------------------------------------------
+def rhi_kpis(episodes: pd.DataFrame) -> dict:
+    """The return home interview measures of ``episodes`` (rows with the missing-episode layer's field names), as the
+    partnership reports them:
+
+    - ``completed``: episodes with an interview completed (``rhi_completed_at`` given);
+    - ``offered_within_24h``: of the episodes whose return was notified (``notified_at`` given), the share offered
+      an interview (``rhi_offered_at``) within 24 hours of the notification; ``notified`` is that denominator;
+    - ``conducted_within_72h``: of the episodes where the young person consented and was available
+      (``rhi_consented`` and ``rhi_available`` both true: ``consented_and_available``), the share with the interview
+      completed within 72 hours of the return (``found_at``, as the statutory guidance counts it);
+    - ``follow_on_red_amber``: episodes graded red or amber (``grade_of``) with a follow-on intervention
+      (``follow_on_intervention`` other than empty or "none").
+
+    Shares are fractions from 0 to 1, or None when their denominator is 0. ``episodes`` maps each measure (and its
+    complement, ``not_...``) to the episode ids behind it."""
+    e = typed_episodes(episodes)
+    completed = e.rhi_completed_at.notna()
+    notified = e.notified_at.notna()
+    offered = (notified & e.rhi_offered_at.notna() & ((e.rhi_offered_at - e.notified_at) <= OFFER_WITHIN)).fillna(False)
+    eligible = (e.rhi_consented.fillna(False) & e.rhi_available.fillna(False)).astype(bool)
+    conducted = (eligible & completed & ((e.rhi_completed_at - e.found_at) <= CONDUCT_WITHIN)).fillna(False)
+    follow = grade_of(e).isin(AGENDA_GRADES) & ~e.follow_on_intervention.str.lower().isin(NO_FOLLOW_ON)
+
+    def ids(mask) -> list[str]:
+        return e.episode_id[np.asarray(mask, dtype=bool)].tolist()
+
+    def share(part, whole) -> float | None:
+        return float(part) / float(whole) if whole else None
+
+    return {
+        "completed": int(completed.sum()),
+        "offered_within_24h": share(offered.sum(), notified.sum()), "notified": int(notified.sum()),
+        "offered_within_24h_count": int(offered.sum()),
+        "conducted_within_72h": share(conducted.sum(), eligible.sum()),
+        "consented_and_available": int(eligible.sum()), "conducted_within_72h_count": int(conducted.sum()),
+        "follow_on_red_amber": int(follow.sum()),
+        "episodes": {"completed": ids(completed), "offered_within_24h": ids(offered),
+                     "not_offered_within_24h": ids(notified & ~offered),
+                     "conducted_within_72h": ids(conducted), "not_conducted_within_72h": ids(eligible & ~conducted),
+                     "follow_on_red_amber": ids(follow)},
+    }
+
+
+# the grading queue ----------------------------------------------------------------------------------------------
+def grading_queue(episodes: pd.DataFrame, *, agenda_grades=AGENDA_GRADES) -> dict:
+    """Every episode of ``episodes`` once: ``ungraded`` (no pre-missing grade yet), ``agenda`` (graded in
+    ``agenda_grades``) and ``others``, each in the order reported; ``can_finalise`` is False while any episode is
+    ungraded."""
+    unknown = set(agenda_grades) - set(GRADES)
+    if unknown or not agenda_grades:
+        raise MissingPanelError(f"the agenda takes grades from {', '.join(GRADES)}; got {', '.join(agenda_grades)}")
+    e = typed_episodes(episodes).sort_values(["reported_missing_at", "episode_id"])
+    ungraded = e.pre_missing_grade == ""
+    on_agenda = ~ungraded & e.pre_missing_grade.isin(agenda_grades)
+    return {"ungraded": e[ungraded], "agenda": e[on_agenda], "others": e[~ungraded & ~on_agenda],
+            "can_finalise": not ungraded.any(), "agenda_grades": tuple(g for g in GRADES if g in agenda_grades)}
+
+
+# completeness ---------------------------------------------------------------------------------------------------
+def completeness(episodes: pd.DataFrame) -> pd.DataFrame:
+    """One row per episode with something missing from the work after the return: ``episode_id``, ``person_id``
+    and the gaps (``no_rhi``: found but no interview completed; ``phone_only``: police debrief by phone;
+    ``not_spoken_to``: the child not spoken to directly; ``not_notified``: found but no notification time)."""
+    e = typed_episodes(episodes)
+    found = e.found_at.notna()
+    gaps = pd.DataFrame({
+        "no_rhi": found & e.rhi_completed_at.isna(),
+        "phone_only": e.debrief_mode == "phone",
+        "not_spoken_to": found & (e.spoken_to_directly.fillna(True) == False),  # noqa: E712 (a nullable boolean)
+        "not_notified": found & e.notified_at.isna(),
+    }, index=e.index).astype(bool)
+    out = pd.concat([e[["episode_id", "person_id", "reported_missing_at"]], gaps], axis=1)
+    return out[gaps.any(axis=1)].sort_values(["reported_missing_at", "episode_id"]).reset_index(drop=True)
+
+
+# children -------------------------------------------------------------------------------------------------------
+def repeat_missing(episodes: pd.DataFrame, to, *, days: int = REPEAT_DAYS, at_least: int = REPEAT_EPISODES
+                   ) -> pd.DataFrame:
+    """Children reported missing ``at_least`` times in the ``days`` before ``to``: ``person_id``, ``episodes``,
+    ``first``, ``last``, most first."""
+    e = typed_episodes(episodes)
+    end = pd.Timestamp(_day(to, "to"))
+    window = e[(e.reported_missing_at >= end - pd.Timedelta(days=days)) & (e.reported_missing_at < end)]
+    per = window.groupby("person_id").reported_missing_at.agg(episodes="count", first="min", last="max")
+    per = per[per.episodes >= at_least].reset_index()
+    return per.sort_values(["episodes", "last"], ascending=[False, False]).reset_index(drop=True)
+
+
+def placed_out_of_borough(episodes: pd.DataFrame, names: dict) -> pd.DataFrame:
+    """Children whose episodes say they are placed out of borough: ``person_id``, ``host_borough`` (the code) and
+    ``host`` (its name where the boundaries hold it, else the code), ``episodes``."""
+    e = typed_episodes(episodes)
+    placed = e[e.placed_out_of_borough.fillna(False).astype(bool)]
+    if placed.empty:
+        return pd.DataFrame(columns=["person_id", "host_borough", "host", "episodes"])
+    latest = placed.sort_values("reported_missing_at").groupby("person_id").agg(
+        host_borough=("host_borough", "last"), episodes=("episode_id", "count")).reset_index()
+    latest["host"] = [names.get(code, code) or "not recorded" for code in latest.host_borough]
+    return latest[["person_id", "host_borough", "host", "episodes"]]
+
+
+def county_lines_indicators(episodes: pd.DataFrame, referrals: pd.DataFrame | None, *, far_km: float = FAR_KM
+                            ) -> pd.DataFrame:
+    """Episodes where the child was found outside London or ``far_km`` or more from where they went missing, with
+    the child's National Referral Mechanism status (the latest NRM referral's outcome, "referred, no decision yet",
+    or "no NRM referral"). Needs ``found_borough`` and the found / missing-from points."""
+    e = typed_episodes(episodes)
+    found = e.found_at.notna()
+    outside = found & (e.get("found_borough", pd.Series("", index=e.index)).fillna("") == "")
+    away = pd.Series([float(distance_km(a, b, c, d)) if pd.notna(a) and pd.notna(c) else np.nan
+                      for a, b, c, d in zip(e.get("found_lat", np.nan), e.get("found_lng", np.nan),
+                                            e.get("missing_from_lat", np.nan), e.get("missing_from_lng", np.nan))],
+                     index=e.index, dtype=float)
+    hit = outside | (found & (away >= far_km))
+    out = e.loc[hit, ["episode_id", "person_id", "reported_missing_at"]].assign(
+        outside_london=outside[hit].to_numpy(), away_km=away[hit].round(0).to_numpy())
+    status = nrm_status(referrals)
+    out["nrm"] = [status.get(p, "no NRM referral") for p in out.person_id]
+    return out.sort_values(["reported_missing_at", "episode_id"]).reset_index(drop=True)
+
+
+def nrm_status(referrals: pd.DataFrame | None) -> dict[str, str]:
+    """Each referred child's NRM status: the latest NRM referral's outcome (or "referred on DAY, no decision
+    yet")."""
+    if referrals is None or referrals.empty:
+        return {}
+    nrm = referrals[referrals.kind == "nrm"].sort_values("referred_on")
+    status = {}
+    for r in nrm.itertuples():
+        outcome = (r.outcome or "").strip() if isinstance(r.outcome, str) else ""
+        day = str(r.referred_on)[:10]
+        status[r.person_id] = (f"referred {day}: " + outcome.replace("_", " ") if outcome and outcome != "pending"
+                               else f"referred {day}, no decision yet")
+    return status
+
+
+# the panel ------------------------------------------------------------------------------------------------------
+PANEL_LAYERS = ("people", "missing_episodes", "safeguarding_referrals", "places", "boundaries")
+EPISODE_COLUMNS = ["episode_id", "person_id", "reported_missing_at", "found_at", "notified_at", "rhi_offered_at",
+                   "rhi_completed_at", "risk_grade", "pre_missing_grade", "graded_by", "graded_at", "care_status",
+                   "placed_out_of_borough", "host_borough", "rhi_consented", "rhi_available", "debrief_mode",
+                   "spoken_to_directly", "push_factors", "pull_factors", "follow_on_intervention", "found_borough",
+                   "found_lat", "found_lng", "missing_from_lat", "missing_from_lng"]
+
+
+def borough_episodes(store: Store, borough: str) -> pd.DataFrame:
+    """The missing episodes of the children ``borough`` is responsible for (the people layer's home borough),
+    wherever they went missing from."""
+    people = store.read_layer("people", ["person_id", "subject_category"], equals={"home_borough": borough})
+    children = people.person_id[people.subject_category == "child_at_risk"].tolist()
+    if not children:
+        return pd.DataFrame(columns=EPISODE_COLUMNS)
+    episodes = store.read_layer("missing_episodes", EPISODE_COLUMNS, among={"person_id": children})
+    return typed_episodes(episodes).sort_values(["reported_missing_at", "episode_id"]).reset_index(drop=True)
+
+
+def _referrals(store: Store, people) -> pd.DataFrame | None:
+    if "safeguarding_referrals" not in store.specs or not len(people):
+        return None
+    return store.read_layer("safeguarding_referrals", ["person_id", "kind", "referred_on", "outcome"],
+                            among={"person_id": sorted(set(people))})
+
+
+def _when(value) -> str:
+    return "" if pd.isna(value) else f"{value:%Y-%m-%d %H:%M}"
+
+
+def missing_panel(store: Store, borough: str, *, since, to, agenda_grades=AGENDA_GRADES,
+                  repeat_days: int = REPEAT_DAYS, repeat_episodes: int = REPEAT_EPISODES, far_km: float = FAR_KM,
+                  made_by: str = "", recipient: str = "Missing children panel", child_link=None) -> Pack:
+    """The weekly missing panel of ``borough`` for the episodes reported in [since, to). ``child_link``: a function
+    of a child's id giving a link to their page (the service's pages), or None for plain ids (files)."""
+    names, since, to = _check(store, borough, since, to)
+    if not 1 <= int(repeat_days) <= 366 or not 2 <= int(repeat_episodes) <= 50:
+        raise MissingPanelError("repeat missing: a window of 1 to 366 days and 2 to 50 episodes")
+    all_names = borough_names(store)
+    episodes = borough_episodes(store, borough)
+    period = episodes[(episodes.reported_missing_at >= pd.Timestamp(since))
+                      & (episodes.reported_missing_at < pd.Timestamp(to))]
+    year = episodes[(episodes.reported_missing_at >= pd.Timestamp(to) - pd.Timedelta(days=365))
+                    & (episodes.reported_missing_at < pd.Timestamp(to))]
+    queue = grading_queue(period, agenda_grades=agenda_grades)
+    child = child_link or (lambda person: person)
+
+    def episode_rows(frame: pd.DataFrame) -> list[list]:
+        return [[r.episode_id, child(r.person_id), _when(r.reported_missing_at), _when(r.found_at) or "still missing",
+                 r.risk_grade, r.pre_missing_grade or "ungraded",
+                 f"{r.graded_by}, {_when(r.graded_at)}" if r.pre_missing_grade else "",
+                 "in care" if r.care_status == "in_care" else "at home" if r.care_status == "at_home" else ""]
+                for r in frame.itertuples()]
+
+    columns = ["episode", "child", "reported missing", "found", "police grade", "panel grade", "graded by, when",
+               "care"]
+    sections = []
+    agenda = Section("agenda", "Agenda: the episodes since the last panel")
+    words = " and ".join(queue["agenda_grades"])
+    agenda.text.append(f"{len(period)} episodes reported from {since} to {to}, each listed once: "
+                       f"{len(queue['ungraded'])} ungraded, {len(queue['agenda'])} on the agenda ({words}), "
+                       f"{len(queue['others'])} others.")
+    if not queue["can_finalise"]:
+        agenda.text.append(f"DRAFT: the agenda cannot be finalised while {len(queue['ungraded'])} episode(s) are "
+                           "ungraded. Grade them (grade, who, when) before the panel.")
+    if len(queue["ungraded"]):
+        agenda.blocks.append(Table("Ungraded episodes: to grade before the agenda is final", columns,
+                                   episode_rows(queue["ungraded"]), marked=list(range(len(queue["ungraded"]))),
+                                   lists="child_at_risk"))
+    if len(queue["agenda"]):
+        agenda.blocks.append(Table(f"On the agenda: {words} episodes", columns, episode_rows(queue["agenda"]),
+                                   lists="child_at_risk"))
+    if len(queue["others"]):
+        agenda.blocks.append(Table("Other episodes since the last panel (graded, not on the agenda)", columns,
+                                   episode_rows(queue["others"]), lists="child_at_risk"))
+    if period.empty:
+        agenda.text.append(NO_DATA)
+    sections.append(agenda)
+
+    rhi, behind = _rhi_sections(period, year, since, to)
+    sections.append(rhi)
+    sections.append(_completeness_section(period, child))
+    sections.append(_children_section(episodes, year, to, all_names, child, repeat_days, repeat_episodes))
+    sections.append(_found_section(store, borough, names, period, year, all_names))
+    sections.append(_county_lines_section(store, year, child, far_km))
+    if behind:  # the episodes behind each measure, last: a click away from the measure, out of the way of the rest
+        sections.append(Section("behind", "Behind the numbers: the episodes of each measure",
+                                text=["Each list is the episodes a measure counts (and, for a share, those not "
+                                      "meeting it), in the order reported."]))
+        sections += behind
+
+    about = _about(store, "missing_panel", borough, names, since, to, layers=PANEL_LAYERS, recipient=recipient,
+                   made_by=made_by, as_of=to)
+    about["notes"] = [
+        "Children who go missing are children at risk. This pack is for the missing children panel only.",
+        f"Episodes of the children {names[borough]['name']} is responsible for, wherever they went missing from. "
+        f"The last 12 months: {to - pd.Timedelta(days=365):%Y-%m-%d} to {to}."]
+    about["children"] = sorted(set(year.person_id))
+    about["can_finalise"] = queue["can_finalise"]
+    about["ungraded"] = queue["ungraded"].episode_id.tolist()
+    title = f"Missing children panel: {names[borough]['name']}, {_period_label(since, to)}"
+    return Pack("missing_panel", title, about, sections)
+
+
+KPI_ROWS = (("completed", "return home interviews completed", None, None),
+            ("offered_within_24h", "offered within 24 hours of notification", "offered_within_24h_count", "notified"),
+            ("conducted_within_72h", "conducted within 72 hours of the return, where the young person consented "
+             "and was available", "conducted_within_72h_count", "consented_and_available"),
+            ("follow_on_red_amber", "follow-on interventions after red or amber episodes", None, None))
+
+
+def _rhi_sections(period: pd.DataFrame, year: pd.DataFrame, since: date, to: date) -> tuple[Section, list[Section]]:
+    """The measures' table, and a part per measure and column listing the episodes behind it."""
+    section = Section("rhi", "Return home interviews")
+    spans = (("since the last panel", "period", rhi_kpis(period)), ("last 12 months", "year", rhi_kpis(year)))
+    if year.empty:
+        section.text.append(NO_DATA)
+        return section, []
+    section.text.append("Measured as the partnership reports them. Each number links to the episodes behind it.")
+    rows = []
+    behind = []
+    for key, label, count, whole in KPI_ROWS:
+        row = [label]
+        for caption, tag, kpi in spans:
+            anchor = f"behind-{key}-{tag}"
+            if count is None:
+                shown = f"{kpi[key]}"
+            elif kpi[key] is None:
+                shown = "none to measure"
+            else:
+                shown = f"{100 * kpi[key]:.0f}% ({kpi[count]} of {kpi[whole]})"
+            row.append(Link(shown, "#" + anchor))
+            ids = kpi["episodes"][key]
+            behind.append(Section(anchor, f"Behind '{label}', {caption}", level=3, anchor=anchor,
+                                  text=[", ".join(ids) if ids else "none"]))
+            if count is not None:
+                missed = kpi["episodes"]["not_" + key]
+                behind[-1].text.append("Not met: " + (", ".join(missed) if missed else "none"))
+        rows.append(row)
+    section.blocks.append(Table(f"Return home interviews ({_period_label(since, to)}; last 12 months to {to})",
+                                ["measure", "since the last panel", "last 12 months"], rows))
+    return section, behind
+
+
+def _completeness_section(period: pd.DataFrame, child) -> Section:
+    section = Section("completeness", "Completeness of the work after each return")
+    gaps = completeness(period)
+    if gaps.empty:
+        section.text.append("Every episode since the last panel has its interview, an in-person debrief with the "
+                            "child spoken to directly, and its notification." if len(period) else NO_DATA)
+        return section
+    labels = {"no_rhi": "no return home interview", "phone_only": "police debrief by phone only",
+              "not_spoken_to": "child not spoken to directly", "not_notified": "no notification time"}
+    section.text.append(f"{len(gaps)} of {len(period)} episodes since the last panel have a gap.")
+    section.blocks.append(Table("Episodes with a gap after the return",
+                                ["episode", "child", "reported missing", "gaps"],
+                                [[g.episode_id, child(g.person_id), _when(g.reported_missing_at),
+                                  "; ".join(label for key, label in labels.items() if getattr(g, key))]
+                                 for g in gaps.itertuples()], lists="child_at_risk"))
+    return section
+
+
+def _children_section(episodes, year, to, names, child, repeat_days, repeat_episodes) -> Section:
+    section = Section("children", "Repeat missing and children placed out of borough")
+    repeats = repeat_missing(episodes, to, days=repeat_days, at_least=repeat_episodes)
+    section.text.append(f"Repeat missing: children reported missing {repeat_episodes} or more times in the "
+                        f"{repeat_days} days to {to}.")
+    if len(repeats):
+        section.blocks.append(Table(f"Missing {repeat_episodes} or more times in {repeat_days} days",
+                                    ["child", "episodes", "first", "latest"],
+                                    [[child(r.person_id), r.episodes, f"{r.first:%Y-%m-%d}", f"{r.last:%Y-%m-%d}"]
+                                     for r in repeats.itertuples()], lists="child_at_risk"))
+    else:
+        section.text.append("None in the window.")
+    placed = placed_out_of_borough(year, names)
+    if len(placed):
+        section.blocks.append(Table("Children placed out of borough (episodes in the last 12 months)",
+                                    ["child", "placed in", "episodes"],
+                                    [[child(r.person_id), r.host, r.episodes] for r in placed.itertuples()],
+                                    lists="child_at_risk"))
+    else:
+        section.text.append("No child with an episode in the last 12 months is recorded as placed out of borough.")
+    return section
+
+
+def found_places(store: Store, episodes: pd.DataFrame, *, resolution: int = 9) -> pd.DataFrame:
+    """Where the children were found, per cell at ``resolution``: ``cell``, ``episodes``, ``children`` and the named
+    places near it (``places``), most episodes first."""
+    e = episodes.dropna(subset=["found_lat", "found_lng"]) if "found_lat" in episodes else episodes.iloc[0:0]
+    if e.empty:
+        return pd.DataFrame(columns=["cell", "episodes", "children", "places"])
+    cells = [h3cells.point_to_cell(lat, lng, resolution) for lat, lng in zip(e.found_lat, e.found_lng)]
+    per = (e.assign(cell=cells).groupby("cell")
+           .agg(episodes=("episode_id", "count"), children=("person_id", "nunique")).reset_index()
+           .sort_values(["episodes", "cell"], ascending=[False, True]).reset_index(drop=True))
+    namer = PlaceNamer(named_places(store))
+    per["places"] = [", ".join(namer.near([cell])) for cell in per.cell]
+    return per
+
+
+def _found_section(store, borough, names, period, year, all_names) -> Section:
+    section = Section("found", "Where children were found")
+    places = found_places(store, year)
+    if places.empty:
+        section.text.append(NO_DATA)
+        return section
+    recent = set(found_places(store, period).cell) if len(period) else set()
+    section.text.append("Where the borough's children were found in the last 12 months, by hexagon (about 350 m "
+                        "across), with the named places near it; the same places feed the MACE packs' Locations "
+                        "and Missing sections.")
+    top = places[places.episodes >= 2].head(15)
+    if len(top):
+        section.blocks.append(Table("Places where children were found more than once (last 12 months)",
+                                    ["places near", "borough", "episodes", "children", "since the last panel"],
+                                    [[p.places or "no named place near", _cell_borough(p.cell, store, all_names),
+                                      p.episodes, p.children, "yes" if p.cell in recent else ""]
+                                     for p in top.itertuples()]))
+    outline = [b["geometry"] for b in store.boundaries(("borough",)) if b["code"] == borough]
+    colours = {cell: figures.CLASSES[3 if n >= 3 else 2 if n == 2 else 1]
+               for cell, n in zip(places.cell, places.episodes)}
+    section.blocks.append(Figure(
+        "Where the borough's children were found (last 12 months; darker: more episodes). Finds outside the drawn "
+        "area are in the county-lines table.",
+        figures.cell_map_svg(outlines=outline, cells={c: v for c, v in colours.items()
+                                                      if _near_borough(c, outline)},
+                             title="Where children were found",
+                             legend=[(figures.CLASSES[1], "1 episode"), (figures.CLASSES[2], "2 episodes"),
+                                     (figures.CLASSES[3], "3 or more")])))
+    return section
+
+
+def _near_borough(cell: str, outlines) -> bool:
+    """A cell within about 3 km of the borough (so the map stays on the borough and its edges)."""
+    if not outlines:
+        return True
+    lat, lng = h3cells.centres([cell])[0]
+    from shapely.geometry import Point
+
+    return any(geometry.distance(Point(lng, lat)) < 0.04 for geometry in outlines)
+
+
+def _cell_borough(cell: str, store: Store, names: dict) -> str:
+    lat, lng = h3cells.centres([cell])[0]
+    from shapely.geometry import Point
+
+    point = Point(lng, lat)
+    for b in store.boundaries(("borough",)):
+        if b["geometry"].contains(point):
+            return names.get(b["code"], b["code"])
+    return "outside London"
+
+
+def _county_lines_section(store: Store, year: pd.DataFrame, child, far_km: float) -> Section:
+    section = Section("county_lines", "County-lines indicators")
+    found = county_lines_indicators(year, _referrals(store, year.person_id), far_km=far_km)
+    if found.empty:
+        section.text.append("No child was found outside London or far from where they went missing in the last "
+                            "12 months.")
+        return section
+    section.text.append(f"Episodes in the last 12 months where the child was found outside London or {far_km:.0f} km "
+                        "or more from where they went missing: indicators of criminal exploitation across county "
+                        "lines. A child without an NRM referral is marked.")
+    section.blocks.append(Table(
+        "Found outside London or far from home, with the child's NRM status",
+        ["episode", "child", "reported missing", "found", "NRM status"],
+        [[r.episode_id, child(r.person_id), _when(r.reported_missing_at),
+          ("outside London" if r.outside_london else "in London")
+          + (f", {r.away_km:.0f} km away" if pd.notna(r.away_km) else ""), r.nrm] for r in found.itertuples()],
+        marked=[i for i, r in enumerate(found.itertuples()) if r.nrm == "no NRM referral"], lists="child_at_risk"))
+    return section
+
+
+def audited_missing_panel(store: Store, borough: str, *, since, to, username: str, justification: str, key: bytes,
+                          pack: Pack | None = None, **options) -> Pack:
+    """``missing_panel`` with its audit: a ``combination`` of personal data naming every child in it (by keyed
+    pseudonyms), with the reason. ``pack``: the same panel made already (handing it out again is audited too)."""
+    from ..privacy.audit import person_refs, record
+
+    if not (justification or "").strip():
+        raise MissingPanelError("say why this panel pack is made (the reason is kept in the audit log)")
+    if pack is None:
+        pack = missing_panel(store, borough, since=since, to=to, made_by=username, **options)
+    record(store, username=username, operation="combination", justification=justification,
+           objects=[f"missing panel:{borough}:{pack.about['since']}..{pack.about['to']}",
+                    *person_refs(key, pack.about["children"])])
+    return pack
