@@ -202,12 +202,12 @@ def _children(store: Store, borough: str) -> pd.DataFrame:
 
 
 def _episodes(store: Store) -> pd.DataFrame:
-    episodes = store.read_layer("missing_episodes", ["episode_id", "person_id", "reported_missing_at", "found_at",
-                                                      "risk_grade", "found_borough", "rhi_offered_at",
-                                                      "rhi_completed_at"])
-    for column in ("reported_missing_at", "found_at", "rhi_offered_at", "rhi_completed_at"):
-        episodes[column] = pd.to_datetime(episodes[column], utc=True, errors="coerce").dt.tz_localize(None)
-    return episodes
+    from ..panels.missing import typed_episodes
+
+    return typed_episodes(store.read_layer("missing_episodes", [
+        "episode_id", "person_id", "reported_missing_at", "found_at", "risk_grade", "found_borough", "notified_at",
+        "rhi_offered_at", "rhi_completed_at", "pre_missing_grade", "rhi_consented", "rhi_available",
+        "follow_on_intervention"]))
 
 
 def _in(frame: pd.DataFrame, column: str, start: date, end: date) -> pd.DataFrame:
@@ -367,6 +367,8 @@ def _locations(store, borough, names, since, to, spans, section: Section) -> Non
 
 
 def _missing(episodes: pd.DataFrame, borough: str, spans, section: Section) -> None:
+    from ..panels.missing import rhi_kpis
+
     measures = {k: [] for k in ("missing episodes", "children who went missing", "children missing 3 or more times",
                                 "red-graded episodes", "amber-graded episodes", "found in another borough",
                                 "found outside London")}
@@ -383,19 +385,21 @@ def _missing(episodes: pd.DataFrame, borough: str, spans, section: Section) -> N
         measures["found in another borough"].append(int(((found.found_borough.fillna("") != borough)
                                                          & (found.found_borough.fillna("") != "")).sum()))
         measures["found outside London"].append(int((found.found_borough.fillna("") == "").sum()))
-        offered = (found.rhi_offered_at - found.found_at) <= pd.Timedelta(hours=24)
-        done = (found.rhi_completed_at - found.found_at) <= pd.Timedelta(hours=72)
-        rhi.append((len(found), int(offered.sum()), int(done.sum())))
+        rhi.append(rhi_kpis(part))
     if not any(sum(v) for v in measures.values()):
         return
     section.text.append("Missing episodes of the borough's children reported in each period.")
     section.blocks.append(_trend_table("Missing episodes", list(measures.items()), spans))
-    section.blocks.append(Table("Return home interviews (of episodes where the child was found)",
+    section.blocks.append(Table("Return home interviews (measured as the missing panel measures them)",
                                 ["measure"] + ["this period" if k == 0 else f"{k} before" for k in range(len(spans))],
-                                [["offered within 24 hours of being found"]
-                                 + [shown_share(o, n) for n, o, _ in rhi],
-                                 ["completed within 72 hours of being found"]
-                                 + [shown_share(d, n) for n, _, d in rhi]]))
+                                [["interviews completed"] + [shown_count(k["completed"]) for k in rhi],
+                                 ["offered within 24 hours of notification"]
+                                 + [shown_share(k["offered_within_24h_count"], k["notified"]) for k in rhi],
+                                 ["conducted within 72 hours of the return (consented and available)"]
+                                 + [shown_share(k["conducted_within_72h_count"], k["consented_and_available"])
+                                    for k in rhi],
+                                 ["follow-on interventions after red or amber episodes"]
+                                 + [shown_count(k["follow_on_red_amber"]) for k in rhi]]))
 
 
 def _outreach(store: Store, borough: str, spans, section: Section) -> None:
