@@ -411,18 +411,38 @@ def _children_section(episodes, year, to, names, child, repeat_days, repeat_epis
 
 
 def found_places(store: Store, episodes: pd.DataFrame, *, resolution: int = 9) -> pd.DataFrame:
-    """Where the children were found, per cell at ``resolution``: ``cell``, ``episodes``, ``children`` and the named
-    places near it (``places``), most episodes first."""
+    """Where the children were found, per cell at ``resolution``: ``cell``, ``episodes``, ``children``, the named
+    places near it (``places``), and the ``ward`` and ``borough`` it lies in ("outside London" beyond the boundaries
+    held), most episodes first."""
     e = episodes.dropna(subset=["found_lat", "found_lng"]) if "found_lat" in episodes else episodes.iloc[0:0]
     if e.empty:
-        return pd.DataFrame(columns=["cell", "episodes", "children", "places"])
+        return pd.DataFrame(columns=["cell", "episodes", "children", "places", "ward", "borough"])
     cells = [h3cells.point_to_cell(lat, lng, resolution) for lat, lng in zip(e.found_lat, e.found_lng)]
     per = (e.assign(cell=cells).groupby("cell")
            .agg(episodes=("episode_id", "count"), children=("person_id", "nunique")).reset_index()
            .sort_values(["episodes", "cell"], ascending=[False, True]).reset_index(drop=True))
     namer = PlaceNamer(named_places(store))
     per["places"] = [", ".join(namer.near([cell])) for cell in per.cell]
+    per["ward"], per["borough"] = _areas_of(store, per.cell.tolist())
     return per
+
+
+def _areas_of(store: Store, cells: list[str]) -> tuple[list[str], list[str]]:
+    """The ward and borough names each cell's centre lies in ("" and "outside London" where none is held)."""
+    import shapely
+
+    centres = h3cells.centres(cells)
+    points = shapely.points(centres[:, 1], centres[:, 0])
+    names = {"ward": [""] * len(cells), "borough": ["outside London"] * len(cells)}
+    for level in ("ward", "borough"):
+        areas = store.boundaries((level,))
+        if not areas:
+            continue
+        tree = shapely.STRtree([a["geometry"] for a in areas])
+        where, which = tree.query(points, predicate="within")
+        for i, j in zip(where, which):
+            names[level][i] = areas[j]["name"]
+    return names["ward"], names["borough"]
 
 
 def _found_section(store, borough, names, period, year, all_names) -> Section:
@@ -433,15 +453,14 @@ def _found_section(store, borough, names, period, year, all_names) -> Section:
         return section
     recent = set(found_places(store, period).cell) if len(period) else set()
     section.text.append("Where the borough's children were found in the last 12 months, by hexagon (about 350 m "
-                        "across), with the named places near it; the same places feed the MACE packs' Locations "
-                        "and Missing sections.")
+                        "across), with the named places within 200 m of it and its ward.")
     top = places[places.episodes >= 2].head(15)
     if len(top):
         section.blocks.append(Table("Places where children were found more than once (last 12 months)",
-                                    ["places near", "borough", "episodes", "children", "since the last panel"],
-                                    [[p.places or "no named place near", _cell_borough(p.cell, store, all_names),
-                                      p.episodes, p.children, "yes" if p.cell in recent else ""]
-                                     for p in top.itertuples()]))
+                                    ["named places near", "ward", "borough", "episodes", "children",
+                                     "since the last panel"],
+                                    [[p.places or "no named place within 200 m", p.ward, p.borough, p.episodes,
+                                      p.children, "yes" if p.cell in recent else ""] for p in top.itertuples()]))
     outline = [b["geometry"] for b in store.boundaries(("borough",)) if b["code"] == borough]
     colours = {cell: figures.CLASSES[3 if n >= 3 else 2 if n == 2 else 1]
                for cell, n in zip(places.cell, places.episodes)}
@@ -464,17 +483,6 @@ def _near_borough(cell: str, outlines) -> bool:
     from shapely.geometry import Point
 
     return any(geometry.distance(Point(lng, lat)) < 0.04 for geometry in outlines)
-
-
-def _cell_borough(cell: str, store: Store, names: dict) -> str:
-    lat, lng = h3cells.centres([cell])[0]
-    from shapely.geometry import Point
-
-    point = Point(lng, lat)
-    for b in store.boundaries(("borough",)):
-        if b["geometry"].contains(point):
-            return names.get(b["code"], b["code"])
-    return "outside London"
 
 
 def _county_lines_section(store: Store, year: pd.DataFrame, child, far_km: float) -> Section:
