@@ -198,6 +198,11 @@ def test_the_cli_writes_the_pdf_audits_it_and_refuses_a_final_agenda_while_ungra
     for words in ("OFFICIAL-SENSITIVE", "Agenda: the episodes since the last panel", "Return home interviews",
                   "County-lines indicators", "page 1 of"):
         assert words in text, words
+    from ..reports.test_packs import _coloured_pixels
+
+    drawn = sum(_coloured_pixels(tmp_path / "panel.pdf", (0xE6, 0x55, 0x0D), tolerance=40)
+                + _coloured_pixels(tmp_path / "panel.pdf", (0xFD, 0x8D, 0x3C), tolerance=40))
+    assert drawn > 100, "the pages render, with the hexagons where children were found drawn"
     pack_ungraded = missing_panel(store, MERTON, since="2025-12-22", to="2025-12-29").about["ungraded"]
     assert ("DRAFT" in made.output) == bool(pack_ungraded) == ("DRAFT" in text)
     assert any(e["justification"] == "missing panel 29 December" and "missing panel:" in str(e["objects"])
