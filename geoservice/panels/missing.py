@@ -185,7 +185,8 @@ def placed_out_of_borough(episodes: pd.DataFrame, names: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=["person_id", "host_borough", "host", "episodes"])
     latest = placed.sort_values("reported_missing_at").groupby("person_id").agg(
         host_borough=("host_borough", "last"), episodes=("episode_id", "count")).reset_index()
-    latest["host"] = [names.get(code, code) or "not recorded" for code in latest.host_borough]
+    latest["host"] = [names.get(code) or ("not recorded" if not code else code if code.startswith("E09")
+                                          else f"outside London ({code})") for code in latest.host_borough]
     return latest[["person_id", "host_borough", "host", "episodes"]]
 
 
@@ -411,20 +412,28 @@ def _children_section(episodes, year, to, names, child, repeat_days, repeat_epis
 
 
 def found_places(store: Store, episodes: pd.DataFrame, *, resolution: int = 9) -> pd.DataFrame:
-    """Where the children were found, per cell at ``resolution``: ``cell``, ``episodes``, ``children``, the named
-    places near it (``places``), and the ``ward`` and ``borough`` it lies in ("outside London" beyond the boundaries
-    held), most episodes first."""
+    """Where the children were found, by place: the hexagons at ``resolution`` holding a find, named by the places
+    within 200 m (hexagons named alike are one place; one with no named place near is named by its ward). Columns
+    ``place``, ``ward``, ``borough`` ("outside London" beyond the boundaries held), ``episodes``, ``children`` and
+    ``cells`` (with the episodes per cell, for the map), most episodes first."""
     e = episodes.dropna(subset=["found_lat", "found_lng"]) if "found_lat" in episodes else episodes.iloc[0:0]
     if e.empty:
-        return pd.DataFrame(columns=["cell", "episodes", "children", "places", "ward", "borough"])
-    cells = [h3cells.point_to_cell(lat, lng, resolution) for lat, lng in zip(e.found_lat, e.found_lng)]
-    per = (e.assign(cell=cells).groupby("cell")
-           .agg(episodes=("episode_id", "count"), children=("person_id", "nunique")).reset_index()
-           .sort_values(["episodes", "cell"], ascending=[False, True]).reset_index(drop=True))
+        return pd.DataFrame(columns=["place", "ward", "borough", "episodes", "children", "cells"])
+    e = e.assign(cell=[h3cells.point_to_cell(lat, lng, resolution) for lat, lng in zip(e.found_lat, e.found_lng)])
+    cells = sorted(set(e.cell))
     namer = PlaceNamer(named_places(store))
-    per["places"] = [", ".join(namer.near([cell])) for cell in per.cell]
-    per["ward"], per["borough"] = _areas_of(store, per.cell.tolist())
-    return per
+    wards, boroughs = _areas_of(store, cells)
+    label = {}
+    for cell, ward, borough in zip(cells, wards, boroughs):
+        near = ", ".join(namer.near([cell]))
+        label[cell] = (near or (f"no named place within 200 m ({ward})" if ward else "no named place within 200 m"),
+                       ward, borough)
+    e = e.assign(place=e.cell.map(lambda c: label[c][0]), ward=e.cell.map(lambda c: label[c][1]),
+                 borough=e.cell.map(lambda c: label[c][2]))
+    per = (e.groupby(["place", "ward", "borough"])
+           .agg(episodes=("episode_id", "count"), children=("person_id", "nunique"),
+                cells=("cell", lambda c: dict(c.value_counts()))).reset_index())
+    return per.sort_values(["episodes", "place"], ascending=[False, True]).reset_index(drop=True)
 
 
 def _areas_of(store: Store, cells: list[str]) -> tuple[list[str], list[str]]:
@@ -451,25 +460,36 @@ def _found_section(store, borough, names, period, year, all_names) -> Section:
     if places.empty:
         section.text.append(NO_DATA)
         return section
-    recent = set(found_places(store, period).cell) if len(period) else set()
-    section.text.append("Where the borough's children were found in the last 12 months, by hexagon (about 350 m "
-                        "across), with the named places within 200 m of it and its ward.")
+    recent = set(found_places(store, period).place) if len(period) else set()
+    section.text.append("Where the borough's children were found in the last 12 months: the named places within 200 m "
+                        "of each find (hexagons about 350 m across), with their ward.")
     top = places[places.episodes >= 2].head(15)
     if len(top):
         section.blocks.append(Table("Places where children were found more than once (last 12 months)",
-                                    ["named places near", "ward", "borough", "episodes", "children",
-                                     "since the last panel"],
-                                    [[p.places or "no named place within 200 m", p.ward, p.borough, p.episodes,
-                                      p.children, "yes" if p.cell in recent else ""] for p in top.itertuples()]))
-    outline = [b["geometry"] for b in store.boundaries(("borough",)) if b["code"] == borough]
-    colours = {cell: figures.CLASSES[3 if n >= 3 else 2 if n == 2 else 1]
-               for cell, n in zip(places.cell, places.episodes)}
+                                    ["place", "ward", "borough", "episodes", "children", "since the last panel"],
+                                    [[p.place, p.ward, p.borough, p.episodes, p.children,
+                                      "yes" if p.place in recent else ""] for p in top.itertuples()]))
+    every = {}
+    for cells in places.cells:
+        for cell, n in cells.items():
+            every[cell] = every.get(cell, 0) + n
+    areas = store.boundaries(("borough",))
+    outline = [b["geometry"] for b in areas if b["code"] == borough]
+    colours = {cell: figures.CLASSES[3 if n >= 3 else 2 if n == 2 else 1] for cell, n in every.items()
+               if _near_borough(cell, outline)}
+    nearby = outline
+    if colours and outline:  # the borough and its neighbours, cut to the finds and the borough (plus a margin)
+        import shapely
+
+        centres = h3cells.centres(list(colours))
+        lat0, lng0, lat1, lng1 = centres[:, 0].min(), centres[:, 1].min(), centres[:, 0].max(), centres[:, 1].max()
+        x0, y0, x1, y1 = outline[0].bounds
+        frame = shapely.box(min(x0, lng0) - 0.005, min(y0, lat0) - 0.005, max(x1, lng1) + 0.005, max(y1, lat1) + 0.005)
+        nearby = [b["geometry"].intersection(frame) for b in areas if b["geometry"].intersects(frame)]
     section.blocks.append(Figure(
-        "Where the borough's children were found (last 12 months; darker: more episodes). Finds outside the drawn "
-        "area are in the county-lines table.",
-        figures.cell_map_svg(outlines=outline, cells={c: v for c, v in colours.items()
-                                                      if _near_borough(c, outline)},
-                             title="Where children were found",
+        f"Where the borough's children were found (last 12 months; darker: more episodes), over "
+        f"{names[borough]['name']} and its neighbours. Finds further away are in the county-lines table.",
+        figures.cell_map_svg(outlines=nearby or outline, cells=colours, title="Where children were found",
                              legend=[(figures.CLASSES[1], "1 episode"), (figures.CLASSES[2], "2 episodes"),
                                      (figures.CLASSES[3], "3 or more")])))
     return section

@@ -130,7 +130,7 @@ def test_a_child_placed_in_sutton_shows_sutton_and_repeat_missing_counts_the_win
                           _episode(3, person_id="C0003", placed_out_of_borough="false")])
     placed = placed_out_of_borough(frame, {SUTTON: "Sutton"}).set_index("person_id")
     assert placed.loc["C0001", "host"] == "Sutton"
-    assert placed.loc["C0002", "host"] == "E10000016", "a host the boundaries do not hold is shown by its code"
+    assert placed.loc["C0002", "host"] == "outside London (E10000016)", "a host the boundaries do not hold: its code"
     assert "C0003" not in placed.index
     repeats = pd.DataFrame([_episode(i, person_id="C0009") for i in (10, 20, 30)]
                            + [_episode(i, person_id="C0008") for i in (10, 200)])
