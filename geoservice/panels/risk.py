@@ -62,8 +62,9 @@ FLAG_TEXT = {"not_reviewed": "not reviewed within {days} days", "worker_changed"
              "band_rose": "risk band rose", "mismatch": "MASH screening and police grade differ"}
 
 
-class RiskBandError(GeoserviceError, ValueError):
-    """Bands that cannot be used as given (overlapping, empty, not whole numbers)."""
+class RiskError(GeoserviceError, ValueError):
+    """Bands that cannot be used as given (overlapping, empty, not whole numbers), or a question about an unknown
+    borough."""
 
 
 class RiskPermissionError(GeoserviceError, PermissionError):
@@ -75,7 +76,7 @@ def parse_band(text: str) -> Band:
     """``"10-32=Early Help (Emerging)"`` as a ``Band``."""
     match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*=\s*(\S.*?)\s*", str(text))
     if not match:
-        raise RiskBandError(f"a band is written LOW-HIGH=LABEL, e.g. '10-32=Early Help (Emerging)'; got {text!r}")
+        raise RiskError(f"a band is written LOW-HIGH=LABEL, e.g. '10-32=Early Help (Emerging)'; got {text!r}")
     return Band(int(match.group(1)), int(match.group(2)), match.group(3))
 
 
@@ -91,24 +92,24 @@ def checked_bands(bands) -> tuple[Band, ...]:
             item = Band(low, high, label)
         if isinstance(item.low, bool) or isinstance(item.high, bool) or not all(
                 isinstance(v, int) or (isinstance(v, float) and v.is_integer()) for v in (item.low, item.high)):
-            raise RiskBandError(f"band {item}: its scores must be whole numbers")
+            raise RiskError(f"band {item}: its scores must be whole numbers")
         item = Band(int(item.low), int(item.high), str(item.label).strip())
         if item.low > item.high:
-            raise RiskBandError(f"band {item}: its lowest score is above its highest; write it as "
+            raise RiskError(f"band {item}: its lowest score is above its highest; write it as "
                                 f"{item.high}-{item.low}={item.label}")
         if not item.label or any(ord(c) < 32 for c in item.label) or len(item.label) > 80:
-            raise RiskBandError(f"band {item.low}-{item.high}: give it a plain label of up to 80 characters")
+            raise RiskError(f"band {item.low}-{item.high}: give it a plain label of up to 80 characters")
         out.append(item)
     if not out:
-        raise RiskBandError("give at least one band, e.g. --band '10-32=Early Help (Emerging)'")
+        raise RiskError("give at least one band, e.g. --band '10-32=Early Help (Emerging)'")
     out.sort(key=lambda b: (b.low, b.high))
     for before, after in zip(out, out[1:]):
         if after.low <= before.high:
             shared = f"{after.low}-{min(before.high, after.high)}"
-            raise RiskBandError(f"bands {before} and {after} overlap (scores {shared} would be in both): make each "
+            raise RiskError(f"bands {before} and {after} overlap (scores {shared} would be in both): make each "
                                 "band start above the one before ends")
     if len({b.label for b in out}) < len(out):
-        raise RiskBandError("two bands have the same label: give each band its own")
+        raise RiskError("two bands have the same label: give each band its own")
     return tuple(out)
 
 
@@ -150,7 +151,7 @@ def set_bands(store, bands, *, user, justification: str) -> tuple[Band, ...]:
         who = getattr(user, "username", "nobody")
         raise RiskPermissionError(f"only an administrator may configure the risk bands; {who} is not one")
     if not (justification or "").strip():
-        raise RiskBandError("say why the bands change (the reason is kept in the audit log)")
+        raise RiskError("say why the bands change (the reason is kept in the audit log)")
     new = PRELOADED_BANDS if bands is None else checked_bands(bands)
     before = configured_bands(store)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -266,7 +267,7 @@ def risk_flags(assessments: pd.DataFrame, allocations: pd.DataFrame | None = Non
     and the police said, and ``reasons`` (the flags in words). Later records are ignored, so a past day can be
     asked about."""
     if review_days < 1:
-        raise RiskBandError(f"review_days must be at least 1, got {review_days}")
+        raise RiskError(f"review_days must be at least 1, got {review_days}")
     end = _day(as_of)
     history = score_histories(assessments, bands)
     history = history[history.assessed_on <= end]
@@ -317,10 +318,16 @@ ALLOCATION_FIELDS = ["allocation_id", "person_id", "allocated_worker", "allocate
 REFERRAL_FIELDS = ["referral_id", "person_id", "kind", "referred_on", "referrer_agency", "outcome", "decided_on"]
 
 
+def read_assessments(store, people=None) -> pd.DataFrame:
+    """The risk assessments held (of ``people`` when given)."""
+    among = {"person_id": list(people)} if people is not None else None
+    return store.read_layer("risk_assessments", ASSESSMENT_FIELDS, among=among)
+
+
 def read_risk_layers(store, people=None) -> dict[str, pd.DataFrame]:
     """The assessments, worker allocations and referrals held (of ``people`` when given)."""
     among = {"person_id": list(people)} if people is not None else None
-    return {"assessments": store.read_layer("risk_assessments", ASSESSMENT_FIELDS, among=among),
+    return {"assessments": read_assessments(store, people),
             "allocations": store.read_layer("worker_allocations", ALLOCATION_FIELDS, among=among),
             "referrals": store.read_layer("safeguarding_referrals", REFERRAL_FIELDS, among=among)}
 
@@ -340,6 +347,10 @@ def risk_tracking(store, borough: str, *, as_of, review_days: int | None = None)
     if review_days is None:
         settings = getattr(store, "settings", None)
         review_days = settings.risk_review_days if settings is not None else default("risk_review_days")
+    known = {b["code"] for b in store.boundaries(("borough",))}
+    if borough not in known:
+        raise RiskError(f"unknown borough {borough!r}: give the GSS code of a loaded borough such as "
+                        f"{', '.join(sorted(known)[:3]) or 'E09000024'}")
     bands = configured_bands(store)
     children = borough_children(store, borough)
     data = read_risk_layers(store, children)
@@ -352,15 +363,32 @@ def risk_tracking(store, borough: str, *, as_of, review_days: int | None = None)
     histories = {child: part[["assessed_on", "score", "band", "movement", "allocated_worker", "shared_on",
                               "police_exploitation_grade"]].to_dict("records")
                  for child, part in history.groupby("person_id")}
-    return {"children": flags.to_dict("records"), "histories": histories, "bands": bands,
+    return {"children": [_plain(r) for r in flags.to_dict("records")],
+            "histories": {c: [_plain(r) for r in rows] for c, rows in histories.items()}, "bands": bands,
             "review_days": review_days, "as_of": _day(as_of).date(), "people": sorted(flags.person_id)}
 
 
-def as_date(value) -> date | None:
-    """A day as ``YYYY-MM-DD`` text-friendly date, or None when empty."""
-    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
-        return None
-    try:
-        return pd.Timestamp(value).date()
-    except (TypeError, ValueError):
-        return None
+def _plain(record: dict) -> dict:
+    """A record with its empty values (NaN, NaT, pandas' NA) as None and its dates as dates, for pages and text."""
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, (list, tuple)):
+            out[key] = value
+        elif value is None or (not isinstance(value, str) and pd.isna(value)):
+            out[key] = None
+        elif key in ("shared_on", "worker_since"):
+            out[key] = pd.Timestamp(value).date()
+        else:
+            out[key] = value
+    return out
+
+
+def default_day(store, today: date | None = None) -> date:
+    """The day risk is judged on by default: today, or the last day the risk records reach when they end earlier
+    (a demo, or a store not loaded since), so the flags describe the records rather than their age."""
+    today = today or date.today()
+    days = [store.latest(layer, field) for layer, field in (("risk_assessments", "assessed_on"),
+                                                            ("risk_assessments", "shared_on"),
+                                                            ("worker_allocations", "allocated_on"))]
+    days = [pd.Timestamp(d).date() for d in days if d is not None]
+    return min(today, max(days)) if days else today
