@@ -338,6 +338,8 @@ def _risk_movement(store: Store, cohort, to: date, section: Section) -> None:
         return
     bands, last = configured_bands(store), to - pd.Timedelta(days=1)
     moves = [band_movement(assessments, as_of=last, months=months, bands=bands) for months in (3, 6)]
+    if not any(m["children"] for m in moves):
+        return
     section.text.append("Risk-matrix bands (docs/panels.md): of the children scored at both ends of each span, the "
                         "share whose band fell, stayed the same or rose (each child's latest score on each day).")
     section.blocks.append(Table("Risk-matrix band movement",

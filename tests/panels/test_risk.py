@@ -288,6 +288,20 @@ def test_the_planted_truths_are_found_exactly(world_dir, truth):
     assert referrals.person_id[referrals.kind == "mash"].nunique() > 0.4 * truth["counts"]["children"]
 
 
+def test_the_risk_tables_leave_the_rest_of_the_world_unchanged(monkeypatch):
+    from geoservice.synth.world import WorldBuilder, build_world
+
+    full = build_world(DATA_DIR, seed=3)
+    monkeypatch.setattr(WorldBuilder, "make_referrals", lambda self: None)
+    monkeypatch.setattr(WorldBuilder, "make_risk_assessments", lambda self: None)
+    bare = build_world(DATA_DIR, seed=3)
+    assert set(full.tables) - set(bare.tables) == {"safeguarding_referrals", "risk_assessments", "worker_allocations"}
+    for name, table in bare.tables.items():
+        pd.testing.assert_frame_equal(table, full.tables[name], obj=name)
+    assert {k: v for k, v in full.truth.items() if k not in ("referrals", "risk_matrix", "counts")} == \
+        {k: v for k, v in bare.truth.items() if k not in ("counts",)}
+
+
 @pytest.fixture
 def risk_store(load_world):
     return load_world(*RISK_LAYERS)
