@@ -59,7 +59,8 @@ POLICE_LEVELS = {grade: level for level, grade in enumerate(LEVELS)}
 
 FLAG_TEXT = {"not_reviewed": "not reviewed within {days} days", "worker_changed": "not re-scored since the "
              "allocated worker changed", "not_shared": "not shared since its last update",
-             "band_rose": "risk band rose", "mismatch": "MASH screening and police grade differ"}
+             "band_rose": "risk band rose", "mismatch": "MASH screening and police grade differ",
+             "unbanded": "score outside every band: configure the bands"}
 
 
 class RiskError(GeoserviceError, ValueError):
@@ -263,7 +264,8 @@ def mash_beside_police(assessments: pd.DataFrame, referrals: pd.DataFrame, *, as
 def risk_flags(assessments: pd.DataFrame, allocations: pd.DataFrame | None = None,
                referrals: pd.DataFrame | None = None, *, as_of, review_days: int = 90, bands=None) -> pd.DataFrame:
     """One row per child with an assessment on or before ``as_of``: the latest score and band, the band before,
-    the flags (``not_reviewed``, ``worker_changed``, ``not_shared``, ``band_rose``, ``mismatch``), what the MASH
+    the flags (``not_reviewed``, ``worker_changed``, ``not_shared``, ``band_rose``, ``mismatch``, and ``unbanded``
+    when the latest score is in no band, for an administrator to configure), what the MASH
     and the police said, and ``reasons`` (the flags in words). Later records are ignored, so a past day can be
     asked about."""
     if review_days < 1:
@@ -274,7 +276,7 @@ def risk_flags(assessments: pd.DataFrame, allocations: pd.DataFrame | None = Non
     columns = ["person_id", "assessment_id", "assessed_on", "score", "band", "previous_band", "movement",
                "assessments", "allocated_worker", "shared_on", "days_since_review", "current_worker",
                "worker_since", "police_grade", "mash_outcome", "not_reviewed", "worker_changed", "not_shared",
-               "band_rose", "mismatch", "reasons"]
+               "band_rose", "mismatch", "unbanded", "reasons"]
     if history.empty:
         return pd.DataFrame(columns=columns)
     latest = history.groupby("person_id").tail(1).set_index("person_id")
@@ -286,6 +288,7 @@ def risk_flags(assessments: pd.DataFrame, allocations: pd.DataFrame | None = Non
     shared = _days(out["shared_on"]).to_numpy()
     out["not_shared"] = ~(pd.Series(shared, index=out.index) <= end)
     out["band_rose"] = out.movement == "rose"
+    out["unbanded"] = out.band == UNBANDED
     out["current_worker"], out["worker_since"] = out.allocated_worker.fillna(""), pd.NaT
     if allocations is not None and len(allocations):
         moves = allocations.copy()
@@ -306,8 +309,8 @@ def risk_flags(assessments: pd.DataFrame, allocations: pd.DataFrame | None = Non
         out["mash_outcome"], out["mismatch"] = "", False
     words = {key: text.format(days=review_days) for key, text in FLAG_TEXT.items()}
     words["worker_changed"] = FLAG_TEXT["worker_changed"]
-    out["reasons"] = [[words[k] for k in ("band_rose", "not_reviewed", "worker_changed", "not_shared", "mismatch")
-                       if row[k]] for _, row in out.iterrows()]
+    out["reasons"] = [[words[k] for k in ("band_rose", "not_reviewed", "worker_changed", "not_shared", "mismatch",
+                                          "unbanded") if row[k]] for _, row in out.iterrows()]
     return out.reset_index()[columns].sort_values("person_id").reset_index(drop=True)
 
 

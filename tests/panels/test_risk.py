@@ -270,7 +270,8 @@ def test_the_planted_truths_are_found_exactly(world_dir, truth):
     for key, column in FLAG_COLUMNS.items():
         assert planted[key], f"the world plants {key}"
         assert sorted(flags.person_id[flags[column]]) == planted[key], key
-    assert sorted(flags.person_id[flags.band == UNBANDED]) == planted["unbanded"]
+    assert sorted(flags.person_id[flags.band == UNBANDED]) == sorted(flags.person_id[flags.unbanded]) == \
+        planted["unbanded"]
     assert len(flags) == planted["children_assessed"]
     for months in (3, 6):
         moved = band_movement(tables["risk_assessments"], as_of=planted["as_of"], months=months)
@@ -365,3 +366,66 @@ def test_the_command_line_lists_a_borough_and_audits_it(risk_store, settings, tr
     assert events(risk_store)[0]["justification"] == "Pre-MACE 5 January"
     bad = runner.invoke(main, ["risk", "--borough", MERTON, "--as-of", "2025-13-01", "--why", "x y z"], env=env)
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+
+
+def test_risk_tracking_in_a_real_browser(world_settings, browser, truth):
+    """Sign in, state the task, open risk tracking from the workbench, pick the day, read the flags and a child's
+    history, and follow the child to their page; nothing fetched from outside."""
+    import threading
+    from urllib.parse import urlparse
+
+    from werkzeug.serving import make_server
+
+    from geoservice import create_app
+
+    from ..conftest import BROWSER_ARTIFACTS
+
+    app = create_app({"GEOSERVICE_SETTINGS": world_settings, "TESTING": True})
+    store = app.extensions["geoservice_store"]
+    add_user(store, "mia", TEST_PASSWORD, roles=["mace_analyst"], boroughs=[MERTON])
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    folder = BROWSER_ARTIFACTS / "risk-tracking"
+    folder.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    blocked = []
+
+    def only_local(route):
+        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    people = store.read_layer("people", ["person_id", "home_borough"])
+    merton = set(people.person_id[people.home_borough == MERTON])
+    rise = sorted(set(truth["risk_matrix"]["band_rises"]) & merton)[0]
+    try:
+        page.goto(f"{base}/login")
+        page.fill("input[name=username]", "mia")
+        page.fill("input[name=password]", TEST_PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(f"{base}/workbench/")
+        page.fill("input[name=why]", "Pre-MACE 5 January")
+        page.click("#task button[type=submit]")
+        page.click("text=Open risk tracking")
+        page.fill("#risk-form input[name=as_of]", truth["risk_matrix"]["as_of"])
+        page.click("#risk-form button[type=submit]")
+        summary = page.locator("#risk-summary").inner_text()
+        assert re.search(r"\d+ children with a risk matrix; \d+ flagged", summary), summary
+        row = page.locator(f"#risk-children tr:has(a:text('{rise}'))")
+        assert "risk band rose" in row.inner_text()
+        history = page.locator(f"#history-{rise}").inner_text()
+        assert "rose" in history and "Targeted (Moderate)" in history
+        page.screenshot(path=str(folder / "1-risk.png"), full_page=False)
+        row.locator("a").first.click()
+        assert f"/workbench/children/{rise}" in page.url and page.locator("h2").count()
+    finally:
+        context.close()
+        server.shutdown()
+        store.engine.dispose()
+    assert not blocked, blocked
