@@ -173,7 +173,14 @@ def _days(values) -> pd.Series:
 
 
 def _day(value) -> pd.Timestamp:
-    return pd.Timestamp(value).normalize()
+    """A day asked about, as a midnight timestamp; anything else is an error saying what to give."""
+    try:
+        day = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        day = pd.NaT
+    if day is pd.NaT:
+        raise RiskError(f"a day must be a date, YYYY-MM-DD; got {value!r}")
+    return day.tz_localize(None).normalize() if day.tzinfo else day.normalize()
 
 
 def score_histories(assessments: pd.DataFrame, bands=None) -> pd.DataFrame:

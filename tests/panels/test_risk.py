@@ -160,6 +160,8 @@ def test_not_reviewed_not_shared_and_band_rose_are_each_flagged():
     on_the_day = risk_flags(assessments, as_of="2025-05-10").set_index("person_id")
     assert on_the_day.loc["C3", "not_shared"], "a score on the day, not shared yet"
     assert list(risk_flags(assessments, as_of="2024-01-01").columns) == list(flags.reset_index().columns)
+    with pytest.raises(RiskError, match="YYYY-MM-DD; got '2025-02-30'"):
+        risk_flags(assessments, as_of="2025-02-30")
     with pytest.raises(RiskError, match="review_days"):
         risk_flags(assessments, as_of="2025-05-20", review_days=0)
 
