@@ -523,6 +523,96 @@ def missing_panel_command(ctx, borough, since, end, out, why, recipient, agenda,
     click.echo(f"{made.title}: {len(made.about['children'])} children in the last 12 months; {state}; wrote {path}")
 
 
+@main.command("risk")
+@click.option("--borough", required=True, help="GSS code of the borough, e.g. E09000024 (Merton).")
+@click.option("--as-of", help="The day to judge on, YYYY-MM-DD. [default: today]")
+@click.option("--review-days", type=click.IntRange(1, 730),
+              help="Days a risk matrix may go without a new score. [default: the risk_review_days setting]")
+@_WHY
+@click.pass_context
+@handle_errors()
+def risk_command(ctx, borough, as_of, review_days, why) -> None:
+    """Risk-matrix tracking: each child of the borough with a score, their band and flags (not reviewed, not
+    re-scored since the worker changed, not shared, band rose, MASH and police differ). Audited."""
+    from datetime import date
+
+    from .panels.risk import RiskError, risk_tracking
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today()
+    except ValueError:
+        raise RiskError(f"--as-of must be a date, YYYY-MM-DD; got {as_of!r}") from None
+    view = risk_tracking(_store(ctx), borough, as_of=day, review_days=review_days)
+    _consulted(ctx, f"cli:risk:{borough}", view["people"], why)
+    for row in view["children"]:
+        click.echo(f"{row['person_id']}  {row['score']:>4} {row['band']:<24} scored {row['assessed_on']:%Y-%m-%d}  "
+                   f"police {row['police_grade'] or '-'} / MASH {row['mash_outcome'] or '-'}  |  "
+                   f"{'; '.join(row['reasons']) or 'no flag'}")
+    flagged = sum(1 for row in view["children"] if row["reasons"])
+    click.echo(f"{len(view['children'])} children with a risk matrix on {view['as_of']}, {flagged} flagged; bands: "
+               + "; ".join(map(str, view["bands"])))
+
+
+@main.group("risk-bands", invoke_without_command=True)
+@click.pass_context
+@handle_errors()
+def risk_bands(ctx) -> None:
+    """The risk matrix's bands, shown (scores outside every band read "unbanded - configure"); an administrator
+    changes them with `risk-bands set` or `risk-bands reset`, recorded in the audit log."""
+    from .panels.risk import configured_bands
+
+    if ctx.invoked_subcommand is None:
+        store = _store(ctx)
+        rows = {r["low"]: r for r in store.risk_band_rows()}
+        for item in configured_bands(store):
+            row = rows.get(item.low)
+            click.echo(f"{item.low:>4}-{item.high:<4} {item.label}"
+                       + (f"  (set by {row['set_by']} {row['set_at']:%Y-%m-%d})" if row else "  (preloaded)"))
+
+
+_ADMIN_AS = click.option("--as", "account", required=True,
+                         help="The administrator's account (geoservice user add NAME --role admin) the change is made "
+                              "as; other roles are refused.")
+
+
+def _account(ctx, username: str):
+    from .privacy.users import get_user
+
+    found = get_user(_store(ctx), username)
+    if found is None:
+        raise GeoserviceError(f"no user {username!r}: give an administrator's account (`geoservice user add NAME "
+                              "--role admin --borough E09000024`)")
+    return found
+
+
+@risk_bands.command("set")
+@click.option("--band", "bands", multiple=True, required=True,
+              help='A band as LOW-HIGH=LABEL, e.g. "10-32=Early Help (Emerging)"; repeat for each band.')
+@_ADMIN_AS
+@click.option("--why", required=True, help="Why the bands change (recorded in the audit log).")
+@click.pass_context
+@handle_errors()
+def risk_bands_set(ctx, bands, account, why) -> None:
+    """Replace the bands (they must not overlap). Only an administrator may; audited as an alteration."""
+    from .panels.risk import set_bands
+
+    made = set_bands(_store(ctx), bands, user=_account(ctx, account), justification=why)
+    click.echo("risk bands now: " + "; ".join(map(str, made)))
+
+
+@risk_bands.command("reset")
+@_ADMIN_AS
+@click.option("--why", required=True, help="Why the bands go back to the preloaded ones (recorded in the audit log).")
+@click.pass_context
+@handle_errors()
+def risk_bands_reset(ctx, account, why) -> None:
+    """Back to the preloaded bands (10-32 Early Help (Emerging), 33-64 Targeted (Moderate)); audited."""
+    from .panels.risk import set_bands
+
+    made = set_bands(_store(ctx), None, user=_account(ctx, account), justification=why)
+    click.echo("risk bands now the preloaded ones: " + "; ".join(map(str, made)))
+
+
 @main.group()
 def user() -> None:
     """Users of the service: their roles and boroughs."""

@@ -156,6 +156,10 @@ SETTINGS = (
     Setting("max_window_years", 10,
             "Longest analysis window anyone may ask for, in years; windows are also clipped to the data held.",
             _megabytes("max_window_years")),
+    Setting("risk_review_days", 90,
+            "How many days a child's contextual-harm risk matrix may go without a new score before it is flagged "
+            "as not reviewed (risk-matrix tracking, docs/panels.md).",
+            lambda value: _whole(value, "risk_review_days", 1, 730)),
 )
 
 
@@ -192,6 +196,7 @@ class Settings:
     max_window_years: float
     repeat_missing_days: int
     repeat_missing_episodes: int
+    risk_review_days: int
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":

@@ -11,7 +11,7 @@ from geoservice.layers import CheckSpec, FieldSpec, FormatSpec, LocationSpec, ge
 
 EXPECTED = {"incidents", "missing_episodes", "survey_responses", "outreach_sessions", "places", "people",
             "associations", "boundaries", "mace_actions", "risk_assessments", "safeguarding_referrals",
-            "police_contacts", "population_baseline"}
+            "police_contacts", "population_baseline", "worker_allocations"}
 
 
 def test_every_layer_has_a_spec(specs):
@@ -173,6 +173,7 @@ def test_every_layer_says_how_its_rows_are_scoped(specs):
         "safeguarding_referrals": ("people", ("person_id",)),
         "police_contacts": ("people", ("person_id",)),
         "population_baseline": ("field", ("borough",)),
+        "worker_allocations": ("people", ("person_id",)),
     }
 
 

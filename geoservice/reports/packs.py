@@ -185,7 +185,7 @@ def _about(store: Store, kind: str, borough: str, names: dict, since: date, to: 
 
 # strategic -----------------------------------------------------------------------------------------------------
 STRATEGIC_LAYERS = ("people", "associations", "missing_episodes", "incidents", "places", "boundaries",
-                    "outreach_sessions", "survey_responses")
+                    "outreach_sessions", "survey_responses", "risk_assessments")
 
 
 def _trend_table(caption: str, measures: list[tuple[str, list[int]]], spans) -> Table:
@@ -245,6 +245,7 @@ def strategic_pack(store: Store, borough: str, *, since, to, previous: int = 3, 
             f"{names[borough]['name']}'s children at risk, counted, never named. Being linked to an adult who poses "
             "risk is a sign of risk to the child, not of anything the child has done.")
         by_key["children_at_risk"].blocks.append(_trend_table("Children at risk", measures, spans))
+    _risk_movement(store, cohort, to, by_key["children_at_risk"])
 
     # 2. locations
     _locations(store, borough, names, since, to, spans, by_key["locations"])
@@ -325,6 +326,28 @@ def strategic_pack(store: Store, borough: str, *, since, to, previous: int = 3, 
                       f"as '{SMALL}' and the rest rounded to the nearest {ROUND_TO}, as on the youth map.",
                       f"Trends: this period and the {previous} periods of the same length before it."]
     return Pack("strategic", f"Strategic MACE: {names[borough]['name']}, {about['period']}", about, sections)
+
+
+def _risk_movement(store: Store, cohort, to: date, section: Section) -> None:
+    """The share of the cohort whose risk-matrix band fell, stayed or rose over the 3 and 6 months to the period's
+    last day (``panels/risk.py``), among the children with a banded score on both days; shares only of 10 or more."""
+    from ..panels.risk import band_movement, configured_bands, read_assessments
+
+    assessments = read_assessments(store, cohort)
+    if assessments.empty:
+        return
+    bands, last = configured_bands(store), to - pd.Timedelta(days=1)
+    moves = [band_movement(assessments, as_of=last, months=months, bands=bands) for months in (3, 6)]
+    if not any(m["children"] for m in moves):
+        return
+    section.text.append("Risk-matrix bands (docs/panels.md): of the children scored at both ends of each span, the "
+                        "share whose band fell, stayed the same or rose (each child's latest score on each day).")
+    section.blocks.append(Table("Risk-matrix band movement",
+                                ["over", "children compared", "fell", "stayed", "rose"],
+                                [[f"{m['months']} months ({m['from']:%d %b %Y} – {m['to']:%d %b %Y})",
+                                  shown_count(m["children"])]
+                                 + [shown_share(m[k], m["children"]) for k in ("fell", "stayed", "rose")]
+                                 for m in moves]))
 
 
 def _locations(store, borough, names, since, to, spans, section: Section) -> None:
@@ -419,7 +442,8 @@ def _outreach(store: Store, borough: str, spans, section: Section) -> None:
 
 
 # pre-MACE ------------------------------------------------------------------------------------------------------
-PRE_MACE_LAYERS = ("people", "associations", "missing_episodes", "incidents", "places", "boundaries", "mace_actions")
+PRE_MACE_LAYERS = ("people", "associations", "missing_episodes", "incidents", "places", "boundaries", "mace_actions",
+                   "risk_assessments")
 
 
 def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: int = 0, made_by: str = "",
@@ -456,6 +480,12 @@ def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: in
             first = part[part.risk_grade == "red"].iloc[0]
             raised.setdefault(child, []).append(f"red-graded missing episode {first.episode_id}, "
                                                 f"{first.reported_missing_at:%Y-%m-%d}")
+    from ..panels.risk import band_rises, configured_bands, read_assessments
+
+    rises = band_rises(read_assessments(store, children.person_id), since=since, to=to, bands=configured_bands(store))
+    for rise in rises.itertuples():
+        raised.setdefault(rise.person_id, []).append(f"risk band rose: {rise.previous_band} to {rise.band}, "
+                                                     f"assessment {rise.assessment_id}, {rise.assessed_on:%Y-%m-%d}")
     # the reasons name the records; the people they name are written as what they are (the tables name them)
     raised = {c: [_without_people(r, graph, borough_names) for r in reasons] for c, reasons in raised.items()}
     pressing = sorted(raised, key=lambda c: (-_urgency(raised[c]), -len(raised[c]), c))
@@ -466,8 +496,8 @@ def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: in
     overview = Section("children", "Children for discussion")
     if discussed:
         overview.text.append("Children at risk raised for this panel: new in the period, escalating, newly linked to "
-                             "an adult who poses risk, or with a red-graded missing episode. Each is a child at risk; "
-                             "an association never makes a child a suspect.")
+                             "an adult who poses risk, with a red-graded missing episode, or whose risk band rose. "
+                             "Each is a child at risk; an association never makes a child a suspect.")
         overview.blocks.append(Table(
             "Children for discussion (numbered as in this pack)", ["no.", "child", "home borough", "raised by"],
             [[number[c], c, borough_names.get(home.get(c, borough), borough), "; ".join(raised[c])]
@@ -588,6 +618,7 @@ def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: in
 
 #: How pressing each kind of reason is, for the order children are discussed in (the most serious first).
 URGENCY = (("red-graded", 4), ("found outside London", 4), ("new link to an adult who poses risk", 3),
+           ("risk band rose", 3),
            ("repeat missing", 2), ("new link to a child already flagged", 2), ("more serious", 2),
            ("found in another borough", 1), ("more frequent", 1), ("more events", 1), ("new: first recorded", 0.5))
 

@@ -27,6 +27,7 @@ from .audit_log import AuditQueries
 from .batches import BatchQueries
 from .erasure import ErasureQueries
 from .group_ids import GroupIdQueries
+from .risk_bands import RiskBandQueries
 from .tables import build_metadata
 
 
@@ -97,7 +98,7 @@ APPEND_ONLY_SQL = {
 }
 
 
-class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQueries):
+class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQueries, RiskBandQueries):
     """Tables and queries over one database.
 
     Parameters

@@ -137,6 +137,14 @@ def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -
         Column("value", Integer, nullable=False),
         Column("published_at", DateTime, nullable=False),
     )
+    Table(  # the risk matrix's bands as an administrator configured them (panels/risk.py; none: the preloaded)
+        "risk_bands", metadata,
+        Column("low", Integer, primary_key=True, autoincrement=False, comment="lowest score in the band"),
+        Column("high", Integer, nullable=False, comment="highest score in the band"),
+        Column("label", Text, nullable=False),
+        Column("set_by", String(64), nullable=False),
+        Column("set_at", DateTime, nullable=False),
+    )
     Table(  # append-only (triggers refuse UPDATE and DELETE) and hash-chained: see privacy/audit.py
         "audit_events", metadata,
         Column("seq", Integer, primary_key=True, autoincrement=False),

@@ -858,6 +858,23 @@ class WorldBuilder:
         self.truth["mace_actions"] = {"actions": len(frame), "overdue_at_year_end": int(overdue.sum()),
                                       "overdue_ids": frame.action_id[overdue].tolist()}
 
+    # referrals and the risk matrix ---------------------------------------------------------------------------
+    def make_referrals(self) -> None:
+        """Safeguarding referrals: MASH for many children, the NRM and Rescue and Response for the county-line
+        children and a few others (``risk_world.py``). A generator of its own, so nothing else changes."""
+        from .risk_world import referrals_table
+
+        self.tables["safeguarding_referrals"], self.truth["referrals"] = referrals_table(self)
+
+    def make_risk_assessments(self) -> None:
+        """Risk-matrix assessments and worker allocations, with the planted flags of ``truth["risk_matrix"]``
+        (``risk_world.py``). A generator of its own, so nothing else changes."""
+        from .risk_world import risk_tables
+
+        assessments, allocations, truth = risk_tables(self, self.tables["safeguarding_referrals"])
+        self.tables["risk_assessments"], self.tables["worker_allocations"] = assessments, allocations
+        self.truth["risk_matrix"] = truth
+
     def build(self) -> None:
         self._pending_co_offending = []
         self.make_places()
@@ -869,6 +886,8 @@ class WorldBuilder:
         self.make_survey()
         self.make_outreach()
         self.make_actions()
+        self.make_referrals()
+        self.make_risk_assessments()
         self.tables["associations"] = pd.DataFrame(self._assoc_rows)
         self.truth["counts"].update({name: len(t) for name, t in self.tables.items()})
 
@@ -881,7 +900,7 @@ def build_world(data_dir, *, seed: int = 1, year: int = 2025) -> WorldBuilder:
 
 
 LAYER_FILES = ("places", "people", "associations", "incidents", "missing_episodes", "survey_responses",
-               "outreach_sessions", "mace_actions")
+               "outreach_sessions", "mace_actions", "safeguarding_referrals", "risk_assessments", "worker_allocations")
 
 
 def write_world(out_dir, *, seed: int = 1, year: int = 2025, data_dir) -> str:

@@ -10,6 +10,8 @@ of the user's boroughs, or a child of another borough, is a 404.
 - ``/workbench/children/<id>?hops=``: one child; ``/workbench/places/<cell>?from=&to=``: one place.
 - ``/workbench/packs/<kind>.<html|pdf>?borough=&since=&to=``: a Strategic or Pre-MACE pack (Pre-MACE needs the
   password confirmed in the last five minutes and is audited as a combination).
+- ``/workbench/risk?borough=&as_of=``: risk-matrix tracking (``panels.risk``): each child's band, flags and score
+  history, audited as a consultation.
 - ``/workbench/missing?borough=&since=&to=&agenda=``: the weekly missing panel (``panels.missing``), audited as a
   combination; ``/workbench/missing.pdf`` (password confirmed; ``final=1`` refuses while an episode is ungraded).
 """
@@ -321,3 +323,22 @@ def missing_pdf():
     name = f"missing-panel-{borough}-{since}-{to}{'-final' if final else '-draft'}"
     return Response(pack_render.pdf(made), mimetype="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
+
+
+# risk-matrix tracking ---------------------------------------------------------------------------------------------
+@bp.get("/workbench/risk")
+@allow(*PERSON_ROLES)
+def risk():
+    """Risk-matrix tracking for the borough's children: bands, flags and each child's score history."""
+    from ..panels.risk import RiskError, default_day, risk_tracking
+
+    borough = params.borough()
+    as_of = params.day("as_of") or default_day(get_store())
+    why = _task()
+    try:
+        view = risk_tracking(get_store(), borough, as_of=as_of,
+                             review_days=current_app.config["GEOSERVICE_SETTINGS"].risk_review_days)
+    except RiskError as exc:
+        abort(400, description=str(exc))
+    _audit("consultation", [f"workbench:risk:{borough}", *_refs(view["people"])], why)
+    return render_template("workbench/risk.html", **_context(borough=borough, as_of=as_of, view=view))

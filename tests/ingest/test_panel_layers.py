@@ -54,6 +54,12 @@ LAYERS = {
             "decided_first": ("decided_first,C0001,mash,2025-05-02,police,early_help,2025-05-01", "time_order"),
             "no_person": ("no_person,,mash,2025-05-02,police,,", "required_missing"),
         }),
+    "worker_allocations": (
+        "allocation_id,person_id,allocated_worker,allocated_on", "allocation_id", ["good,C0001,W12,2025-05-01"], {
+            "no_worker": ("no_worker,C0001,,2025-05-01", "required_missing"),
+            "bad_day": ("bad_day,C0001,W12,2025-02-30", "date_unparseable"),
+            "no_person": ("no_person,,W12,2025-05-01", "required_missing"),
+        }),
     "police_contacts": (
         "contact_id,person_id,kind,recorded_on,offence_group", "contact_id",
         ["good,C0001,searched,2025-05-02,drugs"], {

@@ -267,3 +267,19 @@ def test_actions_are_carried_with_the_overdue_marked(pre_mace, world_dir):
     due = merton[merton.status.isin(["open", "in_progress"]) & (merton.due_on < "2026-01-01")]
     assert {row[0] for row in marked} == set(due.action_id)
     assert {row[0] for table in section.blocks for row in table.rows} == set(merton.action_id)
+
+
+def test_risk_band_rises_are_raised_for_pre_mace_and_band_movement_is_in_the_strategic_pack(strategic, pre_mace,
+                                                                                            world, truth):
+    people = world[0].read_layer("people", ["person_id", "home_borough"])
+    merton = set(people.person_id[people.home_borough == MERTON])
+    rises = sorted(set(truth["risk_matrix"]["band_rises"]) & merton)
+    assert rises, "the world plants a December band rise in Merton"
+    overview = next(s for s in pre_mace.sections if s.key == "children")
+    reasons = {row[-2] if len(row) == 2 else row[1]: row[-1] for table in overview.blocks for row in table.rows}
+    for child in rises:
+        assert "risk band rose: Early Help (Emerging) to Targeted (Moderate)" in reasons[child], child
+    assert not [c for c, r in reasons.items() if "risk band rose" in r and c not in rises]
+    movement = next(b for b in strategic.sections[0].blocks if b.caption == "Risk-matrix band movement")
+    assert [row[0][:8] for row in movement.rows] == ["3 months", "6 months"]
+    assert all(row[1] == SMALL or int(row[1].replace(",", "")) % 5 == 0 for row in movement.rows)

@@ -53,6 +53,7 @@ ROUTES = {
                                                         "agenda": "red"}),
     "workbench.missing_pdf": ("GET", "/workbench/missing.pdf", {"borough": MERTON, "since": "2025-12-22",
                                                                 "to": "2025-12-29", "agenda": "red", "final": "0"}),
+    "workbench.risk": ("GET", "/workbench/risk", {"borough": MERTON, "as_of": "2025-12-31"}),
 }
 
 #: What careless users and attackers send.
