@@ -82,6 +82,16 @@ def _whole(value, name: str) -> int:
     return number
 
 
+def _days(value, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise GeoserviceError(f"{name} must be a whole number of days, got {value!r}") from None
+    if not 1 <= number <= 366:
+        raise GeoserviceError(f"{name} must be 1-366 days, got {value!r}")
+    return number
+
+
 def _megabytes(name: str):
     return lambda value: _number(value, name)
 
@@ -150,6 +160,11 @@ SETTINGS = (
     Setting("max_window_years", 10,
             "Longest analysis window anyone may ask for, in years; windows are also clipped to the data held.",
             _megabytes("max_window_years")),
+    Setting("suspect_referral_days", 28,
+            "A child recorded by the police as a suspect (or arrested) with no safeguarding referral (MASH, NRM, "
+            "Rescue and Response) within this many days either side of the contact is flagged as a child to "
+            "protect (the disproportionality view's 'risks to' check).",
+            lambda value: _days(value, "suspect_referral_days")),
 )
 
 
@@ -184,6 +199,7 @@ class Settings:
     upload_max_inflated_mb: float
     proxy_hops: int
     max_window_years: float
+    suspect_referral_days: int
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":
