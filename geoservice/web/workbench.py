@@ -10,13 +10,15 @@ of the user's boroughs, or a child of another borough, is a 404.
 - ``/workbench/children/<id>?hops=``: one child; ``/workbench/places/<cell>?from=&to=``: one place.
 - ``/workbench/packs/<kind>.<html|pdf>?borough=&since=&to=``: a Strategic or Pre-MACE pack (Pre-MACE needs the
   password confirmed in the last five minutes and is audited as a combination).
+- ``/workbench/disproportionality?borough=&since=&to=``: the cohorts' shares against the borough's children, and
+  the children recorded as suspects with no safeguarding referral (children to protect; audited).
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
 
 from ..network.build import NetworkInputError
 from ..policy import PERSON_ROLES
@@ -248,3 +250,26 @@ def _made(kind: str, fmt: str, make):
                     headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
 
 
+
+
+@bp.get("/workbench/disproportionality")
+@allow(*PERSON_ROLES)
+def disproportionality():
+    """Disproportionality tables for a borough and an ended window, and the children to protect beside them."""
+    from ..panels.disproportionality import DisproportionalityError, from_store
+
+    borough = params.borough()
+    today = date.today()
+    end = params.day("to") or date(today.year, today.month, 1)
+    since = params.day("since") or date(end.year - 1, end.month, 1)
+    why = _task()
+    days = current_app.config["GEOSERVICE_SETTINGS"].suspect_referral_days
+    try:
+        made = product_cache().get(("disproportionality", borough, since, end, days, today),
+                                   lambda: from_store(get_store(), borough, since=since, to=end, days=days))
+    except DisproportionalityError as exc:
+        abort(400, description=str(exc))
+    _audit("consultation", [f"workbench:disproportionality:{borough}", *_refs([c["person_id"]
+                                                                               for c in made["children"]])], why)
+    return render_template("workbench/disproportionality.html", **_context(borough=borough, since=since, to=end,
+                                                                          **made))

@@ -49,6 +49,8 @@ ROUTES = {
     "workbench.export": ("GET", "/workbench/exports/network.i2", {"borough": MERTON, "child": "C0050"}),
     "workbench.pack": ("GET", "/workbench/packs/strategic.html", {"borough": MERTON, "since": "2025-12-01",
                                                                   "to": "2026-01-01"}),
+    "workbench.disproportionality": ("GET", "/workbench/disproportionality", {"borough": MERTON, "since": "2025-01-01",
+                                                                              "to": "2026-01-01"}),
 }
 
 #: What careless users and attackers send.
