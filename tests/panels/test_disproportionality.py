@@ -303,6 +303,30 @@ def test_the_analysts_page_shows_the_tables_and_the_children_to_protect(loaded):
         app.extensions["geoservice_store"].engine.dispose()
 
 
+def test_the_tasking_officer_sees_the_tables_but_no_child(loaded):
+    from geoservice import create_app
+
+    from ..conftest import sign_in
+
+    store, settings = loaded
+    app = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})
+    try:
+        client = app.test_client()
+        sign_in(client, store, "tasking_officer", boroughs=[MERTON])
+        page = client.get(f"/workbench/disproportionality?borough={MERTON}&since={YEAR[0]}&to={YEAR[1]}")
+        body = page.get_data(as_text=True)
+        assert page.status_code == 200, body[:300]
+        assert "Children known to MACE by sex, Merton" in body
+        assert not re.search(r"\b(?:C\d{4}|A\d{3})\b", body), "aggregate only"
+        assert re.search(r"Children: (?:&lt;10|\d[\d,]*)\.", body)
+        assert client.get(f"/workbench/disproportionality?borough=E09000022&since={YEAR[0]}&to={YEAR[1]}") \
+            .status_code == 404, "another borough does not exist for them"
+        sign_in(client, store, "youth_worker", boroughs=[MERTON])
+        assert client.get(f"/workbench/disproportionality?borough={MERTON}").status_code == 403
+    finally:
+        app.extensions["geoservice_store"].engine.dispose()
+
+
 def test_the_command_prints_and_writes_the_suppressed_tables(loaded, tmp_path):
     from click.testing import CliRunner
 

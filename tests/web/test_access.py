@@ -33,7 +33,7 @@ EXPECTED = {
     "workbench.index": {"mace_analyst"}, "workbench.set_task": {"mace_analyst"}, "workbench.groups": {"mace_analyst"},
     "workbench.group": {"mace_analyst"}, "workbench.child": {"mace_analyst"},
     "workbench.child_lookup": {"mace_analyst"}, "workbench.place": {"mace_analyst"}, "workbench.pack": {"mace_analyst"},
-    "workbench.export": {"mace_analyst"}, "workbench.disproportionality": {"mace_analyst"},
+    "workbench.export": {"mace_analyst"}, "workbench.disproportionality": {"mace_analyst", "tasking_officer"},
 }
 MAP_TIERS = {"mace_hotspots": {"mace_analyst"}, "csp_tasking": {"mace_analyst", "tasking_officer"},
              "youth_area": {"mace_analyst", "tasking_officer", "youth_worker"}}
