@@ -221,7 +221,8 @@ def table_rows(rows: list[dict]) -> tuple[list[list[str]], str]:
     return shown, shown_count(total)
 
 
-COLUMNS = ("group", "children", "share", "borough under-18s", "share of under-18s", "relative rate", "95% interval")
+COLUMNS = ("group", "children", "share", "borough's children", "share of borough's children", "relative rate",
+           "95% interval")
 
 
 @dataclasses.dataclass
@@ -392,7 +393,7 @@ def children_to_protect(flagged: pd.DataFrame, *, people: pd.DataFrame, contacts
                       for r in suspected.sort_values("recorded_on").itertuples()]
         home = info.loc[child, "home_borough"] if child in info.index else ""
         out.append({"person_id": child, "home_borough": home,
-                    "risks_to": risks_to or ["none recorded: ask the child's network what harm they face"],
+                    "risks_to": risks_to or ["no harm recorded yet: find out what this child is exposed to"],
                     "risks_from": risks_from,
                     "why_flagged": f"no safeguarding referral within {days} days of {row.first:%Y-%m-%d}"})
     return out
