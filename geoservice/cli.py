@@ -611,6 +611,62 @@ def risk_bands_reset(ctx, account, why) -> None:
 
     made = set_bands(_store(ctx), None, user=_account(ctx, account), justification=why)
     click.echo("risk bands now the preloaded ones: " + "; ".join(map(str, made)))
+@main.command("disproportionality")
+@click.option("--borough", required=True, help="GSS code of the borough, e.g. E09000024 (Merton).")
+@click.option("--since", required=True, help="Start of the window, YYYY-MM-DD (inclusive).")
+@click.option("--to", "end", required=True, help="End of the window, YYYY-MM-DD (exclusive); it must have passed.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every table (as shown: suppressed and rounded) to this CSV file.")
+@click.option("--stop-search", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A police.uk stop-and-search CSV: its under-18 records by ethnicity and sex against the baseline "
+                   "(only when the file has the demographic columns; nothing is guessed).")
+@click.pass_context
+@handle_errors()
+def disproportionality(ctx, borough, since, end, csv_path, stop_search) -> None:
+    """Shares of the MACE, missing, arrested-or-searched and in-care cohorts by ethnicity, sex and age against the
+    borough's under-18 baseline, with relative rates and 95% intervals; small counts suppressed. Aggregate only:
+    children recorded as suspects with no referral are counted here and listed on the workbench page."""
+    from .panels.disproportionality import StopSearchDemographicsMissing, from_store, stop_search_under_18
+    from .safe_text import for_spreadsheet
+
+    store = _store(ctx)
+    made = from_store(store, borough, since=since, to=end, days=_settings(ctx).suspect_referral_days)
+    result = made["result"]
+    tables = [(t.title, list(t.columns), t.rows, t.total) for t in result.tables]
+    if stop_search:
+        try:
+            baseline = store.read_layer("population_baseline", ["borough", "dimension", "category", "children"],
+                                        equals={"borough": borough})
+            searched = stop_search_under_18(stop_search, baseline=baseline)
+            for table in searched["tables"].values():
+                tables.append((table["title"], ["group", "records", *list(result.tables[0].columns)[2:]],
+                               table["rows"], table["total"]))
+            click.echo(f"{stop_search.name}: {searched['under_18']} under-18 records of {searched['records']}. "
+                       + searched["note"])
+        except StopSearchDemographicsMissing as exc:
+            click.echo(str(exc))
+    for title, columns, rows, total in tables:
+        click.echo(f"\n{title}\n  " + " | ".join(columns))
+        for row in rows:
+            click.echo("  " + " | ".join(row))
+        click.echo(f"  all in the cohort: {total}")
+    for note in result.notes:
+        click.echo(f"\n{note}")
+    flagged = len(made["children"])
+    click.echo(f"\nChildren recorded as a suspect with no safeguarding referral within {made['days']} days: "
+               f"{flagged} (children to protect; listed on the workbench's disproportionality page)")
+    if csv_path:
+        import csv
+
+        with open(csv_path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["table", "group", "count", "share", "baseline", "baseline share", "relative rate",
+                             "95% interval"])
+            for title, _columns, rows, total in tables:
+                for row in rows:
+                    writer.writerow([for_spreadsheet(v) for v in (title, *row)])
+                writer.writerow([for_spreadsheet(v) for v in (title, "all in the cohort", total, "", "", "", "", "")])
+        click.echo(f"wrote {csv_path}")
 
 
 @main.group()

@@ -82,6 +82,16 @@ def _whole(value, name: str, low: int = 0, high: int = 10) -> int:
     return number
 
 
+def _days(value, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise GeoserviceError(f"{name} must be a whole number of days, got {value!r}") from None
+    if not 1 <= number <= 366:
+        raise GeoserviceError(f"{name} must be 1-366 days, got {value!r}")
+    return number
+
+
 def _megabytes(name: str):
     return lambda value: _number(value, name)
 
@@ -160,6 +170,11 @@ SETTINGS = (
             "How many days a child's contextual-harm risk matrix may go without a new score before it is flagged "
             "as not reviewed (risk-matrix tracking, docs/panels.md).",
             lambda value: _whole(value, "risk_review_days", 1, 730)),
+    Setting("suspect_referral_days", 28,
+            "A child recorded by the police as a suspect (or arrested) with no safeguarding referral (MASH, NRM, "
+            "Rescue and Response) within this many days either side of the contact is flagged as a child to "
+            "protect (the disproportionality view's 'risks to' check).",
+            lambda value: _days(value, "suspect_referral_days")),
 )
 
 
@@ -197,6 +212,7 @@ class Settings:
     repeat_missing_days: int
     repeat_missing_episodes: int
     risk_review_days: int
+    suspect_referral_days: int
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":

@@ -13,6 +13,9 @@ MACE_ANALYST, TASKING_OFFICER, YOUTH_WORKER, AUDITOR, ADMIN = ROLES = (
 
 #: Person-level answers (peer groups, a person, linkage, network exports).
 PERSON_ROLES = (MACE_ANALYST,)
+#: Disproportionality tables (aggregate, suppressed): the analyst and the community safety partnership's tasking
+#: officer. The children to protect listed beside them are person-level: PERSON_ROLES only.
+DISPROPORTIONALITY_ROLES = (MACE_ANALYST, TASKING_OFFICER)
 #: Hot spots of the concern index (aggregate over places, not people).
 HOTSPOT_ROLES = (MACE_ANALYST, TASKING_OFFICER)
 #: What is loaded: layer row and quarantine counts.
@@ -52,3 +55,8 @@ def within(user_boroughs, boroughs) -> bool:
     """Are all ``boroughs`` among the user's? (An empty request is not.)"""
     boroughs = set(boroughs)
     return bool(boroughs) and None not in boroughs and boroughs <= set(user_boroughs)
+
+
+def may_see_people(roles) -> bool:
+    """May a user with ``roles`` see person-level answers (children named by their ids)?"""
+    return bool(set(roles) & set(PERSON_ROLES))

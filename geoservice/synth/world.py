@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..config import MERTON_AND_NEIGHBOURS
+from ..config import MERTON_AND_NEIGHBOURS, default
 
 MERTON = "E09000024"
 # Wards in the east of Merton (2013 wards), where the planted concentration of harm lies.
@@ -62,6 +62,10 @@ CRIME_TYPES_CONCERN = ("Violence and sexual offences", "Robbery", "Drugs", "Poss
 CRIME_TYPES_BACKGROUND = ("Anti-social behaviour", "Violence and sexual offences", "Vehicle crime", "Other theft",
                           "Burglary", "Criminal damage and arson", "Shoplifting", "Public order", "Drugs",
                           "Theft from the person", "Robbery", "Bicycle theft")
+#: The synthetic under-18 ethnic mix (near ONS Census 2021 for south London), and the group planted over-represented
+#: among children searched or arrested, at this relative rate to its baseline share.
+BASELINE_ETHNIC_MIX = {"white": 0.45, "black": 0.23, "asian": 0.15, "mixed": 0.12, "other": 0.05}
+PLANTED_GROUP, PLANTED_RELATIVE_RATE = "black", 2.0
 SURVEY_REASONS = ("gangs", "drugs", "knife_crime", "poor_lighting", "adults_hanging_around", "harassment",
                   "bullying", "other")
 
@@ -874,6 +878,108 @@ class WorldBuilder:
         assessments, allocations, truth = risk_tables(self, self.tables["safeguarding_referrals"])
         self.tables["risk_assessments"], self.tables["worker_allocations"] = assessments, allocations
         self.truth["risk_matrix"] = truth
+    # disproportionality: care status, police contacts, the under-18 baseline ----------------------------------
+    def make_care_status(self) -> None:
+        """Children looked after (about 15-25%), including every child who went missing from a children's home or
+        a foster placement; adults and professionals 'not_known'. A generator of its own, so the rest of the world
+        stays as it was and people.csv only gains the column."""
+        rng = np.random.default_rng(self.seed + 104729)
+        people = self.tables["people"]
+        children = people.subject_category == "child_at_risk"
+        episodes = self.tables["missing_episodes"]
+        placed = set(episodes.person_id[episodes.missing_from_type.isin(["children_home", "foster_placement"])])
+        looked_after = people.person_id.isin(placed) & children
+        target = int(round(rng.uniform(0.15, 0.25) * children.sum()))
+        more = np.flatnonzero((children & ~looked_after).to_numpy())
+        extra = rng.choice(more, max(0, min(len(more), target - int(looked_after.sum()))), replace=False)
+        looked_after.iloc[extra] = True
+        status = np.where(looked_after, "looked_after", np.where(children, "not_looked_after", "not_known"))
+        people.insert(int(people.columns.get_loc("ethnicity")) + 1, "care_status", status)
+        self.children = self.children.assign(care_status=status[: len(self.children)])
+        self.truth["looked_after"] = {"children": int(looked_after.sum()),
+                                      "share": round(float(looked_after.sum() / children.sum()), 3)}
+
+    def make_baseline(self) -> None:
+        """A synthetic under-18 population per borough of the study area (tens of thousands of children), by
+        ethnicity, sex and single year of age, near the south London mix. Counts, not people; own generator."""
+        rng = np.random.default_rng(self.seed + 130363)
+        rows = []
+        for borough in MERTON_AND_NEIGHBOURS:
+            total = int(rng.integers(40_000, 90_000))
+            mix = rng.dirichlet(np.array(list(BASELINE_ETHNIC_MIX.values())) * 400)
+            dimensions = {"ethnicity": (list(BASELINE_ETHNIC_MIX), mix),
+                          "sex": (["female", "male"], np.array([0.49, 0.51])),
+                          "age": ([str(a) for a in range(18)], rng.dirichlet(np.full(18, 300.0)))}
+            for dimension, (categories, shares) in dimensions.items():
+                for category, count in zip(categories, rng.multinomial(total, shares / shares.sum())):
+                    rows.append({"borough": borough, "dimension": dimension, "category": category,
+                                 "children": int(count), "source": "synthetic"})
+        self.tables["population_baseline"] = pd.DataFrame(rows)
+
+    def make_police_contacts(self) -> None:
+        """Police contacts with children: searched, arrested, recorded as a suspect or as a victim, over the year.
+
+        Planted: in every borough, the children searched or arrested hold PLANTED_GROUP at PLANTED_RELATIVE_RATE
+        times its share of the borough's under-18 baseline (chosen by count, so the rate is met exactly for the
+        whole year); some children are recorded as suspects. Own generator."""
+        rng = np.random.default_rng(self.seed + 15485863)
+        baseline = self.tables["population_baseline"]
+        children = self.children
+        days = (self.end - self.start).days
+        rows, planted = [], {}
+
+        def contact(child: str, kind: str, group: str) -> None:
+            day = self.start + timedelta(days=int(rng.integers(0, days)))
+            rows.append({"person_id": child, "kind": kind, "recorded_on": day.strftime("%Y-%m-%d"),
+                         "offence_group": group})
+
+        for borough in MERTON_AND_NEIGHBOURS:
+            ours = children[children.home_borough == borough]
+            ethnic = baseline[(baseline.borough == borough) & (baseline.dimension == "ethnicity")]
+            share = float(ethnic.children[ethnic.category == PLANTED_GROUP].sum() / ethnic.children.sum())
+            n = int(round(0.4 * len(ours)))
+            group = ours.person_id[ours.ethnicity == PLANTED_GROUP].to_numpy()
+            rest = ours.person_id[ours.ethnicity != PLANTED_GROUP].to_numpy()
+            n_group = min(len(group), int(round(PLANTED_RELATIVE_RATE * share * n)))
+            chosen = np.r_[rng.choice(group, n_group, replace=False), rng.choice(rest, n - n_group, replace=False)]
+            for child in chosen:
+                contact(str(child), "searched", str(rng.choice(["drugs", "weapons", "stolen property"])))
+                if rng.random() < 0.35:
+                    contact(str(child), "arrested", str(rng.choice(["drugs", "weapons", "violence", "robbery"])))
+            planted[borough] = {"searched_or_arrested": n, "in_group": n_group, "baseline_share": round(share, 4),
+                                "relative_rate": round(n_group / n / share, 3) if n and share else None}
+        everyone = children.person_id.to_numpy()
+        for child in rng.choice(everyone, int(0.12 * len(everyone)), replace=False):  # suspects
+            contact(str(child), "suspect", str(rng.choice(["drugs", "violence", "robbery", "theft"])))
+        for child in rng.choice(everyone, int(0.15 * len(everyone)), replace=False):  # harmed
+            contact(str(child), "victim", str(rng.choice(["violence", "robbery", "sexual offences", "exploitation"])))
+        frame = pd.DataFrame(rows).sort_values(["recorded_on", "person_id", "kind"], kind="stable")
+        frame.insert(0, "contact_id", [f"PC{i + 1:05d}" for i in range(len(frame))])
+        self.tables["police_contacts"] = frame.reset_index(drop=True)
+        self.truth["disproportionality"] = {"cohort": "arrested_or_searched", "dimension": "ethnicity",
+                                            "category": PLANTED_GROUP, "by_borough": planted}
+
+    def _truth_suspects_without_referral(self) -> None:
+        """Children recorded as a suspect (or arrested) with no safeguarding referral of any kind within the
+        ``suspect_referral_days`` setting's default either side of the contact, computed from the final tables
+        (referrals come from another step; with none, every such child). Judged at the year's end: contacts whose
+        window runs past it are left out. Run last in ``build``."""
+        days = default("suspect_referral_days")
+        contacts = self.tables["police_contacts"]
+        contacts = contacts[contacts.kind.isin(["suspect", "arrested"])]
+        referrals = self.tables.get("safeguarding_referrals")
+        referred = {} if referrals is None else {
+            person: pd.to_datetime(group.referred_on) for person, group in referrals.groupby("person_id")}
+        flagged = set()
+        for row in contacts.itertuples():
+            when = pd.Timestamp(row.recorded_on)
+            if when + pd.Timedelta(days=days) >= pd.Timestamp(self.end):
+                continue
+            dates = referred.get(row.person_id)
+            if dates is None or not ((dates - when).abs() <= pd.Timedelta(days=days)).any():
+                flagged.add(row.person_id)
+        self.truth["suspects_without_referral"] = {"days": days, "judged_on": self.end.strftime("%Y-%m-%d"),
+                                                   "children": sorted(flagged)}
 
     def build(self) -> None:
         self._pending_co_offending = []
@@ -889,6 +995,10 @@ class WorldBuilder:
         self.make_referrals()
         self.make_risk_assessments()
         self.tables["associations"] = pd.DataFrame(self._assoc_rows)
+        self.make_care_status()
+        self.make_baseline()
+        self.make_police_contacts()
+        self._truth_suspects_without_referral()
         self.truth["counts"].update({name: len(t) for name, t in self.tables.items()})
 
 
@@ -900,7 +1010,8 @@ def build_world(data_dir, *, seed: int = 1, year: int = 2025) -> WorldBuilder:
 
 
 LAYER_FILES = ("places", "people", "associations", "incidents", "missing_episodes", "survey_responses",
-               "outreach_sessions", "mace_actions", "safeguarding_referrals", "risk_assessments", "worker_allocations")
+               "outreach_sessions", "mace_actions", "safeguarding_referrals", "risk_assessments", "worker_allocations",
+               "police_contacts", "population_baseline")
 
 
 def write_world(out_dir, *, seed: int = 1, year: int = 2025, data_dir) -> str:

@@ -14,6 +14,8 @@ of the user's boroughs, or a child of another borough, is a 404.
   history, audited as a consultation.
 - ``/workbench/missing?borough=&since=&to=&agenda=``: the weekly missing panel (``panels.missing``), audited as a
   combination; ``/workbench/missing.pdf`` (password confirmed; ``final=1`` refuses while an episode is ungraded).
+- ``/workbench/disproportionality?borough=&since=&to=``: the cohorts' shares against the borough's children, and
+  the children recorded as suspects with no safeguarding referral (children to protect; audited).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import date, timedelta
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
 
 from ..network.build import NetworkInputError
-from ..policy import PERSON_ROLES
+from ..policy import DISPROPORTIONALITY_ROLES, PERSON_ROLES, may_see_people
 from ..reports import casework
 from ..reports.linkage import DEFAULT_PANEL_INTERVAL_DAYS
 from . import params
@@ -342,3 +344,31 @@ def risk():
         abort(400, description=str(exc))
     _audit("consultation", [f"workbench:risk:{borough}", *_refs(view["people"])], why)
     return render_template("workbench/risk.html", **_context(borough=borough, as_of=as_of, view=view))
+
+
+@bp.get("/workbench/disproportionality")
+@allow(*DISPROPORTIONALITY_ROLES)
+def disproportionality():
+    """Disproportionality tables for a borough and an ended window; for analysts, the children to protect too."""
+    from ..panels.disproportionality import DisproportionalityError, from_store
+    from ..reports.packs import shown_count
+
+    borough = params.borough()
+    today = date.today()
+    end = params.day("to") or date(today.year, today.month, 1)
+    since = params.day("since") or date(end.year - 1, end.month, 1)
+    people = may_see_people(current_user().roles)
+    why = _task() if people else None
+    days = current_app.config["GEOSERVICE_SETTINGS"].suspect_referral_days
+    try:
+        made = product_cache().get(("disproportionality", borough, since, end, days, today),
+                                   lambda: from_store(get_store(), borough, since=since, to=end, days=days))
+    except DisproportionalityError as exc:
+        abort(400, description=str(exc))
+    children = made["children"]
+    if people:
+        _audit("consultation", [f"workbench:disproportionality:{borough}",
+                                *_refs([c["person_id"] for c in children])], why)
+    return render_template("workbench/disproportionality.html", **_context(
+        borough=borough, since=since, to=end, result=made["result"], days=made["days"], waiting=made["waiting"],
+        people=people, children=children if people else [], children_count=shown_count(len(children))))

@@ -17,7 +17,8 @@ from ..conftest import TEST_PASSWORD, sign_in
 MERTON, LAMBETH = "E09000024", "E09000022"
 PERSON_ID = re.compile(r"\b(?:C\d{4}|A\d{3}|P\d{3}|ME\d{5}|SR\d{5}|OS\d{5}|AS\d{5})\b")
 WORLD = ("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
-         "outreach_sessions", "safeguarding_referrals", "risk_assessments", "worker_allocations")
+         "outreach_sessions", "safeguarding_referrals", "risk_assessments", "worker_allocations",
+         "police_contacts", "population_baseline")
 
 #: What each route is meant to admit: a route added without an entry here, or declared differently, fails.
 EXPECTED = {
@@ -35,6 +36,7 @@ EXPECTED = {
     "workbench.child_lookup": {"mace_analyst"}, "workbench.place": {"mace_analyst"}, "workbench.pack": {"mace_analyst"},
     "workbench.export": {"mace_analyst"}, "workbench.missing": {"mace_analyst"},
     "workbench.missing_pdf": {"mace_analyst"}, "workbench.risk": {"mace_analyst"},
+    "workbench.disproportionality": {"mace_analyst", "tasking_officer"},
 }
 MAP_TIERS = {"mace_hotspots": {"mace_analyst"}, "csp_tasking": {"mace_analyst", "tasking_officer"},
              "youth_area": {"mace_analyst", "tasking_officer", "youth_worker"}}
@@ -97,7 +99,9 @@ def _requests(own_child, foreign_child, bench=None):
                     ("workbench.export", "GET", f"/workbench/exports/network.gexf?borough={borough}", scope),
                     ("workbench.missing", "GET", f"/workbench/missing?borough={borough}", scope),
                     ("workbench.missing_pdf", "GET", f"/workbench/missing.pdf?borough={borough}", scope),
-                    ("workbench.risk", "GET", f"/workbench/risk?borough={borough}&as_of=2025-12-31", scope)]
+                    ("workbench.risk", "GET", f"/workbench/risk?borough={borough}&as_of=2025-12-31", scope),
+                    ("workbench.disproportionality", "GET",
+                     f"/workbench/disproportionality?borough={borough}&since=2025-01-01&to=2026-01-01", scope)]
         out += [("workbench.group", "GET", f"/workbench/groups/{bench['own_group']}", "own"),
                 ("workbench.group", "GET", f"/workbench/groups/{bench['foreign_group']}", "foreign"),
                 ("workbench.child", "GET", f"/workbench/children/{bench['child']}", "own"),

@@ -54,6 +54,8 @@ ROUTES = {
     "workbench.missing_pdf": ("GET", "/workbench/missing.pdf", {"borough": MERTON, "since": "2025-12-22",
                                                                 "to": "2025-12-29", "agenda": "red", "final": "0"}),
     "workbench.risk": ("GET", "/workbench/risk", {"borough": MERTON, "as_of": "2025-12-31"}),
+    "workbench.disproportionality": ("GET", "/workbench/disproportionality", {"borough": MERTON, "since": "2025-01-01",
+                                                                              "to": "2026-01-01"}),
 }
 
 #: What careless users and attackers send.
