@@ -309,7 +309,7 @@ def missing_panel(store: Store, borough: str, *, since, to, agenda_grades=AGENDA
     sections.append(rhi)
     sections.append(_completeness_section(period, child))
     sections.append(_children_section(episodes, year, to, all_names, child, repeat_days, repeat_episodes))
-    sections.append(_found_section(store, borough, names, period, year, all_names))
+    sections.append(found_section(store, borough, names, period, year))
     sections.append(_county_lines_section(store, year, child, far_km))
     if behind:  # the episodes behind each measure, last: a click away from the measure, out of the way of the rest
         sections.append(Section("behind", "Behind the numbers: the episodes of each measure",
@@ -454,7 +454,9 @@ def _areas_of(store: Store, cells: list[str]) -> tuple[list[str], list[str]]:
     return names["ward"], names["borough"]
 
 
-def _found_section(store, borough, names, period, year, all_names) -> Section:
+def found_section(store: Store, borough: str, names: dict, period: pd.DataFrame, year: pd.DataFrame) -> Section:
+    """Where the borough's children were found: the places found more than once in ``year`` (marked when also in
+    ``period``) and the map; the missing panel's section, carried into the Pre-MACE pack too."""
     section = Section("found", "Where children were found")
     places = found_places(store, year)
     if places.empty:

@@ -21,7 +21,7 @@ Packs are functions of the store's data: the same data, dates and seed give the 
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import networkx as nx
 import pandas as pd
@@ -293,6 +293,7 @@ def strategic_pack(store: Store, borough: str, *, since, to, previous: int = 3, 
 
     # 5. missing young people
     _missing(episodes, borough, spans, by_key["missing"])
+    _found_often(store, borough, to, by_key["missing"])
 
     # 6. groups
     measures = {"peer groups with a child of the borough": [], "peer groups spanning boroughs": [],
@@ -423,6 +424,25 @@ def _missing(episodes: pd.DataFrame, borough: str, spans, section: Section) -> N
                                     for k in rhi],
                                  ["follow-on interventions after red or amber episodes"]
                                  + [shown_count(k["follow_on_red_amber"]) for k in rhi]]))
+
+
+def _found_often(store: Store, borough: str, to: date, section: Section) -> None:
+    """The places where the borough's children were found 10 or more times in the 12 months to ``to`` (the missing
+    panel's places; fewer finds are not shown in an aggregate pack)."""
+    from ..panels.missing import borough_episodes, found_places
+
+    episodes = borough_episodes(store, borough)
+    places = found_places(store, _in(episodes, "reported_missing_at", to - timedelta(days=365), to))
+    if places.empty:
+        return
+    often = places[places.episodes >= SUPPRESS_BELOW]
+    if often.empty:
+        section.text.append(f"No place was where the borough's children were found {SUPPRESS_BELOW} or more times "
+                            f"in the 12 months to {to} (the missing panel lists the places found more than once).")
+        return
+    section.blocks.append(Table(f"Places where the borough's children were found {SUPPRESS_BELOW} or more times "
+                                f"(12 months to {to})", ["place", "ward", "borough", "finds"],
+                                [[p.place, p.ward, p.borough, shown_count(p.episodes)] for p in often.itertuples()]))
 
 
 def _outreach(store: Store, borough: str, spans, section: Section) -> None:
@@ -605,6 +625,11 @@ def pre_mace_pack(store: Store, borough: str, *, since, to, as_of=None, seed: in
         groups_section.text.append(NO_DATA)
     sections.append(groups_section)
 
+    from ..panels.missing import borough_episodes, found_section  # the missing panel's own section
+
+    mine = borough_episodes(store, borough)
+    sections.append(found_section(store, borough, names, _in(mine, "reported_missing_at", since, to),
+                                  _in(mine, "reported_missing_at", to - timedelta(days=365), to)))
     sections.append(_actions(store, borough, to))
     about = _about(store, "pre_mace", borough, names, since, to, layers=PRE_MACE_LAYERS, recipient=recipient,
                    made_by=made_by, as_of=as_of)

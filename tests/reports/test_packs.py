@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from geoservice.cli import main
 from geoservice.config import PROJECT_ROOT, Settings
 from geoservice.privacy.audit import events
-from geoservice.reports.packs import (NO_DATA, SMALL, STRATEGIC_THEMES, PackError, Table, periods, pre_mace_pack,
-                                      shown_count, strategic_pack, write_pack)
+from geoservice.reports.packs import (NO_DATA, SMALL, STRATEGIC_THEMES, Figure, PackError, Table, periods,
+                                      pre_mace_pack, shown_count, strategic_pack, write_pack)
 from geoservice.store.db import Store
 
 from ..conftest import DATA_DIR
@@ -283,3 +283,15 @@ def test_risk_band_rises_are_raised_for_pre_mace_and_band_movement_is_in_the_str
     movement = next(b for b in strategic.sections[0].blocks if b.caption == "Risk-matrix band movement")
     assert [row[0][:8] for row in movement.rows] == ["3 months", "6 months"]
     assert all(row[1] == SMALL or int(row[1].replace(",", "")) % 5 == 0 for row in movement.rows)
+
+
+def test_the_missing_panels_places_feed_both_packs(strategic, pre_mace):
+    """The places where children were found (the missing panel's) appear in the Pre-MACE pack with the map, and in
+    the Strategic pack's Missing theme only where 10 or more finds keep the count safe."""
+    found = next(s for s in pre_mace.sections if s.key == "found")
+    assert any(isinstance(b, Figure) for b in found.blocks) and found.blocks[0].rows
+    missing = next(s for s in strategic.sections if s.key == "missing")
+    often = [b for b in missing.blocks if isinstance(b, Table) and "found 10 or more times" in b.caption]
+    assert often or any("No place was where" in line for line in missing.text)
+    for table in often:
+        assert all(row[-1] != "<10" for row in table.rows), "only places with 10 or more finds"
