@@ -62,8 +62,9 @@ def test_the_readme_examples_run(world_settings, tmp_path, monkeypatch):
     block = re.search(r"```bash\ngeoservice init-db.*?```", text, re.S).group(0)
     lines = re.sub(r"\\\n\s*", "", block).splitlines()
     commands = [shlex.split(line.split(" #")[0]) for line in lines if line.startswith("geoservice ")]
-    chosen = [c for c in commands if c[1] in ("hotspots", "linkage", "map")]
-    assert len(chosen) >= 4
+    chosen = [c for c in commands if c[1] in ("hotspots", "linkage", "map", "missing-panel", "risk", "risk-bands",
+                                              "disproportionality")]
+    assert len(chosen) >= 8
     monkeypatch.chdir(tmp_path)
     for words in chosen:
         args = ["--database", world_settings.database_url, "--instance", str(world_settings.instance_path), *words[1:]]
