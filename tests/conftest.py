@@ -353,3 +353,57 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
         chromium.close()
+
+
+@contextmanager
+def offline_page(app, browser, *, username: str | None = None, task: str | None = None, downloads: bool = False,
+                 timeout_ms: int = 120_000):
+    """``app`` served on a free local port, and a 1366x900 page of ``browser`` whose every request beyond the local
+    host is aborted and recorded; signed in as ``username`` (password ``TEST_PASSWORD``) and with the workbench task
+    stated as ``task`` when given. Yields ``(base_url, page, blocked)``; the server stops afterwards."""
+    import threading
+    from urllib.parse import urlparse
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=downloads)
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    blocked: list[str] = []
+
+    def only_local(route):
+        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    try:
+        if username:
+            page.goto(f"{base}/login")
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", TEST_PASSWORD)
+            page.click("button[type=submit]")
+        if task:
+            page.goto(f"{base}/workbench/")
+            page.fill("input[name=why]", task)
+            page.click("#task button[type=submit]")
+        yield base, page, blocked
+    finally:
+        context.close()
+        server.shutdown()
+
+
+def private_world(world_template: Path, folder: Path) -> tuple[Store, Settings]:
+    """A private copy of the whole synthetic world (SQLite, with its instance folder) in ``folder``: its store and
+    settings, for a module's tests to share."""
+    shutil.copy(world_template / "world.sqlite", folder / "world.sqlite")
+    shutil.copytree(world_template / "instance", folder / "instance", dirs_exist_ok=True)
+    settings = Settings.from_env(environ={}, database_url=f"sqlite:///{folder / 'world.sqlite'}",
+                                 instance_path=str(folder / "instance"), data_dir=str(DATA_DIR),
+                                 layers_dir=str(PROJECT_ROOT / "layers"))
+    return Store.from_settings(settings), settings

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
@@ -14,14 +12,12 @@ from click.testing import CliRunner
 
 from geoservice import create_app
 from geoservice.cli import main
-from geoservice.config import PROJECT_ROOT, Settings
 from geoservice.panels.missing import (MissingPanelError, borough_episodes, completeness, grading_queue,
                                        missing_panel, placed_out_of_borough, repeat_missing, rhi_kpis)
 from geoservice.privacy.audit import events
 from geoservice.privacy.users import add_user
-from geoservice.store.db import Store
 
-from ..conftest import BROWSER_ARTIFACTS, DATA_DIR, TEST_PASSWORD
+from ..conftest import BROWSER_ARTIFACTS, DATA_DIR, TEST_PASSWORD, offline_page, private_world
 
 MERTON, SUTTON = "E09000024", "E09000029"
 T0 = pd.Timestamp("2025-03-01T10:00:00")
@@ -143,13 +139,7 @@ def test_a_child_placed_in_sutton_shows_sutton_and_repeat_missing_counts_the_win
 @pytest.fixture(scope="module")
 def world(world_template, tmp_path_factory):
     """A private copy of the whole synthetic world, shared by this module's tests."""
-    folder = tmp_path_factory.mktemp("missing-panel")
-    shutil.copy(world_template / "world.sqlite", folder / "world.sqlite")
-    shutil.copytree(world_template / "instance", folder / "instance", dirs_exist_ok=True)
-    settings = Settings.from_env(environ={}, database_url=f"sqlite:///{folder / 'world.sqlite'}",
-                                 instance_path=str(folder / "instance"), data_dir=str(DATA_DIR),
-                                 layers_dir=str(PROJECT_ROOT / "layers"))
-    return Store.from_settings(settings), settings
+    return private_world(world_template, tmp_path_factory.mktemp("missing-panel"))
 
 
 def test_the_panel_finds_what_the_world_planted(world, truth):
@@ -227,34 +217,10 @@ def app(world):
 def test_the_missing_panel_in_a_real_browser(app, browser, tmp_path, truth):
     """Sign in, state the task, open the week's panel, see the draft state, follow a measure to its episodes and a
     child to their page, and download the PDF; nothing fetched from outside."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
     folder = BROWSER_ARTIFACTS / "missing-panel"
     folder.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    blocked = []
-
-    def only_local(route):
-        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_local)
-    try:
-        page.goto(f"{base}/login")
-        page.fill("input[name=username]", "mia")
-        page.fill("input[name=password]", TEST_PASSWORD)
-        page.click("button[type=submit]")
-        page.goto(f"{base}/workbench/")
-        page.fill("input[name=why]", "Missing panel 29 December")
-        page.click("#task button[type=submit]")
+    with offline_page(app, browser, username="mia", task="Missing panel 29 December", downloads=True) as (
+            base, page, blocked):
         page.click("text=Open the weekly panel")
         page.fill("#missing-form input[name=since]", "2025-12-22")
         page.fill("#missing-form input[name=to]", "2025-12-29")
@@ -263,8 +229,7 @@ def test_the_missing_panel_in_a_real_browser(app, browser, tmp_path, truth):
         state = page.locator("#agenda-state").inner_text()
         ungraded = set(truth["missing_panel"]["ungraded"])
         shown = set(re.findall(r"ME\d{5}", page.locator("section#agenda").inner_text()))
-        if ungraded & shown:
-            assert "cannot be finalised" in state
+        assert ("cannot be finalised" in state) == bool(ungraded & shown), state
         page.screenshot(path=str(folder / "1-panel.png"), full_page=True)
         page.locator("#rhi table a").first.click()  # a measure: the episodes behind it
         assert "#behind-" in page.url
@@ -280,7 +245,4 @@ def test_the_missing_panel_in_a_real_browser(app, browser, tmp_path, truth):
         download.value.save_as(path)
         assert "Return home interviews" in _pdf_text(path)
         shutil.copy(path, folder / "missing-panel.pdf")
-    finally:
-        context.close()
-        server.shutdown()
     assert not blocked, blocked

@@ -377,47 +377,21 @@ def test_the_command_line_lists_a_borough_and_audits_it(risk_store, settings, tr
 def test_risk_tracking_in_a_real_browser(world_settings, browser, truth):
     """Sign in, state the task, open risk tracking from the workbench, pick the day, read the flags and a child's
     history, and follow the child to their page; nothing fetched from outside."""
-    import threading
-    from urllib.parse import urlparse
 
-    from werkzeug.serving import make_server
 
     from geoservice import create_app
 
-    from ..conftest import BROWSER_ARTIFACTS
+    from ..conftest import BROWSER_ARTIFACTS, offline_page
 
     app = create_app({"GEOSERVICE_SETTINGS": world_settings, "TESTING": True})
     store = app.extensions["geoservice_store"]
     add_user(store, "mia", TEST_PASSWORD, roles=["mace_analyst"], boroughs=[MERTON])
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    folder = BROWSER_ARTIFACTS / "risk-tracking"
-    folder.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    blocked = []
-
-    def only_local(route):
-        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_local)
     people = store.read_layer("people", ["person_id", "home_borough"])
     merton = set(people.person_id[people.home_borough == MERTON])
     rise = sorted(set(truth["risk_matrix"]["band_rises"]) & merton)[0]
-    try:
-        page.goto(f"{base}/login")
-        page.fill("input[name=username]", "mia")
-        page.fill("input[name=password]", TEST_PASSWORD)
-        page.click("button[type=submit]")
-        page.goto(f"{base}/workbench/")
-        page.fill("input[name=why]", "Pre-MACE 5 January")
-        page.click("#task button[type=submit]")
+    folder = BROWSER_ARTIFACTS / "risk-tracking"
+    folder.mkdir(parents=True, exist_ok=True)
+    with offline_page(app, browser, username="mia", task="Pre-MACE 5 January") as (_, page, blocked):
         page.click("text=Open risk tracking")
         page.fill("#risk-form input[name=as_of]", truth["risk_matrix"]["as_of"])
         page.click("#risk-form button[type=submit]")
@@ -430,8 +404,5 @@ def test_risk_tracking_in_a_real_browser(world_settings, browser, truth):
         page.screenshot(path=str(folder / "1-risk.png"), full_page=False)
         row.locator("a").first.click()
         assert f"/workbench/children/{rise}" in page.url and page.locator("h2").count()
-    finally:
-        context.close()
-        server.shutdown()
-        store.engine.dispose()
+    store.engine.dispose()
     assert not blocked, blocked

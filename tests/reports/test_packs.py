@@ -4,7 +4,6 @@ PDFs (opened, their text read and their pages rendered) and offline HTML; the CL
 from __future__ import annotations
 
 import re
-import shutil
 from html.parser import HTMLParser
 
 import numpy as np
@@ -12,13 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from geoservice.cli import main
-from geoservice.config import PROJECT_ROOT, Settings
 from geoservice.privacy.audit import events
 from geoservice.reports.packs import (NO_DATA, SMALL, STRATEGIC_THEMES, Figure, PackError, Table, periods,
                                       pre_mace_pack, shown_count, strategic_pack, write_pack)
-from geoservice.store.db import Store
 
-from ..conftest import DATA_DIR
+from ..conftest import DATA_DIR, private_world
 
 MERTON = "E09000024"
 CHILD_ID, ADULT_ID = re.compile(r"\bC\d{4}\b"), re.compile(r"\bA\d{3}\b")
@@ -28,13 +25,7 @@ PERSON_ID = re.compile(r"\b(?:C\d{4}|A\d{3}|P\d{3})\b")
 @pytest.fixture(scope="module")
 def world(world_template, tmp_path_factory):
     """A private copy of the whole synthetic world, shared by this module's tests (packs only read)."""
-    folder = tmp_path_factory.mktemp("packs")
-    shutil.copy(world_template / "world.sqlite", folder / "world.sqlite")
-    shutil.copytree(world_template / "instance", folder / "instance", dirs_exist_ok=True)
-    settings = Settings.from_env(environ={}, database_url=f"sqlite:///{folder / 'world.sqlite'}",
-                                 instance_path=str(folder / "instance"), data_dir=str(DATA_DIR),
-                                 layers_dir=str(PROJECT_ROOT / "layers"))
-    return Store.from_settings(settings), settings
+    return private_world(world_template, tmp_path_factory.mktemp("packs"))
 
 
 @pytest.fixture(scope="module")

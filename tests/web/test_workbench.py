@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-from urllib.parse import urlparse
 
 import pytest
 
@@ -16,7 +14,7 @@ from geoservice.network.build import graph_from_evidence
 from geoservice.privacy.audit import events
 from geoservice.privacy.users import add_user
 
-from ..conftest import BROWSER_ARTIFACTS, TEST_PASSWORD, sign_in
+from ..conftest import BROWSER_ARTIFACTS, TEST_PASSWORD, offline_page, sign_in
 
 MERTON, LAMBETH = "E09000024", "E09000022"
 WORLD = ("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
@@ -100,28 +98,12 @@ def test_tables_never_list_children_and_adults_together(app):
 @pytest.mark.slow
 def test_the_analysts_monday_in_a_real_browser(app, browser, tmp_path):
     """Sign in, pick Merton, open the groups, a group, a child, a place, make both packs and download the PDF."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(180_000)  # a pack is made on request: seconds, more on a busy machine
-    blocked, errors = [], []
-
-    def only_local(route):
-        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_local)
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # noqa: E731
-    try:
+    errors = []
+    with offline_page(app, browser, downloads=True, timeout_ms=180_000) as (base, page, blocked):
+        # a pack is made on request: seconds, more on a busy machine
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # noqa: E731
         page.goto(f"{base}/login")
         page.fill("input[name=username]", "ana")
         page.fill("input[name=password]", TEST_PASSWORD)
@@ -177,9 +159,6 @@ def test_the_analysts_monday_in_a_real_browser(app, browser, tmp_path):
         download.value.save_as(path)
         assert path.read_bytes().startswith(b"%PDF")
         shutil.copy(path, ARTIFACTS / "pre-mace.pdf")
-    finally:
-        context.close()
-        server.shutdown()
     assert not blocked, blocked
     assert not errors, errors
 
