@@ -485,7 +485,8 @@ def pack_pre_mace(ctx, borough, since, end, out, recipient, as_of, why) -> None:
 @click.option("--to", "end", required=True, help="End of the period (exclusive), e.g. the panel's date.")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="File to write: .html (one offline page) or .pdf (A4).")
-@click.option("--why", required=True, help="Why (the panel): recorded in the audit log.")
+@click.option("--why", help="Why (the panel): recorded in the audit log. [default: 'weekly missing children panel', "
+                            "the borough and the period]")
 @click.option("--for", "recipient", help="Who the pack is for (printed in every page's footer).")
 @click.option("--agenda", default="red,amber", show_default=True,
               help="The grades on the agenda, comma-separated (red, amber, green).")
@@ -511,6 +512,7 @@ def missing_panel_command(ctx, borough, since, end, out, why, recipient, agenda,
     options = {"agenda_grades": tuple(g.strip() for g in agenda.split(",") if g.strip()),
                "repeat_days": repeat_days or settings.repeat_missing_days,
                "repeat_episodes": repeat_episodes or settings.repeat_missing_episodes}
+    why = why or f"weekly missing children panel, {borough}, {since} to {end}"  # the command's own purpose
     made = audited_missing_panel(_store(ctx), borough, since=since, to=end, username=f"cli:{_os_user()}",
                                  justification=why, key=pseudonym_key(settings),
                                  recipient=recipient or "Missing children panel", **options)

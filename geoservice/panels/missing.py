@@ -93,8 +93,10 @@ def rhi_kpis(episodes: pd.DataFrame) -> dict:
     partnership reports them:
 
     - ``completed``: episodes with an interview completed (``rhi_completed_at`` given);
-    - ``offered_within_24h``: of the episodes whose return was notified (``notified_at`` given), the share offered
-      an interview (``rhi_offered_at``) within 24 hours of the notification; ``notified`` is that denominator;
+    - ``offered_within_24h``: of the episodes whose return was notified (``notified_at``; where it is not recorded,
+      the return itself, ``found_at``), the share offered an interview (``rhi_offered_at``) within 24 hours of the
+      notification; ``notified`` is that denominator (an episode with no notification time is also listed as a gap
+      by ``completeness``);
     - ``conducted_within_72h``: of the episodes where the young person consented and was available
       (``rhi_consented`` and ``rhi_available`` both true: ``consented_and_available``), the share with the interview
       completed within 72 hours of the return (``found_at``, as the statutory guidance counts it);
@@ -105,10 +107,12 @@ def rhi_kpis(episodes: pd.DataFrame) -> dict:
     complement, ``not_...``) to the episode ids behind it."""
     e = typed_episodes(episodes)
     completed = e.rhi_completed_at.notna()
-    notified = e.notified_at.notna()
-    offered = (notified & e.rhi_offered_at.notna() & ((e.rhi_offered_at - e.notified_at) <= OFFER_WITHIN)).fillna(False)
+    clock = e.notified_at.fillna(e.found_at)  # the 24-hour clock: notification, or the return where none is recorded
+    notified = clock.notna()
+    offered = (notified & e.rhi_offered_at.notna() & ((e.rhi_offered_at - clock) <= OFFER_WITHIN)).fillna(False)
     eligible = (e.rhi_consented.fillna(False) & e.rhi_available.fillna(False)).astype(bool)
-    conducted = (eligible & completed & ((e.rhi_completed_at - e.found_at) <= CONDUCT_WITHIN)).fillna(False)
+    returned = e.found_at.fillna(e.notified_at)
+    conducted = (eligible & completed & ((e.rhi_completed_at - returned) <= CONDUCT_WITHIN)).fillna(False)
     follow = grade_of(e).isin(AGENDA_GRADES) & ~e.follow_on_intervention.str.lower().isin(NO_FOLLOW_ON)
 
     def ids(mask) -> list[str]:

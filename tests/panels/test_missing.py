@@ -86,6 +86,16 @@ def test_a_young_person_who_did_not_consent_changes_only_the_72_hour_denominator
     assert after["conducted_within_72h_count"] == before["conducted_within_72h_count"] == 369
 
 
+def test_without_a_notification_time_the_return_starts_the_24_hour_clock():
+    frame = partnership_fixture()
+    frame.loc[frame.episode_id == "E0020", "notified_at"] = ""  # offered 5 h after notification: 6 h after the return
+    frame.loc[frame.episode_id == "E0021", ["notified_at", "rhi_offered_at"]] = ["", _at(_episode(21), "found_at", 25)]
+    kpis = rhi_kpis(frame)
+    assert kpis["notified"] == 500 and kpis["offered_within_24h_count"] == 489
+    assert "E0021" in kpis["episodes"]["not_offered_within_24h"] and "E0020" in kpis["episodes"]["offered_within_24h"]
+    assert set(completeness(frame).query("not_notified").episode_id) == {"E0020", "E0021"}
+
+
 def test_measures_read_the_stores_types_and_say_when_nothing_can_be_measured():
     typed = partnership_fixture().assign(rhi_consented=lambda f: f.rhi_consented == "true",
                                          rhi_available=True)  # booleans as the store gives them
