@@ -222,3 +222,22 @@ def points_to_cells(lat, lng, resolutions=(7, 8, 9, 10), *, threads: int | None 
         for res in resolutions:
             out[res][part] = found[res].astype(np.int64)
     return out
+
+
+def shifted_copies(area, anchors) -> list[list[int] | None]:
+    """The shape of ``area`` (cells of one resolution) moved so its first cell lands on each of ``anchors``:
+    one list of cells (integers, in the order of ``area``) per anchor, or None where H3's local grid cannot
+    reach the anchor (across an icosahedron face or near a pentagon; never within a borough in practice)."""
+    local_ij, ij_cell = h3.api.basic_int.cell_to_local_ij, h3.api.basic_int.local_ij_to_cell
+    area = to_int(area).tolist()
+    origin = area[0]
+    i0, j0 = local_ij(origin, origin)
+    offsets = [tuple(np.subtract(local_ij(origin, c), (i0, j0))) for c in area]
+    copies: list[list[int] | None] = []
+    for anchor in to_int(anchors).tolist():
+        try:
+            ia, ja = local_ij(origin, anchor)
+            copies.append([ij_cell(origin, int(ia + di), int(ja + dj)) for di, dj in offsets])
+        except h3.H3BaseException:
+            copies.append(None)
+    return copies
