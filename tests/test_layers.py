@@ -11,7 +11,7 @@ from geoservice.layers import CheckSpec, FieldSpec, FormatSpec, LocationSpec, ge
 
 EXPECTED = {"incidents", "missing_episodes", "survey_responses", "outreach_sessions", "places", "people",
             "associations", "boundaries", "mace_actions", "risk_assessments", "safeguarding_referrals",
-            "police_contacts", "population_baseline", "worker_allocations"}
+            "police_contacts", "population_baseline", "worker_allocations", "interventions"}
 
 
 def test_every_layer_has_a_spec(specs):
@@ -50,6 +50,16 @@ def test_missing_episodes_carry_what_panels_need(specs):
     assert set(spec.field("risk_grade").allowed) == {"red", "amber", "green"}
     assert [loc.name for loc in spec.locations] == ["missing_from", "found"]
     assert spec.locations[1].extent == "great_britain"
+
+
+def test_interventions_hold_an_area_dates_and_a_kind_but_no_person(specs):
+    spec = specs["interventions"]
+    assert spec.sensitivity == "aggregate" and not spec.is_person_level
+    for name in ("intervention_id", "title", "kind", "started_on", "borough"):
+        assert spec.field(name).required, name
+    assert {"places", "cells", "ended_on", "funder", "lead_agency"} <= set(spec.field_names)
+    assert {"week_of_collaborative_action", "detached_youth_work", "housing_association_patrol", "cctv_lighting",
+            "guardianship", "other"} == set(spec.field("kind").allowed)
 
 
 def test_every_located_layer_can_use_each_way_of_locating(specs):
@@ -153,7 +163,7 @@ def test_unknown_layer_lists_the_layers(specs):
 def test_borough_fields_are_checked_against_the_boundaries(specs):
     assert {(s.name, f.name) for s in specs.values() for f in s.fields if f.area == "borough"} == {
         ("people", "home_borough"), ("incidents", "borough_code"), ("places", "borough_code"),
-        ("mace_actions", "borough"), ("population_baseline", "borough")}
+        ("mace_actions", "borough"), ("population_baseline", "borough"), ("interventions", "borough")}
     assert specs["boundaries"].field("borough_code").area is None, "the boundaries are not checked against themselves"
 
 
@@ -174,6 +184,7 @@ def test_every_layer_says_how_its_rows_are_scoped(specs):
         "police_contacts": ("people", ("person_id",)),
         "population_baseline": ("field", ("borough",)),
         "worker_allocations": ("people", ("person_id",)),
+        "interventions": ("field", ("borough",)),
     }
 
 
