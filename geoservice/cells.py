@@ -241,3 +241,14 @@ def shifted_copies(area, anchors) -> list[list[int] | None]:
         except h3.H3BaseException:
             copies.append(None)
     return copies
+
+
+def cells_at_res(cells, res: int) -> list[int]:
+    """Cells of any resolution as cells of ``res`` (integers): a coarser cell becomes its children, a finer one
+    its parent."""
+    api = h3.api.basic_int
+    out: list[int] = []
+    for cell in to_int(cells).tolist():
+        own = api.get_resolution(cell)
+        out += [api.cell_to_parent(cell, res)] if own > res else list(api.cell_to_children(cell, res))
+    return list(dict.fromkeys(out))

@@ -981,6 +981,54 @@ class WorldBuilder:
         self.truth["suspects_without_referral"] = {"days": days, "judged_on": self.end.strftime("%Y-%m-%d"),
                                                    "children": sorted(flagged)}
 
+    # interventions -------------------------------------------------------------------------------------------
+    def make_interventions(self) -> None:
+        """Interventions the partnership recorded: a week of collaborative action at a hot place in Merton, detached
+        youth work at an ordinary park (recorded by its cell) and a housing-association patrol on an estate.
+
+        No effect is planted. The incidents are drawn before the hot places' other planted patterns (peer-group
+        hang-outs, co-offending evidence) that tests check, so thinning them here would change those truths; the
+        evaluation's known effects are planted in ``synth.evaluation_panel`` instead, and an evaluation of these
+        records should find no clear change (or too little data). A generator of its own, so nothing else changes."""
+        from .. import cells as h3cells
+
+        rng = np.random.default_rng(self.seed + 1299709)
+        places = self.tables["places"]
+        in_merton = [p for p in self.hot_places if p["borough"] == MERTON]
+        hot = next((p for p in in_merton if p["kind"] == "park"), in_merton[0] if in_merton else self.hot_places[0])
+        hot_ids = {p["place_id"] for p in self.hot_places}
+        ordinary = places[~places.place_id.isin(hot_ids)]
+        park = ordinary[ordinary.kind == "park"].iloc[0] if (ordinary.kind == "park").any() else ordinary.iloc[0]
+        estate = ordinary[ordinary.kind == "estate"].iloc[0] if (ordinary.kind == "estate").any() else ordinary.iloc[1]
+
+        def day(month: int) -> datetime:
+            return datetime(self.year, month, int(rng.integers(1, 22)))
+
+        week = day(7)
+        youth, patrol = day(4), day(10)
+        park_cell = h3cells.hex_of(h3cells.point_to_cell(float(park.latitude), float(park.longitude), 9))
+        rows = [
+            {"intervention_id": "INT001", "title": f"Week of collaborative action, {hot['name']}",
+             "kind": "week_of_collaborative_action", "places": hot["name"], "cells": "",
+             "started_on": f"{week:%Y-%m-%d}", "ended_on": f"{week + timedelta(days=6):%Y-%m-%d}",
+             "funder": "Mayor's Office for Policing and Crime", "lead_agency": "community safety partnership",
+             "borough": hot["borough"]},
+            {"intervention_id": "INT002", "title": f"Detached youth work, {park['name']}",
+             "kind": "detached_youth_work", "places": "", "cells": park_cell, "started_on": f"{youth:%Y-%m-%d}",
+             "ended_on": "",
+             "funder": "youth service", "lead_agency": "youth service", "borough": park["borough_code"] or MERTON},
+            {"intervention_id": "INT003", "title": f"Housing-association patrol, {estate['name']}",
+             "kind": "housing_association_patrol", "places": estate["name"], "cells": "",
+             "started_on": f"{patrol:%Y-%m-%d}", "ended_on": f"{patrol + timedelta(days=60):%Y-%m-%d}",
+             "funder": "housing association", "lead_agency": "housing association",
+             "borough": estate["borough_code"] or MERTON},
+        ]
+        self.tables["interventions"] = pd.DataFrame(rows)
+        self.truth["interventions"] = {
+            "recorded": [r["intervention_id"] for r in rows], "hot_place": hot["place_id"], "effect_planted": False,
+            "why": "incidents are drawn before the planted patterns that depend on them; planted effects live in "
+                   "geoservice.synth.evaluation_panel"}
+
     def build(self) -> None:
         self._pending_co_offending = []
         self.make_places()
@@ -999,6 +1047,7 @@ class WorldBuilder:
         self.make_baseline()
         self.make_police_contacts()
         self._truth_suspects_without_referral()
+        self.make_interventions()
         self.truth["counts"].update({name: len(t) for name, t in self.tables.items()})
 
 
@@ -1011,7 +1060,7 @@ def build_world(data_dir, *, seed: int = 1, year: int = 2025) -> WorldBuilder:
 
 LAYER_FILES = ("places", "people", "associations", "incidents", "missing_episodes", "survey_responses",
                "outreach_sessions", "mace_actions", "safeguarding_referrals", "risk_assessments", "worker_allocations",
-               "police_contacts", "population_baseline")
+               "police_contacts", "population_baseline", "interventions")
 
 
 def write_world(out_dir, *, seed: int = 1, year: int = 2025, data_dir) -> str:
