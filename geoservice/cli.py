@@ -244,6 +244,56 @@ def hotspots(ctx, boroughs, res, k, start, end, layer, alpha, csv_path, as_json)
                f"{len(areas)} hot-spot areas ({settings['method']})")
 
 
+@main.command()
+@click.option("--intervention", "intervention_id", required=True, help="The intervention's id (interventions layer).")
+@click.option("--months-before", default=12, show_default=True, type=click.IntRange(1, 120),
+              help="Months before the start month to compare with.")
+@click.option("--months-after", default=12, show_default=True, type=click.IntRange(1, 120),
+              help="Months from the start month to evaluate (as far as the incidents go).")
+@click.option("--ring", default=1, show_default=True, type=click.IntRange(0, 3),
+              help="Rings of cells around each named place that count as its area.")
+@click.option("--res", default=9, show_default=True, help="H3 resolution (one of the stored ones, 7-10).")
+@click.option("--buffer", default=1, show_default=True, type=click.IntRange(0, 5),
+              help="Rings of cells around the area left out of the comparison (displacement, diffusion).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the placebo areas' random choice.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report (HTML) here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: the effect per type of incident.")
+@click.pass_context
+@handle_errors("as_json")
+def evaluate(ctx, intervention_id, months_before, months_after, ring, res, buffer, seed, out, as_json) -> None:
+    """Evaluate an intervention: incidents before and after, against comparison areas (docs/evaluation.md)."""
+    import math
+
+    from .analysis.interventions import evaluate_intervention
+
+    store = _store(ctx)
+    evaluation = evaluate_intervention(store, intervention_id, res=res, ring=ring, months_before=months_before,
+                                       months_after=months_after, buffer=buffer, seed=seed)
+    if out:
+        from .attribution import attributions_for
+        from .places import borough_names
+        from .reports.evaluation import write_evaluation_html
+
+        write_evaluation_html(evaluation, out, borough_names=borough_names(store),
+                              attributions=attributions_for(store, ["incidents", "places", "boundaries"]))
+    if as_json:
+        def number(value):
+            return None if value is None or math.isnan(value) else round(float(value), 4)
+
+        click.echo(json.dumps({"ok": True, "intervention": intervention_id, "settings": evaluation.settings,
+                               "months": evaluation.months, "cells": len(evaluation.treated), "effects": {
+                                   name: {"effect": number(r.effect), "low": number(r.low), "high": number(r.high),
+                                          "p": number(r.p), "before_after": number(r.before_after),
+                                          "verdict": r.verdict, "placebos": r.placebos}
+                                   for name, r in evaluation.effects.items()}, "report": str(out) if out else None}))
+        return
+    for name, result in evaluation.effects.items():
+        click.echo(f"{name}: {result.verdict}")
+    click.echo(f"{evaluation.record['title']} ({intervention_id}): {len(evaluation.treated)} cells, months "
+               f"{evaluation.months[0] if evaluation.months else '-'} to "
+               f"{evaluation.months[-1] if evaluation.months else '-'}" + (f"; report written to {out}" if out else ""))
+
+
 @main.command(name="map")
 @click.argument("spec")
 @click.option("--borough", "boroughs", multiple=True, required=True, help="GSS code; repeat for several.")

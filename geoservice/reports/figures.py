@@ -148,3 +148,61 @@ def network_svg(graph: nx.Graph, *, focus: str | None = None, link_href=None, wi
     parts.append("</svg>")
     return "".join(parts)
 
+
+
+def before_after_chart_svg(months, treated, comparison, start: str, *, width: int = 560, height: int = 240,
+                           title: str = "") -> str:
+    """Monthly counts of a treated area (solid blue line, dots) and its comparison scaled to the treated area's level
+    before the start (dashed orange line), with the start marked by a vertical line: the chart of an evaluation."""
+    months = [str(m) for m in months]
+    treated = np.asarray(treated, dtype=float)
+    comparison = np.asarray(comparison, dtype=float)
+    if not months:
+        return _empty_svg(width, 40, "no months to draw")
+    left, right, top, bottom = 44, 12, 24, 52
+    top_value = max(float(np.nanmax(np.concatenate([treated, comparison]))), 1.0) * 1.1
+    step = (width - left - right) / max(len(months) - 1, 1)
+
+    def x(i) -> float:
+        return left + i * step
+
+    def y(v) -> float:
+        return top + (1 - v / top_value) * (height - top - bottom)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="{_attr(title or "monthly counts")}" '
+             'font-family="Helvetica, Arial, sans-serif">', f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
+    if title:
+        parts.append(f"<title>{escape(title)}</title>")
+    for tick in np.linspace(0, top_value / 1.1, 4):
+        parts.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" stroke="#e5e5e5"/>'
+                     f'<text x="{left - 6}" y="{y(tick) + 3:.1f}" font-size="9" text-anchor="end" fill="#444444">'
+                     f"{tick:.0f}</text>")
+    for i, month in enumerate(months):
+        if len(months) <= 14 or i % 2 == 0:
+            parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 14}" font-size="8.5" text-anchor="middle" '
+                         f'fill="#444444">{escape(month)}</text>')
+    if start in months:
+        at = x(months.index(start)) - step / 2
+        parts.append(f'<line x1="{at:.1f}" y1="{top - 8}" x2="{at:.1f}" y2="{height - bottom}" stroke="#000000" '
+                     f'stroke-dasharray="2,2"/><text x="{at + 3:.1f}" y="{top - 10}" font-size="9" fill="#000000">'
+                     "start</text>")
+
+    def path(values) -> str:
+        points = [f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values) if np.isfinite(v)]
+        return " ".join(points)
+
+    parts.append(f'<polyline points="{path(comparison)}" fill="none" stroke="{ORANGE}" stroke-width="2" '
+                 'stroke-dasharray="6,3"/>')
+    parts.append(f'<polyline points="{path(treated)}" fill="none" stroke="{BLUE}" stroke-width="2"/>')
+    parts += [f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{BLUE}"><title>{escape(months[i])}: '
+              f"{v:g}</title></circle>" for i, v in enumerate(treated)]
+    legend_y = height - 14
+    parts.append(f'<line x1="{left}" y1="{legend_y}" x2="{left + 22}" y2="{legend_y}" stroke="{BLUE}" '
+                 f'stroke-width="2"/><text x="{left + 27}" y="{legend_y + 3}" font-size="10" fill="#222222">'
+                 "treated area</text>")
+    parts.append(f'<line x1="{left + 120}" y1="{legend_y}" x2="{left + 142}" y2="{legend_y}" stroke="{ORANGE}" '
+                 f'stroke-width="2" stroke-dasharray="6,3"/><text x="{left + 147}" y="{legend_y + 3}" font-size="10" '
+                 'fill="#222222">comparison areas, scaled to the treated level before the start</text>')
+    parts.append("</svg>")
+    return "".join(parts)
