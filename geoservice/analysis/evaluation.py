@@ -304,7 +304,8 @@ def intervention_effect(counts: pd.DataFrame, treated, start, *, matches: int = 
     pre, post = values[:, pre_mask], values[:, post_mask]
     treated_events = pre[positions].sum()
     if treated_events < MIN_TREATED_EVENTS:
-        return _empty(f"{TOO_LITTLE}: {treated_events:g} events in the treated area in the {n_pre} months before the "
+        return _empty(f"{TOO_LITTLE}: {treated_events:g} event{'' if treated_events == 1 else 's'} in the treated "
+                      f"area in the {n_pre} months before the "
                       f"start; the evaluation needs at least {MIN_TREATED_EVENTS}", **empty)
 
     n_cells = len(values)
