@@ -26,7 +26,7 @@ import pandas as pd
 from .. import cells as h3cells
 
 from ..analysis.counts import concern_index, layer_counts, study_cells
-from ..analysis.hotspot_areas import hotspot_areas, hotspot_report
+from ..analysis.hotspot_areas import hotspot_report
 from ..places import PlaceNamer, borough_names, named_places
 from ..analysis.spacetime import emerging_hotspots
 from ..analysis.windows import checked_window, max_years
@@ -42,7 +42,8 @@ BIN_STYLE = {"kind": "classes", "values": [-3, -2, -1, 1, 2, 3],
              "labels": ["cold spot, 99%", "cold spot, 95%", "cold spot, 90%", "hot spot, 90%", "hot spot, 95%",
                         "hot spot, 99%"]}
 REDS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
-GREENS = ["#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c"]
+#: Outreach in blues beside concern in yellow-orange-red: the pair reads apart for colour-blind readers (ColorBrewer).
+BLUES = ["#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c"]
 PURPLES = ["#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"]
 
 
@@ -260,6 +261,15 @@ class MapContext:
 
         return self._once("monthly", compute)
 
+    def recent_outreach(self, weeks: int) -> tuple[pd.Series, pd.Series]:
+        """Outreach per cell in the last ``weeks`` weeks of the window: sessions held, young people reached."""
+        def compute():
+            since = pd.Timestamp(self.end) - pd.Timedelta(weeks=weeks)
+            return tuple(layer_counts(self.store, "outreach_sessions", self.cells, res=self.res, start=since,
+                                      end=self.end, sum_field=field) for field in (None, "young_people_reached"))
+
+        return self._once(f"recent outreach:{weeks}", compute)
+
     def outreach(self, measure: str) -> pd.Series:
         """Outreach per cell: sessions held, or the sum of ``measure`` (young people reached)."""
         return self._once(f"outreach:{measure}", lambda: layer_counts(
@@ -296,6 +306,7 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
             frames = {**built["frames"], "layer": built["layers"][0]["id"]}
         if built.get("table"):
             tables.append(built["table"])
+        tables.extend(built.get("tables", []))
     names = borough_names(store)
     area = ", ".join(names.get(b, b) for b in boroughs)
     period_label = f"{start:%d %b %Y} to {pd.Timestamp(end) - pd.Timedelta(days=1):%d %b %Y}"
@@ -380,41 +391,50 @@ def _build_emerging(ctx: MapContext, layer: EmergingLayer) -> dict:
     return {"layers": [hexes], "frames": frames}
 
 
-def _build_where_to_act(ctx: MapContext, layer: WhereToActLayer) -> dict:
-    """The places to act on next month: ``where_to_act`` on the months of the window, its cells gathered into the
-    named places they are nearest (a panel acts on a park, not on a hexagon), as labelled points and a table; when
-    the months are too few or too sparse to test, the table says so and still ranks."""
-    from ..analysis.concentration import rate_interval
+def _places_to_act(ctx: MapContext, top: int) -> tuple[list[tuple[str, dict]], dict]:
+    """``where_to_act`` on the months of the window, its cells gathered into the named places they are nearest (a
+    panel acts on a park, not on a hexagon): up to ``top`` places in need order, each with its ``cells`` (ids),
+    ``points`` (centres), ``score`` (expected next month), counts and flags; and the ranking's settings."""
     from ..analysis.hotspots import where_to_act
 
     ranked = where_to_act(ctx.monthly())
-    settings = ranked.attrs["settings"]
     places, wards = ctx.names()
     namer = PlaceNamer(places)
     gathered: dict[str, dict] = {}
-    for cell, row in ranked[ranked["count"] > 0].head(layer.top * 5).iterrows():
+    for cell, row in ranked[ranked["count"] > 0].head(top * 5).iterrows():
         lat, lng = h3cells.centre(cell)
         named = namer.near([cell], limit=1)
         ward = _ward_of(lat, lng, wards)
         place = " / ".join(p for p in (named[0] if named else "", ward) if p) or f"unnamed place {len(gathered) + 1}"
         if place not in gathered:
-            if len(gathered) == layer.top:
+            if len(gathered) == top:
                 continue
-            gathered[place] = {"rank": len(gathered) + 1, "cells": [], "score": 0.0, "count": 0, "last_3": 0,
-                               "hot": False, "cluster": False}
+            gathered[place] = {"rank": len(gathered) + 1, "cells": [], "points": [], "score": 0.0, "count": 0,
+                               "last_3": 0, "hot": False, "cluster": False}
         group = gathered[place]
-        group["cells"].append((lat, lng))
+        group["cells"].append(cell)
+        group["points"].append((lat, lng))
         group["score"] += row["score"]
         group["count"] += int(row["count"])
         group["last_3"] += int(row["last_3_months"])
         group["hot"] |= bool(row["hot"])
         group["cluster"] |= bool(row["cluster"])
+    ordered = sorted(gathered.items(), key=lambda item: (-item[1]["score"], item[1]["rank"]))
+    for rank, (_, group) in enumerate(ordered, start=1):  # a place of several cells may outrank its first
+        group["rank"] = rank
+    return ordered, ranked.attrs["settings"]
+
+
+def _build_where_to_act(ctx: MapContext, layer: WhereToActLayer) -> dict:
+    """The places to act on next month (``_places_to_act``) as labelled points and a table; when the months are too
+    few or too sparse to test, the table says so and still ranks."""
+    from ..analysis.concentration import rate_interval
+
+    ordered, settings = _places_to_act(ctx, layer.top)
     months = settings["months"]
     points, rows = [], []
-    ordered = sorted(gathered.items(), key=lambda item: (-item[1]["score"], item[1]["rank"]))
-    for rank, (place, group) in enumerate(ordered, start=1):  # a place of several cells may outrank its first
-        group["rank"] = rank
-        lat, lng = np.mean(group["cells"], axis=0)
+    for place, group in ordered:
+        lat, lng = np.mean(group["points"], axis=0)
         low, high = rate_interval(np.array([group["count"]]))
         flags = ", ".join(f for f, on in (("concentrated here", group["hot"]), ("part of a cluster", group["cluster"]))
                           if on) or "neither (too few to test, or not unusual)"
@@ -476,38 +496,74 @@ def _build_group_places(ctx: MapContext, layer: GroupPlacesLayer) -> dict:
 def _build_outreach(ctx: MapContext, layer: OutreachLayer) -> dict:
     values = ctx.outreach(layer.measure)
     unit = "sessions" if layer.measure == "sessions" else "young people reached"
-    return {"layers": [_hex_layer(ctx.table, layer, values, _sequential(values, GREENS, unit), "{value} " + unit)]}
+    return {"layers": [_hex_layer(ctx.table, layer, values, _sequential(values, BLUES, unit), "{value} " + unit)]}
+
+
+def _coverage(ctx: MapContext, rule, consider: int) -> pd.DataFrame:
+    """The ``consider`` places of most need (``_places_to_act``) with the outreach around them in the rule's last
+    weeks and their status (``analysis.tasking``), with each place's centre (``lat``, ``lng``)."""
+    from ..analysis.tasking import outreach_coverage
+
+    ordered, _ = _places_to_act(ctx, consider)
+    need = pd.DataFrame([{"place": place, "cells": group["cells"], "need": group["score"]} for place, group in ordered],
+                        columns=["place", "cells", "need"])
+    sessions, reached = ctx.recent_outreach(rule.weeks)
+    coverage = outreach_coverage(need, sessions, reached, rule)
+    centres = [np.mean(group["points"], axis=0) for _, group in ordered]
+    return coverage.assign(lat=[round(float(c[0]), 5) for c in centres], lng=[round(float(c[1]), 5) for c in centres])
 
 
 def _build_gaps(ctx: MapContext, layer: GapsLayer) -> dict:
-    result, _ = ctx.hotspots()
-    # candidate areas: hot at 90% confidence or more after FDR (Gi_Bin 1-3), joined where cells touch
-    places, wards = ctx.names()
-    areas = hotspot_areas(result.assign(hot=result["bin"] > 0), places=places, wards=wards)
-    sessions, reached = ctx.outreach("sessions"), ctx.outreach("young_people_reached")
-    rows = []
-    for area in areas.itertuples():
-        around = {n for ring in h3cells.disks(area.cells, 1) for n in ring} & set(sessions.index)
-        held, met = int(sessions.loc[list(around)].sum()), int(reached.loc[list(around)].sum())
-        rows.append({"name": area.name, "cells": area.cells, "concern": float(area.value), "sessions": held,
-                     "reached": met, "lat": area.lat, "lng": area.lng, "score": area.value / (1 + held)})
-    ranked = sorted(rows, key=lambda r: (-r["score"], r["name"]))[: layer.top]
-    index, values, points, table_rows = [], [], [], []
-    for rank, row in enumerate(ranked, start=1):
-        for c in row["cells"]:
+    """Where outreach is missing: of the places of most need, those uncovered or under-covered by the explicit rule
+    (``analysis.tasking.CoverageRule``), ranked by need, outlined and labelled; the covered places apart, marked and
+    in their own table, so a place that already gets outreach is never listed as a gap."""
+    from ..analysis.tasking import CoverageRule, gaps_and_covered
+
+    rule = CoverageRule(weeks=layer.weeks, under_covered_below=layer.under_covered_below, ring=layer.ring)
+    gaps, covered = gaps_and_covered(_coverage(ctx, rule, layer.consider), top=layer.top)
+    index, values, points, gap_rows = [], [], [], []
+    for rank, row in enumerate(gaps.itertuples(), start=1):
+        for c in row.cells:
             index.append(ctx.table.index(c))
             values.append(rank)
-        points.append([round(row["lat"], 5), round(row["lng"], 5), f"gap {rank}",
-                       f"Gap {rank}: {row['name']}: concern {row['concern']:,.0f}, {row['sessions']} outreach "
-                       f"sessions reaching {row['reached']} young people"])
-        table_rows.append([rank, row["name"], _num(row["concern"]), row["sessions"], row["reached"]])
+        points.append([row.lat, row.lng, f"gap {rank}",
+                       f"Gap {rank}: {row.place}: {row.status}; need {row.need:.1f} next month (rank {row.rank}); "
+                       f"{row.sessions} sessions reaching {row.reached} young people in {rule.weeks} weeks"])
+        gap_rows.append([rank, row.place, row.status, f"{row.need:.1f}", row.rank, row.sessions, row.reached])
+    covered_points = [[row.lat, row.lng, "covered",
+                       f"Covered: {row.place}: {row.sessions} sessions reaching {row.reached} young people in "
+                       f"{rule.weeks} weeks; need {row.need:.1f} next month (rank {row.rank})"]
+                      for row in covered.itertuples()]
+    covered_rows = [[row.rank, row.place, f"{row.need:.1f}", row.sessions, row.reached] for row in covered.itertuples()]
+    note = (f"Of the {layer.consider} places of most need (the 'where to act' ranking), {rule.words()}. "
+            + ("" if gap_rows else "None of them is uncovered or under-covered."))
     style = {"kind": "outline", "colour": "#d7301f", "labels": ["gap (ranked on the list)"]}
     return {"layers": [{**_shown("hex", layer), "index": index, "values": values, "style": style,
                         "tooltip": "gap {value}", "legend": True},
                        {**_shown("points", layer), "title": layer.title + ": labels", "points": points,
-                        "colour": "#d7301f", "labels": True}],
-            "table": {"title": layer.title, "columns": ["rank", "area", "concern", "sessions", "young people"],
-                      "rows": table_rows}}
+                        "colour": "#d7301f", "labels": True},
+                       {**_shown("points", layer), "title": "Covered places of high need", "points": covered_points,
+                        "colour": "#2166ac", "labels": False}],
+            "tables": [{"title": layer.title, "note": note,
+                        "columns": ["gap", "place (ward)", "status", "need (expected next month)", "need rank",
+                                    f"sessions in {rule.weeks} weeks", "young people reached"],
+                        "rows": gap_rows},
+                       {"title": f"Covered: places of high need with outreach ({rule.under_covered_below} or more "
+                                 f"sessions in {rule.weeks} weeks)", "note": "Listed apart: these are not gaps.",
+                        "columns": ["need rank", "place (ward)", "need (expected next month)",
+                                    f"sessions in {rule.weeks} weeks", "young people reached"],
+                        "rows": covered_rows}]}
+
+
+def tasking_coverage(store: Store, *, boroughs, start, end, rule=None, consider: int = 20, res: int = 9,
+                     as_of=None) -> pd.DataFrame:
+    """The places of most need in ``boroughs`` over [start, end) with their outreach in the rule's last weeks and
+    status (uncovered / under-covered / covered), in need order: for the tasking page and sheet."""
+    from ..analysis.tasking import CoverageRule
+
+    context, _ = _context(store, None, tuple(boroughs), pd.Timestamp(start).date(), pd.Timestamp(end).date(), res,
+                          as_of or end)
+    return _coverage(context, rule or CoverageRule(), consider)
 
 
 def suppress(counts: pd.Series, *, suppress_below: int, round_to: int) -> pd.Series:

@@ -174,10 +174,17 @@ class OutreachLayer(Layer):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GapsLayer(Layer):
-    """The ``top`` hot-spot areas of concern with the least outreach, ranked, with a table."""
+    """Where outreach is missing: of the ``consider`` places of most need, up to ``top`` uncovered or under-covered
+    ones (no session, or fewer than ``under_covered_below``, at the place or within ``ring`` hexagons of it in the last
+    ``weeks`` weeks), ranked by need, with a table; the covered ones listed apart."""
 
     kind: ClassVar[str] = "gaps"
     top: int = _key(_positive_int, 10)
+    consider: int = _key(_positive_int, 20)
+    weeks: int = _key(_positive_int, 8)
+    under_covered_below: int = _key(_positive_int, 4)
+    ring: int = _key(lambda value: None if type(value) is int and 0 <= value <= 3
+                     else f"must be a whole number from 0 to 3, got {value!r}", 1)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

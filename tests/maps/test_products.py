@@ -151,16 +151,21 @@ def test_the_analyst_map_shows_gi_bins_named_areas_and_months(world_store, truth
     assert not PERSON_OR_RECORD.findall(json.dumps(config)), "places, not people"
 
 
-def test_tasking_gaps_put_the_uncovered_hot_places_first(world_store, truth):
+def test_tasking_lists_the_planted_uncovered_places_as_gaps_and_never_a_covered_one(world_store, truth):
     built = _build(world_store, "csp_tasking", MERTON_AND_NEIGHBOURS)
-    rows = next(t for t in built.config["tables"] if t["title"].startswith("Gaps"))["rows"]
+    tables = {t["title"].split(" (")[0].split(":")[0]: t for t in built.config["tables"]}
+    gap_rows, covered_rows = tables["Where outreach is missing"]["rows"], tables["Covered"]["rows"]
     names = {p["place_id"]: p["name"] for p in truth["hot_places"]}
-    gaps = {names[p] for p in truth["outreach_gaps"]}
-    covered = {names[p["place_id"]] for p in truth["hot_places"]} - gaps
-    rank = lambda places: [r[0] for r in rows if any(p in r[1] for p in places)]  # noqa: E731
-    assert len({p for p in gaps if rank([p])}) >= 2, rows
-    assert max(rank(gaps)) < min(rank(covered)), rows
-    assert all(r[3] == 0 for r in rows if any(p in r[1] for p in gaps)), "a planted gap has no outreach"
+    planted_gaps = {names[p] for p in truth["outreach_gaps"]}
+    planted_covered = {names[p["place_id"]] for p in truth["hot_places"]} - planted_gaps
+    listed = lambda rows, places: {p for p in places if any(p in r[1] for r in rows)}  # noqa: E731
+    assert len(listed(gap_rows, planted_gaps)) >= 2, gap_rows
+    assert all(r[2] == "uncovered" and r[5] == 0 for r in gap_rows if any(p in r[1] for p in planted_gaps))
+    assert not listed(gap_rows, planted_covered), "a place with weekly outreach is never a gap"
+    assert listed(covered_rows, planted_covered), "the covered hot places are listed apart"
+    assert all(r[5] < 4 for r in gap_rows), "every gap has fewer sessions than the rule's threshold"
+    assert all(r[3] >= 4 for r in covered_rows)
+    assert "under-covered: fewer than 4 sessions" in tables["Where outreach is missing"]["note"]
 
 
 def test_map_command_and_service_render_the_same_specs(world_store, settings, tmp_path):
