@@ -48,6 +48,10 @@ def handle_errors(as_json_param: str | None = None):
                 return fn(*args, **kwargs)
             except GeoserviceError as exc:
                 _fail(str(exc), as_json, EXIT_ERROR)
+            except OSError as exc:  # a file that cannot be read or written: say which and why, not a traceback
+                where = f" {exc.filename}" if exc.filename else ""
+                _fail(f"cannot use{where}: {exc.strerror or exc}; check the path exists and may be written",
+                      as_json, EXIT_ERROR)
             except KeyboardInterrupt:
                 _fail("interrupted: the batch was rolled back and nothing was written", as_json, EXIT_INTERRUPTED)
 
@@ -495,7 +499,8 @@ def pack_pre_mace(ctx, borough, since, end, out, recipient, as_of, why) -> None:
 @click.option("--repeat-episodes", type=click.IntRange(2, 50),
               help="Episodes within the window that make a child repeat missing. "
                    "[default: the repeat_missing_episodes setting]")
-@click.option("--final", is_flag=True, help="The final agenda: refuse, naming them, while any episode is ungraded.")
+@click.option("--final", is_flag=True,
+              help="The final agenda: refuse while any episode is ungraded (naming them) or the records stop short.")
 @click.pass_context
 @handle_errors()
 def missing_panel_command(ctx, borough, since, end, out, why, recipient, agenda, repeat_days, repeat_episodes,
@@ -517,11 +522,10 @@ def missing_panel_command(ctx, borough, since, end, out, why, recipient, agenda,
                                  justification=why, key=pseudonym_key(settings),
                                  recipient=recipient or "Missing children panel", **options)
     if final and not made.about["can_finalise"]:
-        raise MissingPanelError(f"the agenda cannot be finalised: {len(made.about['ungraded'])} episode(s) ungraded "
-                                f"({', '.join(made.about['ungraded'])}); grade them first")
+        raise MissingPanelError(f"the agenda cannot be finalised: {made.about['not_final']}")
     path = write_pack(made, out)
     state = ("final" if made.about["can_finalise"]
-             else f"DRAFT: {len(made.about['ungraded'])} episode(s) ungraded, the agenda cannot be finalised")
+             else f"DRAFT, the agenda cannot be finalised: {made.about['not_final']}")
     click.echo(f"{made.title}: {len(made.about['children'])} children in the last 12 months; {state}; wrote {path}")
 
 
