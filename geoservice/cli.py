@@ -531,7 +531,8 @@ def missing_panel_command(ctx, borough, since, end, out, why, recipient, agenda,
 
 @main.command("risk")
 @click.option("--borough", required=True, help="GSS code of the borough, e.g. E09000024 (Merton).")
-@click.option("--as-of", help="The day to judge on, YYYY-MM-DD. [default: today]")
+@click.option("--as-of", help="The day to judge on, YYYY-MM-DD. [default: as the page: today, or the last "
+                               "assessment's day when the records end earlier]")
 @click.option("--review-days", type=click.IntRange(1, 730),
               help="Days a risk matrix may go without a new score. [default: the risk_review_days setting]")
 @_WHY
@@ -542,17 +543,18 @@ def risk_command(ctx, borough, as_of, review_days, why) -> None:
     re-scored since the worker changed, not shared, band rose, MASH and police differ). Audited."""
     from datetime import date
 
-    from .panels.risk import RiskError, risk_tracking
+    from .panels.risk import RiskError, default_day, risk_tracking
 
     try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
+        day = date.fromisoformat(as_of) if as_of else default_day(_store(ctx))
     except ValueError:
         raise RiskError(f"--as-of must be a date, YYYY-MM-DD; got {as_of!r}") from None
     view = risk_tracking(_store(ctx), borough, as_of=day, review_days=review_days)
     _consulted(ctx, f"cli:risk:{borough}", view["people"], why)
+    words = lambda value: (value or "-").replace("_", " ")  # noqa: E731 (plain words, as the page shows them)
     for row in view["children"]:
         click.echo(f"{row['person_id']}  {row['score']:>4} {row['band']:<24} scored {row['assessed_on']:%Y-%m-%d}  "
-                   f"police {row['police_grade'] or '-'} / MASH {row['mash_outcome'] or '-'}  |  "
+                   f"police {words(row['police_grade'])} / MASH {words(row['mash_outcome'])}  |  "
                    f"{'; '.join(row['reasons']) or 'no flag'}")
     flagged = sum(1 for row in view["children"] if row["reasons"])
     click.echo(f"{len(view['children'])} children with a risk matrix on {view['as_of']}, {flagged} flagged; bands: "
