@@ -16,6 +16,8 @@ PERSON_ROLES = (MACE_ANALYST,)
 #: Disproportionality tables (aggregate, suppressed): the analyst and the community safety partnership's tasking
 #: officer. The children to protect listed beside them are person-level: PERSON_ROLES only.
 DISPROPORTIONALITY_ROLES = (MACE_ANALYST, TASKING_OFFICER)
+#: CSP tasking: where outreach is missing, the actions tasked, the tasking sheet (places, not people).
+TASKING_ROLES = (TASKING_OFFICER, MACE_ANALYST)
 #: Hot spots of the concern index (aggregate over places, not people).
 HOTSPOT_ROLES = (MACE_ANALYST, TASKING_OFFICER)
 #: What is loaded: layer row and quarantine counts.

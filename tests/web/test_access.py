@@ -37,6 +37,7 @@ EXPECTED = {
     "workbench.export": {"mace_analyst"}, "workbench.missing": {"mace_analyst"},
     "workbench.missing_pdf": {"mace_analyst"}, "workbench.risk": {"mace_analyst"},
     "workbench.disproportionality": {"mace_analyst", "tasking_officer"},
+    "tasking.index": {"tasking_officer", "mace_analyst"}, "tasking.sheet": {"tasking_officer", "mace_analyst"},
 }
 MAP_TIERS = {"mace_hotspots": {"mace_analyst"}, "csp_tasking": {"mace_analyst", "tasking_officer"},
              "youth_area": {"mace_analyst", "tasking_officer", "youth_worker"}}
@@ -101,7 +102,10 @@ def _requests(own_child, foreign_child, bench=None):
                     ("workbench.missing_pdf", "GET", f"/workbench/missing.pdf?borough={borough}", scope),
                     ("workbench.risk", "GET", f"/workbench/risk?borough={borough}&as_of=2025-12-31", scope),
                     ("workbench.disproportionality", "GET",
-                     f"/workbench/disproportionality?borough={borough}&since=2025-01-01&to=2026-01-01", scope)]
+                     f"/workbench/disproportionality?borough={borough}&since=2025-01-01&to=2026-01-01", scope),
+                    ("tasking.index", "GET", f"/tasking/?borough={borough}&from=2025-01-01&to=2026-01-01", scope),
+                    ("tasking.sheet", "GET", f"/tasking/sheet.xlsx?borough={borough}&from=2025-01-01&to=2026-01-01",
+                     scope)]
         out += [("workbench.group", "GET", f"/workbench/groups/{bench['own_group']}", "own"),
                 ("workbench.group", "GET", f"/workbench/groups/{bench['foreign_group']}", "foreign"),
                 ("workbench.child", "GET", f"/workbench/children/{bench['child']}", "own"),
