@@ -123,8 +123,9 @@ def test_tasking_in_a_real_browser(world, browser, tmp_path):
         page.wait_for_function("window.placesMap && window.placesMap.ready", timeout=60_000)
         control = page.locator(".leaflet-control-layers").bounding_box()
         legend = page.locator(".legend").bounding_box()
-        overlap = not (legend["y"] >= control["y"] + control["height"] or control["y"] >= legend["y"] + legend["height"]
-                       or legend["x"] >= control["x"] + control["width"] or control["x"] >= legend["x"] + legend["width"])
+        apart = (legend["y"] >= control["y"] + control["height"] or control["y"] >= legend["y"] + legend["height"]
+                 or legend["x"] >= control["x"] + control["width"] or control["x"] >= legend["x"] + legend["width"])
+        overlap = not apart
         assert not overlap, (control, legend)
         page.screenshot(path=str(folder / "2-map.png"))
     assert not blocked, blocked
