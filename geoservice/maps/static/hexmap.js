@@ -64,10 +64,11 @@
       layer.index.forEach(function (cell, k) {
         var look = styleOf(layer.style, layer.values[k]);
         if (!look) { return; }
+        var opacity = layer.public ? 0.45 : (look.hatched ? 0.35 : 0.7);
         var polygon = L.polygon(hexRing(cell), look.outline
           ? {color: look.colour, weight: 3, fill: false}
           : {color: look.hatched ? "#777777" : look.colour, weight: layer.borderless ? 0 : (look.hatched ? 1 : 0.5),
-             fillColor: look.colour, fillOpacity: look.hatched ? 0.35 : 0.7, dashArray: look.hatched ? "3" : null});
+             fillColor: look.colour, fillOpacity: opacity, dashArray: look.hatched ? "3" : null});
         polygon.bindTooltip(escapeText(layer.tips ? layer.tips[k] : tooltipText(layer, layer.values[k], look)),
                             {sticky: true});
         polygon.addTo(group);
@@ -98,7 +99,7 @@
     }
     drawn[layer.id] = count;
     // a people layer's hexagon count would read as a number of young people: its title alone
-    overlays[escapeText(layer.title) + (layer.people ? "" : " (" + count + ")")] = group;
+    overlays[escapeText(layer.title) + (layer.people || layer.public ? "" : " (" + count + ")")] = group;
     if (layer.visible) { group.addTo(map); }
     layer.group = group;
   });
@@ -135,7 +136,15 @@
   };
   if (!panel) { legend.addTo(map); }
   legend.update();
-  map.on("overlayadd overlayremove", function () { legend.update(); });
+  // people layers stay on top of public street crime, so their areas and numbers are never hidden under it
+  function peopleToFront() {
+    cfg.layers.forEach(function (layer) {
+      if (layer.people && map.hasLayer(layer.group)) {
+        layer.group.eachLayer(function (l) { if (l.bringToFront) { l.bringToFront(); } });
+      }
+    });
+  }
+  map.on("overlayadd overlayremove", function () { legend.update(); peopleToFront(); });
 
   // the time control: recolour the frames' layer month by month (Gi* bins), or back to its own values
   if (cfg.frames) {
