@@ -253,9 +253,8 @@ def hotspots(ctx, boroughs, res, k, start, end, layer, alpha, csv_path, as_json)
 @click.option("--borough", "boroughs", multiple=True, required=True, help="GSS code; repeat for several.")
 @click.option("--from", "start", help="Start of a rolling window (inclusive). [default: from the spec]")
 @click.option("--to", "end", help="End of a rolling window (exclusive). [default: after the latest record]")
-@click.option("--period", help="The calendar period of a fixed-window map, as its spec's calendar says: a year such "
-              "as 2025 (youth_area), or a quarter such as 2025Q3. Only periods that have ended. [default: the latest "
-              "ended period with data]")
+@click.option("--period", help="The calendar year of a fixed-window map (youth_area), such as 2025. Only years that "
+              "have ended. [default: the latest ended year with data]")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HTML file to write.")
 @click.pass_context
 @handle_errors()

@@ -16,6 +16,7 @@ use) and ``boundaries``.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -33,7 +34,8 @@ from ..analysis.windows import checked_window, max_years
 from ..attribution import attributions_for
 from ..store.db import Store
 from .specs import (AreasLayer, BoundariesLayer, ConcernLayer, CountsLayer, DistinctLayer, EmergingLayer, GapsLayer,
-                    GroupPlacesLayer, HotspotsLayer, Layer, MapSpec, MapSpecError, OutreachLayer, WhereToActLayer)
+                    GroupPlacesLayer, HotspotsLayer, Layer, MapPeriodError, MapSpec, MapSpecError, OutreachLayer,
+                    PublicCountsLayer, WhereToActLayer)
 
 SCALE = 100_000  # coordinates travel as whole numbers of 1e-5 degrees (about 1 m)
 
@@ -92,41 +94,49 @@ def _latest_date(store: Store, spec: MapSpec) -> date | None:
 def _earliest_date(store: Store, spec: MapSpec) -> date | None:
     """The earliest record of the layers a fixed-window map counts (None when they hold none)."""
     found = [store.time_extent(layer.layer, layer.time_field)[0] for layer in spec.layers
-             if isinstance(layer, DistinctLayer) and layer.layer in store.layer_tables]
+             if isinstance(layer, (DistinctLayer, PublicCountsLayer)) and layer.layer in store.layer_tables]
     found = [pd.Timestamp(f).date() for f in found if f is not None]
     return min(found) if found else None
 
 
+def offered_periods(store: Store, spec: MapSpec, *, today: date | None = None) -> list[str]:
+    """The calendar years a fixed-window map offers, newest first: every year that has ended, from the year of the
+    earliest record of its layers (none when there is no record). They never overlap, so no two can be differenced."""
+    earliest = _earliest_date(store, spec)
+    if not spec.fixed_windows or earliest is None:
+        return []
+    last_ended = pd.Period(today or date.today(), freq="Y") - 1
+    first = pd.Period(earliest, freq="Y")
+    return [str(last_ended - k) for k in range(max(0, (last_ended - first).n + 1))]
+
+
 def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str | None = None) -> tuple[date, date]:
-    """The period a map covers: the spec's fixed calendar period (``period`` "2025" for a year, "2025Q3" for a
-    quarter; only periods that have ended; default the latest that has ended and has data), or a rolling window of
-    ``window_months`` ending at ``end`` (default: the month after the latest record)."""
+    """The period a map covers: the spec's fixed calendar year (``period`` such as "2025"; only years that have
+    ended; default the latest that has ended and has data), or a rolling window of ``window_months`` ending at
+    ``end`` (default: the month after the latest record). A period or dates the map does not offer is a
+    MapPeriodError (the request's fault)."""
     latest = _latest_date(store, spec) or date.today()
     if spec.fixed_windows:
-        example = "2025" if spec.calendar == "year" else "2025Q3"
         if start is not None or end is not None:
-            raise MapSpecError(f"{spec.name} covers whole calendar {spec.calendar}s: give a period such as "
-                               f"{example}, not dates")
-        freq = "Y" if spec.calendar == "year" else "Q"
-        # by default the latest period with data that has ended: a period still running would change under us
-        last_ended = pd.Period(date.today(), freq=freq) - 1
-        try:
-            chosen = pd.Period(period, freq=freq) if period else min(pd.Period(latest, freq=freq), last_ended)
-        except (ValueError, TypeError, OverflowError):
-            raise MapSpecError(f"{str(period)[:20]!r} is not a calendar {spec.calendar} (e.g. {example})") from None
-        if period and str(chosen) != str(period).replace("-", ""):
-            raise MapSpecError(f"{str(period)[:20]!r} is not a whole calendar {spec.calendar} (e.g. {example})")
+            raise MapPeriodError(f"{spec.name} covers whole calendar years: give a period such as 2025, not dates")
+        # by default the latest year with data that has ended: a year still running would change under the reader
+        last_ended = pd.Period(date.today(), freq="Y") - 1
+        text = str(period)[:20]
+        if period and not re.fullmatch(r"\d{4}", str(period)):
+            raise MapPeriodError(f"{text!r} is not a calendar year: give a year such as {last_ended} (the map "
+                                 f"\u201c{spec.title}\u201d shows whole years; quarters and months are not offered)")
+        chosen = pd.Period(str(period), freq="Y") if period else min(pd.Period(latest, freq="Y"), last_ended)
         if chosen > last_ended:
             # a period still running changes under the reader: two views a day apart would differ by a few people
-            raise MapSpecError(f"{chosen} has not ended yet; the map \u201c{spec.title}\u201d shows whole "
-                               f"{spec.calendar}s that have ended (the latest is {last_ended})")
+            raise MapPeriodError(f"{chosen} has not ended yet; the map \u201c{spec.title}\u201d shows whole "
+                                 f"years that have ended (the latest is {last_ended})")
         earliest = _earliest_date(store, spec)
         if earliest is not None and (chosen + 1).start_time.date() <= earliest:
-            raise MapSpecError(f"there are no records before {earliest:%Y}: the map \u201c{spec.title}\u201d "
-                               f"covers {pd.Period(earliest, freq=freq)} to {last_ended}")
+            raise MapPeriodError(f"there are no records before {earliest:%Y}: the map \u201c{spec.title}\u201d "
+                                 f"covers {pd.Period(earliest, freq='Y')} to {last_ended}")
         return chosen.start_time.date(), (chosen + 1).start_time.date()
     if period is not None:
-        raise MapSpecError(f"{spec.name} uses a rolling window: give --from/--to, not a period")
+        raise MapPeriodError(f"{spec.name} uses a rolling window: give --from/--to, not a period")
     start, end = checked_window(start, end, max_window_years=max_years(store))
     end = end.date() if end is not None else (pd.Period(latest, freq="M") + 1).start_time.date()
     start = start.date() if start is not None else (pd.Period(end, freq="M") - spec.window_months).start_time.date()
@@ -240,6 +250,10 @@ class MapContext:
         """The boroughs' named places and the ward boundaries (hot spots and gaps both name areas)."""
         return self._once("names", lambda: (named_places(self.store, self.boroughs), self.store.boundaries(("ward",))))
 
+    def borough_cells(self, borough: str) -> pd.Index:
+        """The study cells of one of the map's boroughs (each cell lies in one borough: its centre's)."""
+        return self._once(f"cells:{borough}", lambda: study_cells(self.store, [borough], self.res))
+
     def hotspots(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``hotspot_report`` over the map: per cell the concern index, its components and Gi* bins; and the areas."""
         def compute():
@@ -319,6 +333,10 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
         "hexes": table.ints, "layers": layers, "frames": frames, "tables": tables, "tileUrl": tile_url or None,
         "disclosure": dict(spec.disclosure),
     }
+    if spec.tier == "aggregate":
+        from .youth import finish
+
+        finish(config, store=store, spec=spec, boroughs=boroughs, year=f"{start:%Y}")
     expected = sum(len(layer["index"]) for layer in layers if layer["type"] == "hex" and layer["visible"])
     return MapData(spec, boroughs, start, end, config, expected)
 
@@ -348,7 +366,7 @@ def _layers_read(spec: MapSpec, store: Store) -> set[str]:
             layers.add("outreach_sessions")
         if isinstance(layer, GroupPlacesLayer):
             layers |= {"people", "associations", "missing_episodes", "incidents"}
-        if isinstance(layer, DistinctLayer):
+        if isinstance(layer, (DistinctLayer, PublicCountsLayer)):
             layers.add(layer.layer)
     return layers & set(store.specs)
 
@@ -591,21 +609,17 @@ def publication_key(spec: MapSpec, layer: DistinctLayer, res: int) -> str:
 
 
 def _build_distinct(ctx: MapContext, layer: DistinctLayer) -> dict:
-    people = layer_counts(ctx.store, layer.layer, ctx.cells, res=ctx.res, location=layer.location,
-                          time_field=layer.time_field, start=ctx.start, end=ctx.end,
-                          filters=None if layer.filter is None else dict(layer.filter), distinct_field=layer.person)
-    rule = {k: int(v) for k, v in ctx.spec.disclosure.items()}
-    # numbers once published stay as published: a later upload (a late record of that year) never changes them, so
-    # two views cannot be differenced to reveal the few people added in between. A period with no record at all
-    # is not published (nothing to protect yet), so opening it early does not freeze it at zero.
-    shown = suppress(people, **rule)
-    if people.sum() > 0:
-        shown = ctx.store.publish(publication_key(ctx.spec, layer, ctx.res), f"{ctx.start}..{ctx.end}", shown)
-    below = rule["suppress_below"]
-    classes = {"kind": "suppressed", "breaks": [below, 2 * below, 5 * below, 1e9], "colours": PURPLES[1:],
-               "labels": _suppressed_labels(below, rule["round_to"]),
-               "suppressed": f"fewer than {below}, or none (not shown)", "unit": "young people"}
-    return {"layers": [_hex_layer(ctx.table, layer, shown, classes, "{value} young people", keep=lambda s: s != 0)]}
+    """Distinct young people per area: hexagons joined up to their parent cell, then their ward, until 10 or more,
+    published once and frozen (``youth.py`` says why this is safe under differencing)."""
+    from .youth import build_distinct
+
+    return build_distinct(ctx, layer)
+
+
+def _build_public_counts(ctx: MapContext, layer: PublicCountsLayer) -> dict:
+    from .youth import build_public_counts
+
+    return build_public_counts(ctx, layer)
 
 
 def _suppressed_labels(below: int, step: int) -> list[str]:
@@ -623,14 +637,19 @@ def _build_boundaries(ctx: MapContext, layer: BoundariesLayer) -> dict:
     key = "code" if layer.level == "borough" else "borough_code"
     chosen = [b for b in rows if b[key] in ctx.boroughs]
     origin = np.array(ctx.table.origin)
-    return {"layers": [{**_shown("lines", layer), "paths": [_paths(b["geometry"], origin) for b in chosen],
-                        "names": [b["name"] for b in chosen], "colour": "#333333" if layer.level == "borough" else
-                        "#888888", "weight": 2.5 if layer.level == "borough" else 1}]}
+    shown = {**_shown("lines", layer), "paths": [_paths(b["geometry"], origin) for b in chosen],
+             "names": [b["name"] for b in chosen], "colour": "#333333" if layer.level == "borough" else "#888888",
+             "weight": 2.5 if layer.level == "borough" else 1}
+    if layer.labels:  # each name at a point inside its polygon
+        points = [b["geometry"].representative_point() for b in chosen]
+        shown["labels"] = [[round(p.y, 5), round(p.x, 5), b["name"]] for p, b in zip(points, chosen)]
+    return {"layers": [shown]}
 
 
 #: One builder per layer kind: from the map's context and a typed layer to the page's layers (and frames, a table).
 BUILDERS: dict[str, Callable[[MapContext, Any], dict]] = {
     "hotspots": _build_hotspots, "counts": _build_counts, "concern": _build_concern, "emerging": _build_emerging,
     "hotspot_areas": _build_areas, "group_places": _build_group_places, "outreach": _build_outreach,
-    "gaps": _build_gaps, "distinct": _build_distinct, "boundaries": _build_boundaries,
+    "gaps": _build_gaps, "distinct": _build_distinct, "public_counts": _build_public_counts,
+    "boundaries": _build_boundaries,
     "where_to_act": _build_where_to_act}

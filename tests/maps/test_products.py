@@ -98,29 +98,23 @@ def test_every_map_is_offline_attributed_and_within_its_size_budget(world_store)
             assert built.expected_hexes > 0, name
 
 
-def test_the_youth_map_is_aggregate_only_and_applies_the_10_5_rule(world_store, world_dir):
+def test_the_youth_map_is_aggregate_only_and_applies_the_10_5_rule(world_store):
     built = _build(world_store, "youth_area")
     html = render_map_html(built)
     config = _data(html)
     ours = html.replace(leaflet_js(), "")  # our template, data and drawing code
     assert not PERSON_OR_RECORD.findall(ours), "no person identifier or record number"
     assert {layer["type"] for layer in config["layers"]} <= {"hex", "lines"}, "no points at all"
-    for layer in (layer for layer in config["layers"] if layer["type"] == "hex"):
-        values = layer["values"]
-        assert all(v >= 10 and v % 5 == 0 for v in values), "no count from 1 to 9 (nor a mark for one), others rounded"
-        assert not re.search(r"\b[1-9]\b", layer["tooltip"] + layer["title"])
-    # independently: distinct children found per res-8 cell in 2025, from the raw file, through the 10-5 rule
-    raw = pd.read_csv(world_dir / "missing_episodes.csv", dtype=str).dropna(subset=["found_at", "found_latitude"])
-    raw = raw[(raw.found_at >= START) & (raw.found_at < END)]
-    raw["cell"] = [h3.latlng_to_cell(float(a), float(b), 8) for a, b in zip(raw.found_latitude, raw.found_longitude)]
-    distinct = raw.groupby("cell").person_id.nunique()
-    found_layer = config["layers"][0]
-    shown = dict(zip(_cells_of(config, found_layer), found_layer["values"]))
-    expected = {c: int(np.floor(n / 5 + 0.5) * 5) for c, n in distinct.items() if n >= 10}
-    expected = {c: v for c, v in expected.items() if c in _merton_cells(world_store, 8)}
-    assert shown == expected
-    small = {c for c, n in distinct.items() if 0 < n < 10} & _merton_cells(world_store, 8)
-    assert small and not small & set(shown), "cells with 1-9 children are drawn exactly as empty cells: not at all"
+    people = [layer for layer in config["layers"] if layer.get("people")]
+    assert len(people) == 2 and all(not layer.get("public") for layer in people)
+    for layer in people:
+        assert all(v >= 10 and v % 5 == 0 for v in layer["values"]), "no count from 1 to 9, others rounded"
+        assert all(a["value"] >= 10 and a["value"] % 5 == 0 for a in layer["areas"])
+    public = [layer for layer in config["layers"] if layer.get("public")]
+    assert [layer["title"] for layer in public] == ["Street crime (public police.uk data)"] and public[0]["values"]
+    words = html.split("<body>")[1].split("<script")[0]  # what the page says
+    assert "H3" not in words and "resolution" not in words and "ONS" not in words, "no jargon"
+    assert "joined with the hexagons around it" in words and "rounded to the nearest 5" in words
 
 
 def _merton_cells(store, res):
