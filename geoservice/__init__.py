@@ -20,7 +20,7 @@ def create_app(test_config: dict | None = None):
     from .attribution import attributions_for
     from .config import Settings
     from .pseudonyms import instance_secret
-    from .web import access, api, audit_view, auth, errors, home, maps, upload, workbench
+    from .web import access, api, audit_view, auth, errors, home, maps, tasking, upload, workbench
     from .web.store import init_app
 
     app = Flask(__name__, instance_relative_config=False)
@@ -48,5 +48,6 @@ def create_app(test_config: dict | None = None):
     app.register_blueprint(audit_view.bp)
     app.register_blueprint(upload.bp)
     app.register_blueprint(workbench.bp)
+    app.register_blueprint(tasking.bp)
     app.context_processor(lambda: {"attributions": attributions_for(app.extensions["geoservice_store"])})
     return app

@@ -48,6 +48,10 @@ def handle_errors(as_json_param: str | None = None):
                 return fn(*args, **kwargs)
             except GeoserviceError as exc:
                 _fail(str(exc), as_json, EXIT_ERROR)
+            except OSError as exc:  # a file that cannot be read or written: say which and why, not a traceback
+                where = f" {exc.filename}" if exc.filename else ""
+                _fail(f"cannot use{where}: {exc.strerror or exc}; check the path exists and may be written",
+                      as_json, EXIT_ERROR)
             except KeyboardInterrupt:
                 _fail("interrupted: the batch was rolled back and nothing was written", as_json, EXIT_INTERRUPTED)
 
@@ -299,9 +303,8 @@ def evaluate(ctx, intervention_id, months_before, months_after, ring, res, buffe
 @click.option("--borough", "boroughs", multiple=True, required=True, help="GSS code; repeat for several.")
 @click.option("--from", "start", help="Start of a rolling window (inclusive). [default: from the spec]")
 @click.option("--to", "end", help="End of a rolling window (exclusive). [default: after the latest record]")
-@click.option("--period", help="The calendar period of a fixed-window map, as its spec's calendar says: a year such "
-              "as 2025 (youth_area), or a quarter such as 2025Q3. Only periods that have ended. [default: the latest "
-              "ended period with data]")
+@click.option("--period", help="The calendar year of a fixed-window map (youth_area), such as 2025. Only years that "
+              "have ended. [default: the latest ended year with data]")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HTML file to write.")
 @click.pass_context
 @handle_errors()
@@ -545,7 +548,8 @@ def pack_pre_mace(ctx, borough, since, end, out, recipient, as_of, why) -> None:
 @click.option("--repeat-episodes", type=click.IntRange(2, 50),
               help="Episodes within the window that make a child repeat missing. "
                    "[default: the repeat_missing_episodes setting]")
-@click.option("--final", is_flag=True, help="The final agenda: refuse, naming them, while any episode is ungraded.")
+@click.option("--final", is_flag=True,
+              help="The final agenda: refuse while any episode is ungraded (naming them) or the records stop short.")
 @click.pass_context
 @handle_errors()
 def missing_panel_command(ctx, borough, since, end, out, why, recipient, agenda, repeat_days, repeat_episodes,
@@ -567,17 +571,17 @@ def missing_panel_command(ctx, borough, since, end, out, why, recipient, agenda,
                                  justification=why, key=pseudonym_key(settings),
                                  recipient=recipient or "Missing children panel", **options)
     if final and not made.about["can_finalise"]:
-        raise MissingPanelError(f"the agenda cannot be finalised: {len(made.about['ungraded'])} episode(s) ungraded "
-                                f"({', '.join(made.about['ungraded'])}); grade them first")
+        raise MissingPanelError(f"the agenda cannot be finalised: {made.about['not_final']}")
     path = write_pack(made, out)
     state = ("final" if made.about["can_finalise"]
-             else f"DRAFT: {len(made.about['ungraded'])} episode(s) ungraded, the agenda cannot be finalised")
+             else f"DRAFT, the agenda cannot be finalised: {made.about['not_final']}")
     click.echo(f"{made.title}: {len(made.about['children'])} children in the last 12 months; {state}; wrote {path}")
 
 
 @main.command("risk")
 @click.option("--borough", required=True, help="GSS code of the borough, e.g. E09000024 (Merton).")
-@click.option("--as-of", help="The day to judge on, YYYY-MM-DD. [default: today]")
+@click.option("--as-of", help="The day to judge on, YYYY-MM-DD. [default: as the page: today, or the last "
+                               "assessment's day when the records end earlier]")
 @click.option("--review-days", type=click.IntRange(1, 730),
               help="Days a risk matrix may go without a new score. [default: the risk_review_days setting]")
 @_WHY
@@ -588,17 +592,18 @@ def risk_command(ctx, borough, as_of, review_days, why) -> None:
     re-scored since the worker changed, not shared, band rose, MASH and police differ). Audited."""
     from datetime import date
 
-    from .panels.risk import RiskError, risk_tracking
+    from .panels.risk import RiskError, default_day, risk_tracking
 
     try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
+        day = date.fromisoformat(as_of) if as_of else default_day(_store(ctx))
     except ValueError:
         raise RiskError(f"--as-of must be a date, YYYY-MM-DD; got {as_of!r}") from None
     view = risk_tracking(_store(ctx), borough, as_of=day, review_days=review_days)
     _consulted(ctx, f"cli:risk:{borough}", view["people"], why)
+    words = lambda value: (value or "-").replace("_", " ")  # noqa: E731 (plain words, as the page shows them)
     for row in view["children"]:
         click.echo(f"{row['person_id']}  {row['score']:>4} {row['band']:<24} scored {row['assessed_on']:%Y-%m-%d}  "
-                   f"police {row['police_grade'] or '-'} / MASH {row['mash_outcome'] or '-'}  |  "
+                   f"police {words(row['police_grade'])} / MASH {words(row['mash_outcome'])}  |  "
                    f"{'; '.join(row['reasons']) or 'no flag'}")
     flagged = sum(1 for row in view["children"] if row["reasons"])
     click.echo(f"{len(view['children'])} children with a risk matrix on {view['as_of']}, {flagged} flagged; bands: "

@@ -24,6 +24,11 @@ class InputFileError(GeoserviceError, ValueError):
     """A whole input file cannot be read: empty, binary, bad encoding, ragged rows, missing columns."""
 
 
+class RequestError(GeoserviceError, ValueError):
+    """A request asks for something not offered (a period a map does not cover, dates where a period is due): the
+    asker's move, a 400."""
+
+
 class SetupError(GeoserviceError, RuntimeError):
     """Something the service needs first is missing: boundaries not loaded, no postcode table, no PostGIS."""
 

@@ -2,8 +2,9 @@
 
 Five roles, each user scoped to boroughs (GSS codes). A borough, or a person of a borough, outside the user's own is
 treated as if it did not exist. Map products have a disclosure tier that decides both who may open them and which
-layer kinds they may show at all: an ``aggregate`` map carries only suppressed counts of distinct people and
-boundaries, so nothing person-level can reach a youth worker however a spec is written.
+layer kinds they may show at all: an ``aggregate`` map carries only suppressed counts of distinct people, counts of
+public open data (a layer whose sensitivity is ``public``) and boundaries, so nothing person-level can reach a youth
+worker however a spec is written.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ PERSON_ROLES = (MACE_ANALYST,)
 #: Disproportionality tables (aggregate, suppressed): the analyst and the community safety partnership's tasking
 #: officer. The children to protect listed beside them are person-level: PERSON_ROLES only.
 DISPROPORTIONALITY_ROLES = (MACE_ANALYST, TASKING_OFFICER)
+#: CSP tasking: where outreach is missing, the actions tasked, the tasking sheet (places, not people).
+TASKING_ROLES = (TASKING_OFFICER, MACE_ANALYST)
 #: Hot spots of the concern index (aggregate over places, not people).
 HOTSPOT_ROLES = (MACE_ANALYST, TASKING_OFFICER)
 #: What is loaded: layer row and quarantine counts.
@@ -38,7 +41,8 @@ TIER_KINDS = {
     "analyst": {"hotspots", "counts", "emerging", "hotspot_areas", "group_places", "concern", "outreach", "gaps",
                 "boundaries", "where_to_act"},
     "tasking": {"hotspots", "counts", "hotspot_areas", "concern", "outreach", "gaps", "boundaries", "where_to_act"},
-    "aggregate": {"distinct", "boundaries"},
+    # public_counts: open data only (police.uk street crime), which is published at street level already
+    "aggregate": {"distinct", "public_counts", "boundaries"},
 }
 #: The tier of each audience's maps.
 AUDIENCE_TIERS = {MACE_ANALYST: "analyst", TASKING_OFFICER: "tasking", YOUTH_WORKER: "aggregate"}

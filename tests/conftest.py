@@ -275,7 +275,7 @@ def sign_in(client, store, role: str = "mace_analyst", boroughs=None, username: 
 # loaded stores on SQLite, built once per session and copied per test --------------------------------------------
 WORLD_LAYERS = ("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
                 "outreach_sessions", "mace_actions", "safeguarding_referrals", "risk_assessments", "worker_allocations",
-                "police_contacts", "population_baseline", "interventions")
+                "police_contacts", "population_baseline", "tasking_actions", "interventions")
 BOUNDARY_FILES = ("london_boroughs.geojson", "wards_merton_neighbours.geojson")
 
 

@@ -11,7 +11,8 @@ from geoservice.layers import CheckSpec, FieldSpec, FormatSpec, LocationSpec, ge
 
 EXPECTED = {"incidents", "missing_episodes", "survey_responses", "outreach_sessions", "places", "people",
             "associations", "boundaries", "mace_actions", "risk_assessments", "safeguarding_referrals",
-            "police_contacts", "population_baseline", "worker_allocations", "interventions"}
+            "police_contacts", "population_baseline", "tasking_actions", "worker_allocations",
+            "interventions"}
 
 
 def test_every_layer_has_a_spec(specs):
@@ -163,7 +164,8 @@ def test_unknown_layer_lists_the_layers(specs):
 def test_borough_fields_are_checked_against_the_boundaries(specs):
     assert {(s.name, f.name) for s in specs.values() for f in s.fields if f.area == "borough"} == {
         ("people", "home_borough"), ("incidents", "borough_code"), ("places", "borough_code"),
-        ("mace_actions", "borough"), ("population_baseline", "borough"), ("interventions", "borough")}
+        ("mace_actions", "borough"), ("population_baseline", "borough"), ("tasking_actions", "borough"),
+        ("interventions", "borough")}
     assert specs["boundaries"].field("borough_code").area is None, "the boundaries are not checked against themselves"
 
 
@@ -183,6 +185,7 @@ def test_every_layer_says_how_its_rows_are_scoped(specs):
         "safeguarding_referrals": ("people", ("person_id",)),
         "police_contacts": ("people", ("person_id",)),
         "population_baseline": ("field", ("borough",)),
+        "tasking_actions": ("field", ("borough",)),
         "worker_allocations": ("people", ("person_id",)),
         "interventions": ("field", ("borough",)),
     }

@@ -16,6 +16,7 @@ use) and ``boundaries``.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -26,14 +27,15 @@ import pandas as pd
 from .. import cells as h3cells
 
 from ..analysis.counts import concern_index, layer_counts, study_cells
-from ..analysis.hotspot_areas import hotspot_areas, hotspot_report
+from ..analysis.hotspot_areas import hotspot_report
 from ..places import PlaceNamer, borough_names, named_places
 from ..analysis.spacetime import emerging_hotspots
 from ..analysis.windows import checked_window, max_years
 from ..attribution import attributions_for
 from ..store.db import Store
 from .specs import (AreasLayer, BoundariesLayer, ConcernLayer, CountsLayer, DistinctLayer, EmergingLayer, GapsLayer,
-                    GroupPlacesLayer, HotspotsLayer, Layer, MapSpec, MapSpecError, OutreachLayer, WhereToActLayer)
+                    GroupPlacesLayer, HotspotsLayer, Layer, MapPeriodError, MapSpec, MapSpecError, OutreachLayer,
+                    PublicCountsLayer, WhereToActLayer)
 
 SCALE = 100_000  # coordinates travel as whole numbers of 1e-5 degrees (about 1 m)
 
@@ -42,7 +44,8 @@ BIN_STYLE = {"kind": "classes", "values": [-3, -2, -1, 1, 2, 3],
              "labels": ["cold spot, 99%", "cold spot, 95%", "cold spot, 90%", "hot spot, 90%", "hot spot, 95%",
                         "hot spot, 99%"]}
 REDS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
-GREENS = ["#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c"]
+#: Outreach in blues beside concern in yellow-orange-red: the pair reads apart for colour-blind readers (ColorBrewer).
+BLUES = ["#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c"]
 PURPLES = ["#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"]
 
 
@@ -91,41 +94,49 @@ def _latest_date(store: Store, spec: MapSpec) -> date | None:
 def _earliest_date(store: Store, spec: MapSpec) -> date | None:
     """The earliest record of the layers a fixed-window map counts (None when they hold none)."""
     found = [store.time_extent(layer.layer, layer.time_field)[0] for layer in spec.layers
-             if isinstance(layer, DistinctLayer) and layer.layer in store.layer_tables]
+             if isinstance(layer, (DistinctLayer, PublicCountsLayer)) and layer.layer in store.layer_tables]
     found = [pd.Timestamp(f).date() for f in found if f is not None]
     return min(found) if found else None
 
 
+def offered_periods(store: Store, spec: MapSpec, *, today: date | None = None) -> list[str]:
+    """The calendar years a fixed-window map offers, newest first: every year that has ended, from the year of the
+    earliest record of its layers (none when there is no record). They never overlap, so no two can be differenced."""
+    earliest = _earliest_date(store, spec)
+    if not spec.fixed_windows or earliest is None:
+        return []
+    last_ended = pd.Period(today or date.today(), freq="Y") - 1
+    first = pd.Period(earliest, freq="Y")
+    return [str(last_ended - k) for k in range(max(0, (last_ended - first).n + 1))]
+
+
 def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str | None = None) -> tuple[date, date]:
-    """The period a map covers: the spec's fixed calendar period (``period`` "2025" for a year, "2025Q3" for a
-    quarter; only periods that have ended; default the latest that has ended and has data), or a rolling window of
-    ``window_months`` ending at ``end`` (default: the month after the latest record)."""
+    """The period a map covers: the spec's fixed calendar year (``period`` such as "2025"; only years that have
+    ended; default the latest that has ended and has data), or a rolling window of ``window_months`` ending at
+    ``end`` (default: the month after the latest record). A period or dates the map does not offer is a
+    MapPeriodError (the request's fault)."""
     latest = _latest_date(store, spec) or date.today()
     if spec.fixed_windows:
-        example = "2025" if spec.calendar == "year" else "2025Q3"
         if start is not None or end is not None:
-            raise MapSpecError(f"{spec.name} covers whole calendar {spec.calendar}s: give a period such as "
-                               f"{example}, not dates")
-        freq = "Y" if spec.calendar == "year" else "Q"
-        # by default the latest period with data that has ended: a period still running would change under us
-        last_ended = pd.Period(date.today(), freq=freq) - 1
-        try:
-            chosen = pd.Period(period, freq=freq) if period else min(pd.Period(latest, freq=freq), last_ended)
-        except (ValueError, TypeError, OverflowError):
-            raise MapSpecError(f"{str(period)[:20]!r} is not a calendar {spec.calendar} (e.g. {example})") from None
-        if period and str(chosen) != str(period).replace("-", ""):
-            raise MapSpecError(f"{str(period)[:20]!r} is not a whole calendar {spec.calendar} (e.g. {example})")
+            raise MapPeriodError(f"{spec.name} covers whole calendar years: give a period such as 2025, not dates")
+        # by default the latest year with data that has ended: a year still running would change under the reader
+        last_ended = pd.Period(date.today(), freq="Y") - 1
+        text = str(period)[:20]
+        if period and not re.fullmatch(r"\d{4}", str(period)):
+            raise MapPeriodError(f"{text!r} is not a calendar year: give a year such as {last_ended} (the map "
+                                 f"\u201c{spec.title}\u201d shows whole years; quarters and months are not offered)")
+        chosen = pd.Period(str(period), freq="Y") if period else min(pd.Period(latest, freq="Y"), last_ended)
         if chosen > last_ended:
             # a period still running changes under the reader: two views a day apart would differ by a few people
-            raise MapSpecError(f"{chosen} has not ended yet; the map \u201c{spec.title}\u201d shows whole "
-                               f"{spec.calendar}s that have ended (the latest is {last_ended})")
+            raise MapPeriodError(f"{chosen} has not ended yet; the map \u201c{spec.title}\u201d shows whole "
+                                 f"years that have ended (the latest is {last_ended})")
         earliest = _earliest_date(store, spec)
         if earliest is not None and (chosen + 1).start_time.date() <= earliest:
-            raise MapSpecError(f"there are no records before {earliest:%Y}: the map \u201c{spec.title}\u201d "
-                               f"covers {pd.Period(earliest, freq=freq)} to {last_ended}")
+            raise MapPeriodError(f"there are no records before {earliest:%Y}: the map \u201c{spec.title}\u201d "
+                                 f"covers {pd.Period(earliest, freq='Y')} to {last_ended}")
         return chosen.start_time.date(), (chosen + 1).start_time.date()
     if period is not None:
-        raise MapSpecError(f"{spec.name} uses a rolling window: give --from/--to, not a period")
+        raise MapPeriodError(f"{spec.name} uses a rolling window: give --from/--to, not a period")
     start, end = checked_window(start, end, max_window_years=max_years(store))
     end = end.date() if end is not None else (pd.Period(latest, freq="M") + 1).start_time.date()
     start = start.date() if start is not None else (pd.Period(end, freq="M") - spec.window_months).start_time.date()
@@ -239,6 +250,10 @@ class MapContext:
         """The boroughs' named places and the ward boundaries (hot spots and gaps both name areas)."""
         return self._once("names", lambda: (named_places(self.store, self.boroughs), self.store.boundaries(("ward",))))
 
+    def borough_cells(self, borough: str) -> pd.Index:
+        """The study cells of one of the map's boroughs (each cell lies in one borough: its centre's)."""
+        return self._once(f"cells:{borough}", lambda: study_cells(self.store, [borough], self.res))
+
     def hotspots(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``hotspot_report`` over the map: per cell the concern index, its components and Gi* bins; and the areas."""
         def compute():
@@ -259,6 +274,15 @@ class MapContext:
                                                        cells=self.cells)["concern"] for m in months})
 
         return self._once("monthly", compute)
+
+    def recent_outreach(self, weeks: int) -> tuple[pd.Series, pd.Series]:
+        """Outreach per cell in the last ``weeks`` weeks of the window: sessions held, young people reached."""
+        def compute():
+            since = pd.Timestamp(self.end) - pd.Timedelta(weeks=weeks)
+            return tuple(layer_counts(self.store, "outreach_sessions", self.cells, res=self.res, start=since,
+                                      end=self.end, sum_field=field) for field in (None, "young_people_reached"))
+
+        return self._once(f"recent outreach:{weeks}", compute)
 
     def outreach(self, measure: str) -> pd.Series:
         """Outreach per cell: sessions held, or the sum of ``measure`` (young people reached)."""
@@ -296,6 +320,7 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
             frames = {**built["frames"], "layer": built["layers"][0]["id"]}
         if built.get("table"):
             tables.append(built["table"])
+        tables.extend(built.get("tables", []))
     names = borough_names(store)
     area = ", ".join(names.get(b, b) for b in boroughs)
     period_label = f"{start:%d %b %Y} to {pd.Timestamp(end) - pd.Timedelta(days=1):%d %b %Y}"
@@ -308,6 +333,10 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
         "hexes": table.ints, "layers": layers, "frames": frames, "tables": tables, "tileUrl": tile_url or None,
         "disclosure": dict(spec.disclosure),
     }
+    if spec.tier == "aggregate":
+        from .youth import finish
+
+        finish(config, store=store, spec=spec, boroughs=boroughs, year=f"{start:%Y}")
     expected = sum(len(layer["index"]) for layer in layers if layer["type"] == "hex" and layer["visible"])
     return MapData(spec, boroughs, start, end, config, expected)
 
@@ -337,7 +366,7 @@ def _layers_read(spec: MapSpec, store: Store) -> set[str]:
             layers.add("outreach_sessions")
         if isinstance(layer, GroupPlacesLayer):
             layers |= {"people", "associations", "missing_episodes", "incidents"}
-        if isinstance(layer, DistinctLayer):
+        if isinstance(layer, (DistinctLayer, PublicCountsLayer)):
             layers.add(layer.layer)
     return layers & set(store.specs)
 
@@ -380,41 +409,50 @@ def _build_emerging(ctx: MapContext, layer: EmergingLayer) -> dict:
     return {"layers": [hexes], "frames": frames}
 
 
-def _build_where_to_act(ctx: MapContext, layer: WhereToActLayer) -> dict:
-    """The places to act on next month: ``where_to_act`` on the months of the window, its cells gathered into the
-    named places they are nearest (a panel acts on a park, not on a hexagon), as labelled points and a table; when
-    the months are too few or too sparse to test, the table says so and still ranks."""
-    from ..analysis.concentration import rate_interval
+def _places_to_act(ctx: MapContext, top: int) -> tuple[list[tuple[str, dict]], dict]:
+    """``where_to_act`` on the months of the window, its cells gathered into the named places they are nearest (a
+    panel acts on a park, not on a hexagon): up to ``top`` places in need order, each with its ``cells`` (ids),
+    ``points`` (centres), ``score`` (expected next month), counts and flags; and the ranking's settings."""
     from ..analysis.hotspots import where_to_act
 
     ranked = where_to_act(ctx.monthly())
-    settings = ranked.attrs["settings"]
     places, wards = ctx.names()
     namer = PlaceNamer(places)
     gathered: dict[str, dict] = {}
-    for cell, row in ranked[ranked["count"] > 0].head(layer.top * 5).iterrows():
+    for cell, row in ranked[ranked["count"] > 0].head(top * 5).iterrows():
         lat, lng = h3cells.centre(cell)
         named = namer.near([cell], limit=1)
         ward = _ward_of(lat, lng, wards)
         place = " / ".join(p for p in (named[0] if named else "", ward) if p) or f"unnamed place {len(gathered) + 1}"
         if place not in gathered:
-            if len(gathered) == layer.top:
+            if len(gathered) == top:
                 continue
-            gathered[place] = {"rank": len(gathered) + 1, "cells": [], "score": 0.0, "count": 0, "last_3": 0,
-                               "hot": False, "cluster": False}
+            gathered[place] = {"rank": len(gathered) + 1, "cells": [], "points": [], "score": 0.0, "count": 0,
+                               "last_3": 0, "hot": False, "cluster": False}
         group = gathered[place]
-        group["cells"].append((lat, lng))
+        group["cells"].append(cell)
+        group["points"].append((lat, lng))
         group["score"] += row["score"]
         group["count"] += int(row["count"])
         group["last_3"] += int(row["last_3_months"])
         group["hot"] |= bool(row["hot"])
         group["cluster"] |= bool(row["cluster"])
+    ordered = sorted(gathered.items(), key=lambda item: (-item[1]["score"], item[1]["rank"]))
+    for rank, (_, group) in enumerate(ordered, start=1):  # a place of several cells may outrank its first
+        group["rank"] = rank
+    return ordered, ranked.attrs["settings"]
+
+
+def _build_where_to_act(ctx: MapContext, layer: WhereToActLayer) -> dict:
+    """The places to act on next month (``_places_to_act``) as labelled points and a table; when the months are too
+    few or too sparse to test, the table says so and still ranks."""
+    from ..analysis.concentration import rate_interval
+
+    ordered, settings = _places_to_act(ctx, layer.top)
     months = settings["months"]
     points, rows = [], []
-    ordered = sorted(gathered.items(), key=lambda item: (-item[1]["score"], item[1]["rank"]))
-    for rank, (place, group) in enumerate(ordered, start=1):  # a place of several cells may outrank its first
-        group["rank"] = rank
-        lat, lng = np.mean(group["cells"], axis=0)
+    for place, group in ordered:
+        lat, lng = np.mean(group["points"], axis=0)
         low, high = rate_interval(np.array([group["count"]]))
         flags = ", ".join(f for f, on in (("concentrated here", group["hot"]), ("part of a cluster", group["cluster"]))
                           if on) or "neither (too few to test, or not unusual)"
@@ -476,38 +514,74 @@ def _build_group_places(ctx: MapContext, layer: GroupPlacesLayer) -> dict:
 def _build_outreach(ctx: MapContext, layer: OutreachLayer) -> dict:
     values = ctx.outreach(layer.measure)
     unit = "sessions" if layer.measure == "sessions" else "young people reached"
-    return {"layers": [_hex_layer(ctx.table, layer, values, _sequential(values, GREENS, unit), "{value} " + unit)]}
+    return {"layers": [_hex_layer(ctx.table, layer, values, _sequential(values, BLUES, unit), "{value} " + unit)]}
+
+
+def _coverage(ctx: MapContext, rule, consider: int) -> pd.DataFrame:
+    """The ``consider`` places of most need (``_places_to_act``) with the outreach around them in the rule's last
+    weeks and their status (``analysis.tasking``), with each place's centre (``lat``, ``lng``)."""
+    from ..analysis.tasking import outreach_coverage
+
+    ordered, _ = _places_to_act(ctx, consider)
+    need = pd.DataFrame([{"place": place, "cells": group["cells"], "need": group["score"]} for place, group in ordered],
+                        columns=["place", "cells", "need"])
+    sessions, reached = ctx.recent_outreach(rule.weeks)
+    coverage = outreach_coverage(need, sessions, reached, rule)
+    centres = [np.mean(group["points"], axis=0) for _, group in ordered]
+    return coverage.assign(lat=[round(float(c[0]), 5) for c in centres], lng=[round(float(c[1]), 5) for c in centres])
 
 
 def _build_gaps(ctx: MapContext, layer: GapsLayer) -> dict:
-    result, _ = ctx.hotspots()
-    # candidate areas: hot at 90% confidence or more after FDR (Gi_Bin 1-3), joined where cells touch
-    places, wards = ctx.names()
-    areas = hotspot_areas(result.assign(hot=result["bin"] > 0), places=places, wards=wards)
-    sessions, reached = ctx.outreach("sessions"), ctx.outreach("young_people_reached")
-    rows = []
-    for area in areas.itertuples():
-        around = {n for ring in h3cells.disks(area.cells, 1) for n in ring} & set(sessions.index)
-        held, met = int(sessions.loc[list(around)].sum()), int(reached.loc[list(around)].sum())
-        rows.append({"name": area.name, "cells": area.cells, "concern": float(area.value), "sessions": held,
-                     "reached": met, "lat": area.lat, "lng": area.lng, "score": area.value / (1 + held)})
-    ranked = sorted(rows, key=lambda r: (-r["score"], r["name"]))[: layer.top]
-    index, values, points, table_rows = [], [], [], []
-    for rank, row in enumerate(ranked, start=1):
-        for c in row["cells"]:
+    """Where outreach is missing: of the places of most need, those uncovered or under-covered by the explicit rule
+    (``analysis.tasking.CoverageRule``), ranked by need, outlined and labelled; the covered places apart, marked and
+    in their own table, so a place that already gets outreach is never listed as a gap."""
+    from ..analysis.tasking import CoverageRule, gaps_and_covered
+
+    rule = CoverageRule(weeks=layer.weeks, under_covered_below=layer.under_covered_below, ring=layer.ring)
+    gaps, covered = gaps_and_covered(_coverage(ctx, rule, layer.consider), top=layer.top)
+    index, values, points, gap_rows = [], [], [], []
+    for rank, row in enumerate(gaps.itertuples(), start=1):
+        for c in row.cells:
             index.append(ctx.table.index(c))
             values.append(rank)
-        points.append([round(row["lat"], 5), round(row["lng"], 5), f"gap {rank}",
-                       f"Gap {rank}: {row['name']}: concern {row['concern']:,.0f}, {row['sessions']} outreach "
-                       f"sessions reaching {row['reached']} young people"])
-        table_rows.append([rank, row["name"], _num(row["concern"]), row["sessions"], row["reached"]])
+        points.append([row.lat, row.lng, f"gap {rank}",
+                       f"Gap {rank}: {row.place}: {row.status}; need {row.need:.1f} next month (rank {row.rank}); "
+                       f"{row.sessions} sessions reaching {row.reached} young people in {rule.weeks} weeks"])
+        gap_rows.append([rank, row.place, row.status, f"{row.need:.1f}", row.rank, row.sessions, row.reached])
+    covered_points = [[row.lat, row.lng, "covered",
+                       f"Covered: {row.place}: {row.sessions} sessions reaching {row.reached} young people in "
+                       f"{rule.weeks} weeks; need {row.need:.1f} next month (rank {row.rank})"]
+                      for row in covered.itertuples()]
+    covered_rows = [[row.rank, row.place, f"{row.need:.1f}", row.sessions, row.reached] for row in covered.itertuples()]
+    note = (f"Of the {layer.consider} places of most need (the 'where to act' ranking), {rule.words()}. "
+            + ("" if gap_rows else "None of them is uncovered or under-covered."))
     style = {"kind": "outline", "colour": "#d7301f", "labels": ["gap (ranked on the list)"]}
     return {"layers": [{**_shown("hex", layer), "index": index, "values": values, "style": style,
                         "tooltip": "gap {value}", "legend": True},
                        {**_shown("points", layer), "title": layer.title + ": labels", "points": points,
-                        "colour": "#d7301f", "labels": True}],
-            "table": {"title": layer.title, "columns": ["rank", "area", "concern", "sessions", "young people"],
-                      "rows": table_rows}}
+                        "colour": "#d7301f", "labels": True},
+                       {**_shown("points", layer), "title": "Covered places of high need", "points": covered_points,
+                        "colour": "#2166ac", "labels": False}],
+            "tables": [{"title": layer.title, "note": note,
+                        "columns": ["gap", "place (ward)", "status", "need (expected next month)", "need rank",
+                                    f"sessions in {rule.weeks} weeks", "young people reached"],
+                        "rows": gap_rows},
+                       {"title": f"Covered: places of high need with outreach ({rule.under_covered_below} or more "
+                                 f"sessions in {rule.weeks} weeks)", "note": "Listed apart: these are not gaps.",
+                        "columns": ["need rank", "place (ward)", "need (expected next month)",
+                                    f"sessions in {rule.weeks} weeks", "young people reached"],
+                        "rows": covered_rows}]}
+
+
+def tasking_coverage(store: Store, *, boroughs, start, end, rule=None, consider: int = 20, res: int = 9,
+                     as_of=None) -> pd.DataFrame:
+    """The places of most need in ``boroughs`` over [start, end) with their outreach in the rule's last weeks and
+    status (uncovered / under-covered / covered), in need order: for the tasking page and sheet."""
+    from ..analysis.tasking import CoverageRule
+
+    context, _ = _context(store, None, tuple(boroughs), pd.Timestamp(start).date(), pd.Timestamp(end).date(), res,
+                          as_of or end)
+    return _coverage(context, rule or CoverageRule(), consider)
 
 
 def suppress(counts: pd.Series, *, suppress_below: int, round_to: int) -> pd.Series:
@@ -535,21 +609,17 @@ def publication_key(spec: MapSpec, layer: DistinctLayer, res: int) -> str:
 
 
 def _build_distinct(ctx: MapContext, layer: DistinctLayer) -> dict:
-    people = layer_counts(ctx.store, layer.layer, ctx.cells, res=ctx.res, location=layer.location,
-                          time_field=layer.time_field, start=ctx.start, end=ctx.end,
-                          filters=None if layer.filter is None else dict(layer.filter), distinct_field=layer.person)
-    rule = {k: int(v) for k, v in ctx.spec.disclosure.items()}
-    # numbers once published stay as published: a later upload (a late record of that year) never changes them, so
-    # two views cannot be differenced to reveal the few people added in between. A period with no record at all
-    # is not published (nothing to protect yet), so opening it early does not freeze it at zero.
-    shown = suppress(people, **rule)
-    if people.sum() > 0:
-        shown = ctx.store.publish(publication_key(ctx.spec, layer, ctx.res), f"{ctx.start}..{ctx.end}", shown)
-    below = rule["suppress_below"]
-    classes = {"kind": "suppressed", "breaks": [below, 2 * below, 5 * below, 1e9], "colours": PURPLES[1:],
-               "labels": _suppressed_labels(below, rule["round_to"]),
-               "suppressed": f"fewer than {below}, or none (not shown)", "unit": "young people"}
-    return {"layers": [_hex_layer(ctx.table, layer, shown, classes, "{value} young people", keep=lambda s: s != 0)]}
+    """Distinct young people per area: hexagons joined up to their parent cell, then their ward, until 10 or more,
+    published once and frozen (``youth.py`` says why this is safe under differencing)."""
+    from .youth import build_distinct
+
+    return build_distinct(ctx, layer)
+
+
+def _build_public_counts(ctx: MapContext, layer: PublicCountsLayer) -> dict:
+    from .youth import build_public_counts
+
+    return build_public_counts(ctx, layer)
 
 
 def _suppressed_labels(below: int, step: int) -> list[str]:
@@ -567,14 +637,19 @@ def _build_boundaries(ctx: MapContext, layer: BoundariesLayer) -> dict:
     key = "code" if layer.level == "borough" else "borough_code"
     chosen = [b for b in rows if b[key] in ctx.boroughs]
     origin = np.array(ctx.table.origin)
-    return {"layers": [{**_shown("lines", layer), "paths": [_paths(b["geometry"], origin) for b in chosen],
-                        "names": [b["name"] for b in chosen], "colour": "#333333" if layer.level == "borough" else
-                        "#888888", "weight": 2.5 if layer.level == "borough" else 1}]}
+    shown = {**_shown("lines", layer), "paths": [_paths(b["geometry"], origin) for b in chosen],
+             "names": [b["name"] for b in chosen], "colour": "#333333" if layer.level == "borough" else "#888888",
+             "weight": 2.5 if layer.level == "borough" else 1}
+    if layer.labels:  # each name at a point inside its polygon
+        points = [b["geometry"].representative_point() for b in chosen]
+        shown["labels"] = [[round(p.y, 5), round(p.x, 5), b["name"]] for p, b in zip(points, chosen)]
+    return {"layers": [shown]}
 
 
 #: One builder per layer kind: from the map's context and a typed layer to the page's layers (and frames, a table).
 BUILDERS: dict[str, Callable[[MapContext, Any], dict]] = {
     "hotspots": _build_hotspots, "counts": _build_counts, "concern": _build_concern, "emerging": _build_emerging,
     "hotspot_areas": _build_areas, "group_places": _build_group_places, "outreach": _build_outreach,
-    "gaps": _build_gaps, "distinct": _build_distinct, "boundaries": _build_boundaries,
+    "gaps": _build_gaps, "distinct": _build_distinct, "public_counts": _build_public_counts,
+    "boundaries": _build_boundaries,
     "where_to_act": _build_where_to_act}

@@ -2,8 +2,8 @@
 
 A spec names its audience and disclosure tier, the H3 resolution, the time window and its layers. The tier
 decides which layer kinds a spec may use at all, so a spec cannot put person-level detail on a youth worker's
-map: ``aggregate`` allows only suppressed counts of distinct people and boundaries, at the spec's fixed
-resolution and over whole calendar periods.
+map: ``aggregate`` allows only suppressed counts of distinct people, counts of public open data and boundaries, at
+the spec's fixed resolution and over whole calendar years.
 
 Each layer kind is a frozen dataclass (``CountsLayer``, ``DistinctLayer``, ...) holding its common keys (``kind``,
 ``title``, ``visible``) and its own. Everything a spec says is checked when it loads: unknown or missing keys,
@@ -22,17 +22,23 @@ from typing import ClassVar, TypeGuard
 
 from ..analysis.counts import load_concern_index
 from .. import config
-from ..errors import GeoserviceError
+from ..errors import GeoserviceError, RequestError
 from ..layers import LayerSpec, load_layer_specs
 from ..policy import AUDIENCE_TIERS as AUDIENCES
 from ..policy import TIER_KINDS as TIERS
 
-CALENDARS = ("year", "quarter")
+#: Fixed calendar periods an aggregate map may cover. Years only: a quarter and its year (or a quarter and the other
+#: three) could be differenced to reveal a few people, so quarters are not offered at all.
+CALENDARS = ("year",)
 DISCLOSURE_KEYS = ("suppress_below", "round_to")
 
 
 class MapSpecError(GeoserviceError, ValueError):
     """A map spec that cannot be rendered as written."""
+
+
+class MapPeriodError(MapSpecError, RequestError):
+    """A period or dates a map does not offer (a year not ended, a quarter, dates on a fixed-period map): a 400."""
 
 
 # checks of one value: None when fine, else what is wrong (after the key's name) ----------------------------------
@@ -174,10 +180,17 @@ class OutreachLayer(Layer):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GapsLayer(Layer):
-    """The ``top`` hot-spot areas of concern with the least outreach, ranked, with a table."""
+    """Where outreach is missing: of the ``consider`` places of most need, up to ``top`` uncovered or under-covered
+    ones (no session, or fewer than ``under_covered_below``, at the place or within ``ring`` hexagons of it in the last
+    ``weeks`` weeks), ranked by need, with a table; the covered ones listed apart."""
 
     kind: ClassVar[str] = "gaps"
     top: int = _key(_positive_int, 10)
+    consider: int = _key(_positive_int, 20)
+    weeks: int = _key(_positive_int, 8)
+    under_covered_below: int = _key(_positive_int, 4)
+    ring: int = _key(lambda value: None if type(value) is int and 0 <= value <= 3
+                     else f"must be a whole number from 0 to 3, got {value!r}", 1)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -225,17 +238,49 @@ class DistinctLayer(Layer):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class PublicCountsLayer(Layer):
+    """Rows of a public open-data ``layer`` (its sensitivity ``public``, e.g. police.uk street crime) per cell, in
+    the window of ``time_field``, with the count of each value of ``by`` in the tooltip. Not suppressed: the
+    numbers are already published at street level by their source."""
+
+    kind: ClassVar[str] = "public_counts"
+    layer: str = _key(_text())
+    time_field: str = _key(_text())
+    by: str | None = _key(_text(), None)
+
+    def unresolved(self, refs: References) -> list[str]:
+        if refs.layers is None:
+            return []
+        spec = refs.layers.get(self.layer)
+        if spec is None:
+            return [f"layer {self.layer!r} is not a layer; the layers: {sorted(refs.layers)}"]
+        problems = []
+        if spec.sensitivity != "public":
+            problems.append(f"layer {self.layer!r} is {spec.sensitivity!r} data; public_counts shows only public open "
+                            "data (sensitivity = \"public\")")
+        if not spec.locations:
+            problems.append(f"layer {self.layer!r} has no location to count")
+        if self.time_field not in spec.time_fields:
+            problems.append(f"time_field {self.time_field!r} is not a time field of {self.layer}; its time fields: "
+                            f"{list(spec.time_fields)}")
+        if self.by is not None and self.by not in spec.field_names:
+            problems.append(f"by {self.by!r} is not a field of {self.layer}")
+        return problems
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class BoundariesLayer(Layer):
-    """Borough or ward outlines."""
+    """Borough or ward outlines; with ``labels``, each named on the map."""
 
     kind: ClassVar[str] = "boundaries"
     level: str = _key(_text("borough", "ward"))
+    labels: bool = _key(_flag, False)
 
 
 #: Each layer kind's type.
 LAYER_TYPES: dict[str, type[Layer]] = {cls.kind: cls for cls in (
     HotspotsLayer, CountsLayer, ConcernLayer, EmergingLayer, AreasLayer, GroupPlacesLayer, OutreachLayer, GapsLayer,
-    DistinctLayer, BoundariesLayer, WhereToActLayer)}
+    DistinctLayer, PublicCountsLayer, BoundariesLayer, WhereToActLayer)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -333,11 +378,12 @@ def _spec_problems(doc: dict, stem: str) -> list[str]:
         problems.append(f"resolution must be 7-10 (the stored resolutions), got {resolution!r}")
     window, calendar = doc.get("window_months"), doc.get("calendar")
     if (window is None) == (calendar is None):
-        problems.append("give exactly one of window_months (a rolling window) or calendar (year or quarter)")
+        problems.append("give exactly one of window_months (a rolling window) or calendar (year)")
     if window is not None and _positive_int(window):
         problems.append(f"window_months {_positive_int(window)}")
     if calendar is not None and not _among(calendar, CALENDARS):
-        problems.append(f"calendar must be one of {CALENDARS}, got {calendar!r}")
+        problems.append(f"calendar must be one of {list(CALENDARS)}, got {calendar!r} (quarters are not offered: a "
+                        "quarter and its year could be differenced)")
     disclosure = doc.get("disclosure", {})
     if not isinstance(disclosure, dict) or set(disclosure) - set(DISCLOSURE_KEYS) or any(
             type(value) is not int for value in disclosure.values()):

@@ -273,7 +273,9 @@ def disproportionality(people: pd.DataFrame, episodes: pd.DataFrame, contacts: p
     sources = sorted(set(ours.source)) if len(ours) else []
     notes = [f"Counts below {SUPPRESS_BELOW} read '{SMALL}' and the rest are rounded to the nearest 5; so that no "
              "total or difference reveals a small count, further cells are hidden ('not shown') until the hidden "
-             f"cells of a table hold {SUPPRESS_BELOW} or more children.",
+             f"cells of a table hold {SUPPRESS_BELOW} or more children. Shares, relative rates and intervals are "
+             "worked from the exact counts (a rate of rounded counts would be wrong), so a share can differ a little "
+             "from the shown count over the shown total.",
              "Relative rate: the cohort's share of a group over the group's share of the borough's children; 1 is "
              "proportionate. 95% interval: Katz's log interval for a ratio of two proportions, with the baseline's "
              "own sampling variance. Children whose group is not recorded stay in the cohort's denominator.",

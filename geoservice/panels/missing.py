@@ -19,7 +19,7 @@ packs. Functions of the data they are given: the same episodes give the same num
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,11 @@ from ..reports.packs import (NO_DATA, Figure, Link, Pack, PackError, Section, Ta
                              _period_label)
 from ..store.db import Store
 
+#: Where London's children are most often placed outside London: the county councils around it, by GSS code (ONS
+#: Register of Geographic Codes), so a host outside the boundaries held is named (other codes are shown as they are).
+COUNTIES_AROUND_LONDON = {"E10000011": "East Sussex", "E10000012": "Essex", "E10000014": "Hampshire",
+                          "E10000015": "Hertfordshire", "E10000016": "Kent", "E10000030": "Surrey",
+                          "E10000032": "West Sussex"}
 #: The grades an agenda takes by default.
 AGENDA_GRADES = ("red", "amber")
 GRADES = ("red", "amber", "green")
@@ -79,6 +84,23 @@ def typed_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
         values = frame[column] if column in frame else pd.Series("", index=frame.index)
         frame[column] = values.fillna("").astype(str).str.strip()
     return frame
+
+
+def known_on(episodes: pd.DataFrame, day) -> pd.DataFrame:
+    """``episodes`` as they stood at the start of ``day`` (a panel's date): times after it are not yet known (a child
+    found later is still missing, an interview completed later not yet done), and so is what follows from them (a
+    grade given later, a debrief after a later return, a follow-on after a later interview). A past panel made again
+    shows what that panel could have known."""
+    e = typed_episodes(episodes)
+    cut = pd.Timestamp(_day(day, "day"))
+    later = {column: e[column] >= cut for column in TIMES}
+    for column in TIMES:
+        e[column] = e[column].mask(later[column])
+    e.loc[later["graded_at"], ["pre_missing_grade", "graded_by"]] = ""
+    e.loc[later["found_at"], ["debrief_mode"]] = ""
+    e.loc[later["found_at"], "spoken_to_directly"] = pd.NA
+    e.loc[later["rhi_completed_at"], "follow_on_intervention"] = ""
+    return e
 
 
 def grade_of(episodes: pd.DataFrame) -> pd.Series:
@@ -153,8 +175,9 @@ def grading_queue(episodes: pd.DataFrame, *, agenda_grades=AGENDA_GRADES) -> dic
 # completeness ---------------------------------------------------------------------------------------------------
 def completeness(episodes: pd.DataFrame) -> pd.DataFrame:
     """One row per episode with something missing from the work after the return: ``episode_id``, ``person_id``
-    and the gaps (``no_rhi``: found but no interview completed; ``phone_only``: police debrief by phone;
-    ``not_spoken_to``: the child not spoken to directly; ``not_notified``: found but no notification time)."""
+    and the gaps (``no_rhi``: found but no interview completed, with ``no_rhi_because`` the young person declined or
+    was not available where recorded; ``phone_only``: police debrief by phone; ``not_spoken_to``: the child not
+    spoken to directly; ``not_notified``: found but no notification time)."""
     e = typed_episodes(episodes)
     found = e.found_at.notna()
     gaps = pd.DataFrame({
@@ -163,7 +186,11 @@ def completeness(episodes: pd.DataFrame) -> pd.DataFrame:
         "not_spoken_to": found & (e.spoken_to_directly.fillna(True) == False),  # noqa: E712 (a nullable boolean)
         "not_notified": found & e.notified_at.isna(),
     }, index=e.index).astype(bool)
-    out = pd.concat([e[["episode_id", "person_id", "reported_missing_at"]], gaps], axis=1)
+    why = pd.Series("", index=e.index)
+    why = why.mask(e.rhi_available.fillna(True) == False, "the young person was not available")  # noqa: E712
+    why = why.mask(e.rhi_consented.fillna(True) == False, "the young person declined")  # noqa: E712
+    out = pd.concat([e[["episode_id", "person_id", "reported_missing_at"]], gaps,
+                     why.where(gaps.no_rhi, "").rename("no_rhi_because")], axis=1)
     return out[gaps.any(axis=1)].sort_values(["reported_missing_at", "episode_id"]).reset_index(drop=True)
 
 
@@ -189,8 +216,9 @@ def placed_out_of_borough(episodes: pd.DataFrame, names: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=["person_id", "host_borough", "host", "episodes"])
     latest = placed.sort_values("reported_missing_at").groupby("person_id").agg(
         host_borough=("host_borough", "last"), episodes=("episode_id", "count")).reset_index()
-    latest["host"] = [names.get(code) or ("not recorded" if not code else code if code.startswith("E09")
-                                          else f"outside London ({code})") for code in latest.host_borough]
+    latest["host"] = [names.get(code) or COUNTIES_AROUND_LONDON.get(code) or
+                      ("not recorded" if not code else code if code.startswith("E09") else f"outside London ({code})")
+                      for code in latest.host_borough]
     return latest[["person_id", "host_borough", "host", "episodes"]]
 
 
@@ -268,8 +296,13 @@ def missing_panel(store: Store, borough: str, *, since, to, agenda_grades=AGENDA
     names, since, to = _check(store, borough, since, to)
     if not 1 <= int(repeat_days) <= 366 or not 2 <= int(repeat_episodes) <= 50:
         raise MissingPanelError("repeat missing: a window of 1 to 366 days and 2 to 50 episodes")
+    if to > date.today() + timedelta(days=1):
+        raise MissingPanelError(f"the panel's period ends on {to}, in the future: give the panel's date (or today) "
+                                "as --to")
     all_names = borough_names(store)
-    episodes = borough_episodes(store, borough)
+    episodes = known_on(borough_episodes(store, borough), to)
+    latest = store.latest("missing_episodes", "reported_missing_at")
+    records_end = pd.Timestamp(latest).date() if latest is not None else None
     period = episodes[(episodes.reported_missing_at >= pd.Timestamp(since))
                       & (episodes.reported_missing_at < pd.Timestamp(to))]
     year = episodes[(episodes.reported_missing_at >= pd.Timestamp(to) - pd.Timedelta(days=365))
@@ -284,15 +317,21 @@ def missing_panel(store: Store, borough: str, *, since, to, agenda_grades=AGENDA
                  "in care" if r.care_status == "in_care" else "at home" if r.care_status == "at_home" else ""]
                 for r in frame.itertuples()]
 
-    columns = ["episode", "child", "reported missing", "found", "police grade", "panel grade", "graded by, when",
-               "care"]
+    columns = ["episode", "child", "reported missing", "found", "police risk grade", "panel grade",
+               "graded by, when", "care"]
     sections = []
     agenda = Section("agenda", "Agenda: the episodes since the last panel")
     words = " and ".join(queue["agenda_grades"])
     agenda.text.append(f"{len(period)} episodes reported from {since} to {to}, each listed once: "
                        f"{len(queue['ungraded'])} ungraded, {len(queue['agenda'])} on the agenda ({words}), "
                        f"{len(queue['others'])} others.")
-    if not queue["can_finalise"]:
+    stale = records_end is None or records_end < since
+    if stale:
+        agenda.text.append("The missing-episode records " + (f"end on {records_end}" if records_end else "are empty")
+                           + ", before this period: load the latest episodes before the panel. The agenda cannot be "
+                           "finalised on records that stop short of it.")
+        queue["can_finalise"] = False
+    if not queue["can_finalise"] and len(queue["ungraded"]):
         agenda.text.append(f"DRAFT: the agenda cannot be finalised while {len(queue['ungraded'])} episode(s) are "
                            "ungraded. Grade them (grade, who, when) before the panel.")
     if len(queue["ungraded"]):
@@ -309,7 +348,7 @@ def missing_panel(store: Store, borough: str, *, since, to, agenda_grades=AGENDA
         agenda.text.append(NO_DATA)
     sections.append(agenda)
 
-    rhi, behind = _rhi_sections(period, year, since, to)
+    rhi, behind = _rhi_sections(period, year, since, to, child)
     sections.append(rhi)
     sections.append(_completeness_section(period, child))
     sections.append(_children_section(episodes, year, to, all_names, child, repeat_days, repeat_episodes))
@@ -325,11 +364,18 @@ def missing_panel(store: Store, borough: str, *, since, to, agenda_grades=AGENDA
                    made_by=made_by, as_of=to)
     about["notes"] = [
         "Children who go missing are children at risk. This pack is for the missing children panel only.",
-        f"Episodes of the children {names[borough]['name']} is responsible for, wherever they went missing from. "
+        f"Episodes of the children {names[borough]['name']} is responsible for, wherever they went missing from, as "
+        f"known on {to}: what was recorded later (a later find, interview or grade) is not counted. "
         f"The last 12 months: {to - pd.Timedelta(days=365):%Y-%m-%d} to {to}."]
     about["children"] = sorted(set(year.person_id))
     about["can_finalise"] = queue["can_finalise"]
     about["ungraded"] = queue["ungraded"].episode_id.tolist()
+    about["records_end"] = str(records_end) if records_end else None
+    about["not_final"] = (
+        f"the missing-episode records end on {records_end or 'no day (none loaded)'}, before this period: load the "
+        "latest episodes first" if stale else
+        f"{len(about['ungraded'])} episode(s) ungraded ({', '.join(about['ungraded'])}): grade them first"
+        if about["ungraded"] else "")
     title = f"Missing children panel: {names[borough]['name']}, {_period_label(since, to)}"
     return Pack("missing_panel", title, about, sections)
 
@@ -341,37 +387,66 @@ KPI_ROWS = (("completed", "return home interviews completed", None, None),
             ("follow_on_red_amber", "follow-on interventions after red or amber episodes", None, None))
 
 
-def _rhi_sections(period: pd.DataFrame, year: pd.DataFrame, since: date, to: date) -> tuple[Section, list[Section]]:
-    """The measures' table, and a part per measure and column listing the episodes behind it."""
+def percent(part: int, whole: int) -> str:
+    """A share as the panel reads it: whole percents, but never 100% while one is missed nor 0% while one is met."""
+    value = 100 * part / whole
+    if (round(value) == 100 and part < whole) or (round(value) == 0 and part > 0):
+        return f"{value:.1f}%"
+    return f"{value:.0f}%"
+
+
+def _rhi_sections(period: pd.DataFrame, year: pd.DataFrame, since: date, to: date, child
+                  ) -> tuple[Section, list[Section]]:
+    """The measures' table, and a part per measure and column with the episodes behind it: since the last panel, a
+    table of every episode counted (and, for a share, every one missed); over 12 months, the missed ones as a table
+    and the met ones by id."""
     section = Section("rhi", "Return home interviews")
-    spans = (("since the last panel", "period", rhi_kpis(period)), ("last 12 months", "year", rhi_kpis(year)))
+    spans = (("since the last panel", "period", period, rhi_kpis(period)),
+             ("last 12 months", "year", year, rhi_kpis(year)))
     if year.empty:
         section.text.append(NO_DATA)
         return section, []
-    section.text.append("Measured as the partnership reports them. Each number links to the episodes behind it.")
-    rows = []
-    behind = []
+    section.text.append("Measured as the partnership reports them. On the page each number links to the episodes "
+                        "behind it; they are listed under 'Behind the numbers' at the end.")
+    rows, behind = [], []
     for key, label, count, whole in KPI_ROWS:
         row = [label]
-        for caption, tag, kpi in spans:
+        for caption, tag, frame, kpi in spans:
             anchor = f"behind-{key}-{tag}"
             if count is None:
                 shown = f"{kpi[key]}"
             elif kpi[key] is None:
                 shown = "none to measure"
             else:
-                shown = f"{100 * kpi[key]:.0f}% ({kpi[count]} of {kpi[whole]})"
+                shown = f"{percent(kpi[count], kpi[whole])} ({kpi[count]} of {kpi[whole]})"
             row.append(Link(shown, "#" + anchor))
-            ids = kpi["episodes"][key]
-            behind.append(Section(anchor, f"Behind '{label}', {caption}", level=3, anchor=anchor,
-                                  text=[", ".join(ids) if ids else "none"]))
+            part = Section(anchor, f"Behind '{label}', {caption}", level=3, anchor=anchor)
+            met = kpi["episodes"][key]
+            missed = kpi["episodes"]["not_" + key] if count is not None else []
+            if tag == "period" or len(met) <= 15:
+                part.blocks.append(_episode_table("Counted" if count is None else "Met", frame, met, child))
+            else:
+                part.text.append(f"Met ({len(met)}): " + ", ".join(met))
             if count is not None:
-                missed = kpi["episodes"]["not_" + key]
-                behind[-1].text.append("Not met: " + (", ".join(missed) if missed else "none"))
+                part.blocks.append(_episode_table("Not met", frame, missed, child, marked=True))
+            behind.append(part)
         rows.append(row)
     section.blocks.append(Table(f"Return home interviews ({_period_label(since, to)}; last 12 months to {to})",
                                 ["measure", "since the last panel", "last 12 months"], rows))
     return section, behind
+
+
+def _episode_table(caption: str, frame: pd.DataFrame, ids: list[str], child, *, marked: bool = False) -> Table:
+    """The episodes ``ids`` of ``frame`` with their times after the return, for the lists behind the measures."""
+    chosen = frame[frame.episode_id.isin(set(ids))]
+    rows = [[r.episode_id, child(r.person_id), _when(r.reported_missing_at), _when(r.found_at),
+             _when(r.notified_at), _when(r.rhi_offered_at), _when(r.rhi_completed_at),
+             "consented" if r.rhi_consented is True else "declined" if r.rhi_consented is False else "",
+             r.follow_on_intervention.replace("_", " ")] for r in chosen.itertuples()]
+    return Table(f"{caption} ({len(rows)})" if rows else f"{caption}: none",
+                 ["episode", "child", "reported missing", "found", "notified", "interview offered",
+                  "interview completed", "consent", "follow-on"], rows,
+                 marked=list(range(len(rows))) if marked else [], lists="child_at_risk")
 
 
 def _completeness_section(period: pd.DataFrame, child) -> Section:
@@ -387,7 +462,8 @@ def _completeness_section(period: pd.DataFrame, child) -> Section:
     section.blocks.append(Table("Episodes with a gap after the return",
                                 ["episode", "child", "reported missing", "gaps"],
                                 [[g.episode_id, child(g.person_id), _when(g.reported_missing_at),
-                                  "; ".join(label for key, label in labels.items() if getattr(g, key))]
+                                  "; ".join(label + (f" ({g.no_rhi_because})" if key == "no_rhi" and g.no_rhi_because
+                                                     else "") for key, label in labels.items() if getattr(g, key))]
                                  for g in gaps.itertuples()], lists="child_at_risk"))
     return section
 

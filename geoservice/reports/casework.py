@@ -153,7 +153,7 @@ def child_view(store: Store, graph: nx.Graph, person: str, *, hops: int = 2, as_
             "child_evidence": [r for r in evidence if not r["other_is_adult"]],
             "adult_evidence": [r for r in evidence if r["other_is_adult"]],
             "timeline": [{"date": f"{r.date:%Y-%m-%d}", "kind": r.kind, "what": with_borough_names(r.detail, names),
-                          "risk": r.risk or "",
+                          "risk": r.risk if isinstance(r.risk, str) else "",  # NaN for links and incidents
                           "record": r.record} for r in timeline.iloc[::-1].itertuples()],
             "escalation": reasons, "places": places, "other_boroughs": [o for o in others if o],
             "people": [person, *ego.children, *ego.adults_posing_risk]}

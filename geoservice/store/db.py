@@ -407,11 +407,13 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQ
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def publish(self, product: str, period: str, values):
+    def publish(self, product: str, period: str, values, *, whole: bool = False):
         """Aggregate numbers (a pandas Series of int per integer cell) as first published.
 
         A cell published before keeps its earlier value; the others are recorded now. So a number, once shown,
-        never changes, and later uploads cannot be revealed by differencing two views."""
+        never changes, and later uploads cannot be revealed by differencing two views. With ``whole``, the values
+        are one partition published together: when anything is published for the product and period, exactly that
+        is returned (its cells, not ``values``'s) and nothing is added, so the areas themselves never change."""
         import pandas as pd
 
         table = self.metadata.tables["publications"]
@@ -423,11 +425,17 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQ
         cells = [int(c) for c in values.index]
         with self.engine.connect() as conn:
             known = held(conn)
+        if whole and known:
+            return pd.Series(list(known.values()), index=pd.Index(list(known), dtype="int64", name="cell"),
+                             dtype="int64", name=values.name)
         if any(c not in known for c in cells):
             with self.writing() as conn:
                 if self.is_postgres:  # two first publications at once: the second waits, then reads the first's
                     conn.execute(text("LOCK TABLE publications IN EXCLUSIVE MODE"))
                 known = held(conn)
+                if whole and known:  # published by another request meanwhile: theirs stands
+                    return pd.Series(list(known.values()), index=pd.Index(list(known), dtype="int64", name="cell"),
+                                     dtype="int64", name=values.name)
                 now = datetime.now(timezone.utc).replace(tzinfo=None)
                 new = [{"product": product, "period": period, "cell": c, "value": int(v), "published_at": now}
                        for c, v in zip(cells, values.to_numpy().tolist()) if c not in known]
@@ -474,6 +482,23 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQ
         with self.engine.connect() as conn:
             result = conn.execute(query)
             return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+    def people_by_cell(self, layer: str, cell: str, person: str, *, time_field: str | None = None, start=None,
+                       end=None, equals=None):
+        """The distinct (cell, person) pairs of the ``cell`` column and the ``person`` field, among rows dated in
+        [start, end) of ``time_field`` whose columns equal ``equals``: what counting distinct people over a group of
+        cells needs (a person in two cells of an area is one person of the area). A DataFrame (cell, person)."""
+        import pandas as pd
+
+        table = self.layer_tables[layer]
+        query = (select(table.c[cell], table.c[person])
+                 .where(*self._filters(table, equals=equals, present=[cell, person], time_field=time_field,
+                                       start=start, end=end))
+                 .distinct())
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return pd.DataFrame({"cell": pd.array([int(c) for c, _ in rows], dtype="int64"),
+                             "person": [str(p) for _, p in rows]})
 
     def count_by_cell(self, layer: str, cell: str, *, time_field: str | None = None, start=None, end=None,
                       equals=None, sum_field: str | None = None, distinct_field: str | None = None):

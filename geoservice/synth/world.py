@@ -981,6 +981,36 @@ class WorldBuilder:
         self.truth["suspects_without_referral"] = {"days": days, "judged_on": self.end.strftime("%Y-%m-%d"),
                                                    "children": sorted(flagged)}
 
+    # CSP tasking actions -------------------------------------------------------------------------------------------
+    def make_tasking_actions(self) -> None:
+        """The partnership's tasking at the hot places: ongoing detached youth work where outreach is held (the
+        covered places), and a planned week of collaborative action at one planted gap per borough that has one,
+        starting after the year's end (so the gap is still uncovered on the tasking page). Own generator."""
+        rng = np.random.default_rng(self.seed + 7949)
+        agencies = [("detached youth team", "youth service"), ("CSP officer", "community safety partnership"),
+                    ("safer neighbourhoods sergeant", "police"), ("estate services manager", "housing association")]
+        rows = []
+        for place in self.hot_places:
+            owner, agency = agencies[0] if place["outreach"] else agencies[int(rng.integers(1, len(agencies)))]
+            if place["outreach"]:
+                starts, ends, status = self.start, self.end + timedelta(days=180), "in_progress"
+                action, measure = "weekly detached youth work sessions", "sessions held; young people reached"
+            else:
+                starts = self.end + timedelta(days=int(rng.integers(7, 28)))
+                ends, status = starts + timedelta(days=6), "planned"
+                action, measure = "week of collaborative action", "robbery and violence at the place over 3 months"
+            rows.append({"action_id": f"TA{len(rows) + 1:04d}", "borough": place["borough"], "place": place["name"],
+                         "priority": "robbery, violence and drugs with young people present", "action": action,
+                         "lead_agency": agency, "owner": owner,
+                         "partners": "police;youth service" if agency != "police" else "youth service;housing",
+                         "starts_on": f"{starts:%Y-%m-%d}", "ends_on": f"{ends:%Y-%m-%d}",
+                         "funding": str(rng.choice(["VRU locality fund", "CSP core budget", "MOPAC"])),
+                         "outcome_measure": measure, "status": status,
+                         "rag": "green" if place["outreach"] else "amber", "updated_on": f"{self.end:%Y-%m-%d}"})
+        self.tables["tasking_actions"] = pd.DataFrame(rows)
+        self.truth["tasking_actions"] = {"covered_places": [p["name"] for p in self.hot_places if p["outreach"]],
+                                         "planned_at_gaps": [p["name"] for p in self.hot_places if not p["outreach"]]}
+
     # interventions -------------------------------------------------------------------------------------------
     def make_interventions(self) -> None:
         """Interventions the partnership recorded: a week of collaborative action at a hot place in Merton, detached
@@ -1047,6 +1077,7 @@ class WorldBuilder:
         self.make_baseline()
         self.make_police_contacts()
         self._truth_suspects_without_referral()
+        self.make_tasking_actions()
         self.make_interventions()
         self.truth["counts"].update({name: len(t) for name, t in self.tables.items()})
 
@@ -1060,7 +1091,7 @@ def build_world(data_dir, *, seed: int = 1, year: int = 2025) -> WorldBuilder:
 
 LAYER_FILES = ("places", "people", "associations", "incidents", "missing_episodes", "survey_responses",
                "outreach_sessions", "mace_actions", "safeguarding_referrals", "risk_assessments", "worker_allocations",
-               "police_contacts", "population_baseline", "interventions")
+               "police_contacts", "population_baseline", "tasking_actions", "interventions")
 
 
 def write_world(out_dir, *, seed: int = 1, year: int = 2025, data_dir) -> str:

@@ -13,7 +13,7 @@ import re
 from flask import Flask, jsonify, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from ..errors import BatchConflictError, GeoserviceError, SetupError, UnknownLayerError
+from ..errors import BatchConflictError, GeoserviceError, RequestError, SetupError, UnknownLayerError
 
 HEADINGS = {400: "That request needs fixing", 401: "Please sign in", 403: "Not for your role",
             404: "Not found", 405: "Not allowed", 409: "Someone else changed this first", 413: "File too large",
@@ -26,7 +26,7 @@ def status_of(exc: GeoserviceError) -> int:
         return 503
     if isinstance(exc, BatchConflictError):
         return 409
-    if isinstance(exc, UnknownLayerError):
+    if isinstance(exc, (UnknownLayerError, RequestError)):
         return 400
     return 422
 

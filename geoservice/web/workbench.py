@@ -320,8 +320,7 @@ def missing_pdf():
     final = params.choice("final", ("0", "1"), "0") == "1"
     made = _missing_panel(borough, since, to, grades)
     if final and not made.about["can_finalise"]:
-        abort(409, description=f"the agenda cannot be finalised: {len(made.about['ungraded'])} episode(s) ungraded "
-                               f"({', '.join(made.about['ungraded'])}); grade them first")
+        abort(409, description=f"the agenda cannot be finalised: {made.about['not_final']}")
     name = f"missing-panel-{borough}-{since}-{to}{'-final' if final else '-draft'}"
     return Response(pack_render.pdf(made), mimetype="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})

@@ -98,29 +98,23 @@ def test_every_map_is_offline_attributed_and_within_its_size_budget(world_store)
             assert built.expected_hexes > 0, name
 
 
-def test_the_youth_map_is_aggregate_only_and_applies_the_10_5_rule(world_store, world_dir):
+def test_the_youth_map_is_aggregate_only_and_applies_the_10_5_rule(world_store):
     built = _build(world_store, "youth_area")
     html = render_map_html(built)
     config = _data(html)
     ours = html.replace(leaflet_js(), "")  # our template, data and drawing code
     assert not PERSON_OR_RECORD.findall(ours), "no person identifier or record number"
     assert {layer["type"] for layer in config["layers"]} <= {"hex", "lines"}, "no points at all"
-    for layer in (layer for layer in config["layers"] if layer["type"] == "hex"):
-        values = layer["values"]
-        assert all(v >= 10 and v % 5 == 0 for v in values), "no count from 1 to 9 (nor a mark for one), others rounded"
-        assert not re.search(r"\b[1-9]\b", layer["tooltip"] + layer["title"])
-    # independently: distinct children found per res-8 cell in 2025, from the raw file, through the 10-5 rule
-    raw = pd.read_csv(world_dir / "missing_episodes.csv", dtype=str).dropna(subset=["found_at", "found_latitude"])
-    raw = raw[(raw.found_at >= START) & (raw.found_at < END)]
-    raw["cell"] = [h3.latlng_to_cell(float(a), float(b), 8) for a, b in zip(raw.found_latitude, raw.found_longitude)]
-    distinct = raw.groupby("cell").person_id.nunique()
-    found_layer = config["layers"][0]
-    shown = dict(zip(_cells_of(config, found_layer), found_layer["values"]))
-    expected = {c: int(np.floor(n / 5 + 0.5) * 5) for c, n in distinct.items() if n >= 10}
-    expected = {c: v for c, v in expected.items() if c in _merton_cells(world_store, 8)}
-    assert shown == expected
-    small = {c for c, n in distinct.items() if 0 < n < 10} & _merton_cells(world_store, 8)
-    assert small and not small & set(shown), "cells with 1-9 children are drawn exactly as empty cells: not at all"
+    people = [layer for layer in config["layers"] if layer.get("people")]
+    assert len(people) == 2 and all(not layer.get("public") for layer in people)
+    for layer in people:
+        assert all(v >= 10 and v % 5 == 0 for v in layer["values"]), "no count from 1 to 9, others rounded"
+        assert all(a["value"] >= 10 and a["value"] % 5 == 0 for a in layer["areas"])
+    public = [layer for layer in config["layers"] if layer.get("public")]
+    assert [layer["title"] for layer in public] == ["Street crime (public police.uk data)"] and public[0]["values"]
+    words = html.split("<body>")[1].split("<script")[0]  # what the page says
+    assert "H3" not in words and "resolution" not in words and "ONS" not in words, "no jargon"
+    assert "joined with the hexagons around it" in words and "rounded to the nearest 5" in words
 
 
 def _merton_cells(store, res):
@@ -151,16 +145,21 @@ def test_the_analyst_map_shows_gi_bins_named_areas_and_months(world_store, truth
     assert not PERSON_OR_RECORD.findall(json.dumps(config)), "places, not people"
 
 
-def test_tasking_gaps_put_the_uncovered_hot_places_first(world_store, truth):
+def test_tasking_lists_the_planted_uncovered_places_as_gaps_and_never_a_covered_one(world_store, truth):
     built = _build(world_store, "csp_tasking", MERTON_AND_NEIGHBOURS)
-    rows = next(t for t in built.config["tables"] if t["title"].startswith("Gaps"))["rows"]
+    tables = {t["title"].split(" (")[0].split(":")[0]: t for t in built.config["tables"]}
+    gap_rows, covered_rows = tables["Where outreach is missing"]["rows"], tables["Covered"]["rows"]
     names = {p["place_id"]: p["name"] for p in truth["hot_places"]}
-    gaps = {names[p] for p in truth["outreach_gaps"]}
-    covered = {names[p["place_id"]] for p in truth["hot_places"]} - gaps
-    rank = lambda places: [r[0] for r in rows if any(p in r[1] for p in places)]  # noqa: E731
-    assert len({p for p in gaps if rank([p])}) >= 2, rows
-    assert max(rank(gaps)) < min(rank(covered)), rows
-    assert all(r[3] == 0 for r in rows if any(p in r[1] for p in gaps)), "a planted gap has no outreach"
+    planted_gaps = {names[p] for p in truth["outreach_gaps"]}
+    planted_covered = {names[p["place_id"]] for p in truth["hot_places"]} - planted_gaps
+    listed = lambda rows, places: {p for p in places if any(p in r[1] for r in rows)}  # noqa: E731
+    assert len(listed(gap_rows, planted_gaps)) >= 2, gap_rows
+    assert all(r[2] == "uncovered" and r[5] == 0 for r in gap_rows if any(p in r[1] for p in planted_gaps))
+    assert not listed(gap_rows, planted_covered), "a place with weekly outreach is never a gap"
+    assert listed(covered_rows, planted_covered), "the covered hot places are listed apart"
+    assert all(r[5] < 4 for r in gap_rows), "every gap has fewer sessions than the rule's threshold"
+    assert all(r[3] >= 4 for r in covered_rows)
+    assert "under-covered: fewer than 4 sessions" in tables["Where outreach is missing"]["note"]
 
 
 def test_map_command_and_service_render_the_same_specs(world_store, settings, tmp_path):

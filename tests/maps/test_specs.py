@@ -9,7 +9,7 @@ import pytest
 from geoservice.config import PROJECT_ROOT
 from geoservice.maps.products import BUILDERS, publication_key
 from geoservice.maps.specs import (LAYER_TYPES, BoundariesLayer, CountsLayer, DistinctLayer, GapsLayer, MapSpecError,
-                                   OutreachLayer, load_map_spec, load_map_specs)
+                                   OutreachLayer, PublicCountsLayer, load_map_spec, load_map_specs)
 from geoservice.policy import TIER_KINDS
 
 YOUTH = (PROJECT_ROOT / "maps" / "youth_area.toml").read_text()
@@ -85,9 +85,11 @@ def _problems(path) -> list[str]:
 def test_the_real_specs_load_as_typed_layers():
     specs = load_map_specs(PROJECT_ROOT / "maps")
     youth = specs["youth_area"].layers
-    assert [type(layer) for layer in youth] == [DistinctLayer, DistinctLayer, BoundariesLayer, BoundariesLayer]
+    assert [type(layer) for layer in youth] == [DistinctLayer, DistinctLayer, PublicCountsLayer, BoundariesLayer,
+                                                BoundariesLayer]
     assert youth[1].filter == {"feeling": "unsafe"} and youth[0].filter is None
-    assert [layer.level for layer in youth[2:]] == ["borough", "ward"] and all(layer.visible for layer in youth)
+    assert (youth[2].layer, youth[2].by, youth[2].visible) == ("incidents", "crime_type", False)
+    assert [layer.level for layer in youth[3:]] == ["borough", "ward"] and youth[4].labels and not youth[3].labels
     mace = specs["mace_hotspots"].layers
     assert [layer.source for layer in mace if isinstance(layer, CountsLayer)] == [
         "incidents", "missing_found", "survey_unsafe"]
@@ -181,7 +183,7 @@ def test_the_spec_and_its_layers_are_reported_together(tmp_path):
     text = (YOUTH.replace('audience = "youth_worker"', 'audience = "mace_analyst"')
             .replace('level = "borough"', 'level = "county"'))
     problems = _problems(_write(tmp_path, text))
-    assert len(problems) == 2 and "does not match tier" in problems[0] and problems[1].startswith("layer 3 ")
+    assert len(problems) == 2 and "does not match tier" in problems[0] and problems[1].startswith("layer 4 ")
 
 
 def test_layers_are_checked_against_the_layer_specs_given(tmp_path):
@@ -203,7 +205,7 @@ def test_a_folder_of_specs_reports_every_broken_spec(tmp_path):
         load_map_specs(tmp_path)
     assert [line.split(": ")[:2] for line in str(caught.value).splitlines()] == [
         [str(tmp_path / "mace_hotspots.toml"), "layer 2 (counts)"],
-        [str(tmp_path / "youth_area.toml"), "layer 4 (boundaries)"]]
+        [str(tmp_path / "youth_area.toml"), "layer 5 (boundaries)"]]
 
 
 def test_a_typed_layer_checks_what_it_is_made_with():
@@ -228,3 +230,18 @@ def test_the_youth_maps_publication_keys_do_not_change():
     spec = load_map_specs(PROJECT_ROOT / "maps")["youth_area"]
     keys = [publication_key(spec, layer, spec.resolution) for layer in spec.layers if isinstance(layer, DistinctLayer)]
     assert keys == ["0253cbf0d42e431edb324c62a13ee8b0", "518ac28f04406c5ab4ee259482f03025"]
+
+
+def test_quarters_are_not_offered_since_a_quarter_and_its_year_could_be_differenced(tmp_path):
+    problems = _problems(_write(tmp_path, YOUTH.replace('calendar = "year"', 'calendar = "quarter"')))
+    assert len(problems) == 1 and "quarters are not offered" in problems[0], problems
+
+
+def test_public_counts_show_only_public_open_data(tmp_path):
+    text = YOUTH.replace('layer = "incidents"', 'layer = "missing_episodes"').replace(
+        'time_field = "month"\nby = "crime_type"', 'time_field = "found_at"')
+    problems = _problems(_write(tmp_path, text))
+    assert problems == ["layer 3 (public_counts): layer 'missing_episodes' is 'person' data; public_counts shows only "
+                        'public open data (sensitivity = "public")'], problems
+    problems = _problems(_write(tmp_path, YOUTH.replace('by = "crime_type"', 'by = "colour"')))
+    assert problems == ["layer 3 (public_counts): by 'colour' is not a field of incidents"], problems

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from geoservice import create_app
 from geoservice.cli import main
 from geoservice.panels.missing import (MissingPanelError, borough_episodes, completeness, grading_queue,
-                                       missing_panel, placed_out_of_borough, repeat_missing, rhi_kpis)
+                                       known_on, missing_panel, placed_out_of_borough, repeat_missing, rhi_kpis)
 from geoservice.privacy.audit import events
 from geoservice.privacy.users import add_user
 
@@ -119,6 +119,18 @@ def test_one_ungraded_episode_blocks_the_agenda_and_each_episode_is_listed_once(
         grading_queue(frame, agenda_grades=("purple",))
 
 
+def test_a_panel_counts_only_what_was_known_on_its_day():
+    first = _episode(1, rhi_completed_at=_at(_episode(1), "found_at", 20), pre_missing_grade="red",
+                     graded_at=_at(_episode(1), "found_at", 30), follow_on_intervention="safety_plan")
+    day = pd.Timestamp(first["found_at"]).date()  # the day the child was found: at its start, still missing
+    then = known_on(pd.DataFrame([first]), day + pd.Timedelta(days=3))  # found, interviewed and graded by then
+    assert then.rhi_completed_at.notna().all() and (then.pre_missing_grade == "red").all()
+    before = known_on(pd.DataFrame([first]), day)
+    assert before.found_at.isna().all() and before.rhi_completed_at.isna().all(), "found later: still missing then"
+    assert (before.pre_missing_grade == "").all() and (before.follow_on_intervention == "").all()
+    assert rhi_kpis(before)["completed"] == 0 and rhi_kpis(then)["completed"] == 1
+
+
 def test_a_phone_only_debrief_and_the_other_gaps_are_flagged():
     frame = pd.DataFrame([_episode(1, debrief_mode="phone", spoken_to_directly="false",
                                    rhi_completed_at=_at(_episode(1), "found_at", 20)),
@@ -128,16 +140,19 @@ def test_a_phone_only_debrief_and_the_other_gaps_are_flagged():
     assert gaps.loc["E0001", "phone_only"] and gaps.loc["E0001", "not_spoken_to"] and not gaps.loc["E0001", "no_rhi"]
     assert "E0002" not in gaps.index, "nothing missing"
     assert gaps.loc["E0003", "no_rhi"] and gaps.loc["E0003", "not_notified"]
+    assert gaps.loc["E0003", "no_rhi_because"] == "the young person declined", "a declined interview says so"
 
 
 def test_a_child_placed_in_sutton_shows_sutton_and_repeat_missing_counts_the_window():
     frame = pd.DataFrame([_episode(1, person_id="C0001", placed_out_of_borough="true", host_borough=SUTTON),
                           _episode(2, person_id="C0002", placed_out_of_borough="true", host_borough="E10000016"),
-                          _episode(3, person_id="C0003", placed_out_of_borough="false")])
+                          _episode(3, person_id="C0003", placed_out_of_borough="false"),
+                          _episode(4, person_id="C0004", placed_out_of_borough="true", host_borough="W06000015")])
     placed = placed_out_of_borough(frame, {SUTTON: "Sutton"}).set_index("person_id")
     assert placed.loc["C0001", "host"] == "Sutton"
-    assert placed.loc["C0002", "host"] == "outside London (E10000016)", "a host the boundaries do not hold: its code"
+    assert placed.loc["C0002", "host"] == "Kent", "a county around London is named"
     assert "C0003" not in placed.index
+    assert placed.loc["C0004", "host"] == "outside London (W06000015)", "any other code is shown as it is"
     repeats = pd.DataFrame([_episode(i, person_id="C0009") for i in (10, 20, 30)]
                            + [_episode(i, person_id="C0008") for i in (10, 200)])
     found = repeat_missing(repeats, "2025-04-15", days=90, at_least=3)
@@ -178,6 +193,10 @@ def test_the_panel_pack_has_every_part_and_lists_the_county_line_children(world,
     assert pack.about["can_finalise"] is (not pack.about["ungraded"])
     with pytest.raises(MissingPanelError):
         missing_panel(store, MERTON, since="2025-12-22", to="2025-12-29", repeat_days=0)
+    with pytest.raises(MissingPanelError, match="in the future"):
+        missing_panel(store, MERTON, since="2099-01-01", to="2099-01-08")
+    stale = missing_panel(store, MERTON, since="2026-02-02", to="2026-02-09")
+    assert not stale.about["can_finalise"] and "records end on 2025-12" in stale.about["not_final"]
 
 
 def _pdf_text(path) -> str:
@@ -256,3 +275,13 @@ def test_the_missing_panel_in_a_real_browser(app, browser, tmp_path, truth):
         assert "Return home interviews" in _pdf_text(path)
         shutil.copy(path, folder / "missing-panel.pdf")
     assert not blocked, blocked
+
+
+def test_an_output_that_cannot_be_written_is_a_clear_error(world, tmp_path):
+    _, settings = world
+    env = {"GEOSERVICE_DATABASE_URL": settings.database_url, "GEOSERVICE_INSTANCE_PATH": str(settings.instance_path),
+           "GEOSERVICE_DATA_DIR": str(DATA_DIR)}
+    out = tmp_path / "no-such-folder" / "panel.pdf"
+    result = CliRunner().invoke(main, ["missing-panel", "--borough", MERTON, "--since", "2025-12-22", "--to",
+                                       "2025-12-29", "--out", str(out)], env=env)
+    assert result.exit_code == 2 and "cannot use" in result.output and "no-such-folder" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -94,6 +95,19 @@ def test_demo_builds_and_serves_the_layer_list(tmp_path):
         shown = dict(re.findall(r'data-layer="(\w+)">.*?class="num rows">([\d,]+)<', html, re.S))
         shown = {name: int(n.replace(",", "")) for name, n in shown.items()}
         assert shown == analyst_counts, "the rows of their boroughs"
+        # the youth worker's default view: named areas with counts, not a grey map
+        _, youth_cookie, page = _fetch(f"{base}/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        status, youth_cookie, _ = _fetch(f"{base}/login", youth_cookie,
+                                         {"username": "youth", "password": DEMO_PASSWORD, "csrf_token": token})
+        assert status == 302
+        status, _, body = _fetch(f"{base}/api/maps/youth_area?borough=E09000024", youth_cookie)
+        assert status == 200
+        youth = json.loads(body)["map"]
+        shown_layer = next(layer for layer in youth["layers"] if layer["visible"] and layer.get("areas"))
+        table = next(t for t in youth["tables"] if t["layer"] == shown_layer["title"])
+        assert table["rows"] and all(row[0] and row[2] >= 10 for row in table["rows"]), table
+        assert any(row[0].startswith("Around ") for row in table["rows"]), "areas named by their places"
     finally:
         server.terminate()
         server.wait(timeout=10)

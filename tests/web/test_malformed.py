@@ -54,6 +54,10 @@ ROUTES = {
     "workbench.missing_pdf": ("GET", "/workbench/missing.pdf", {"borough": MERTON, "since": "2025-12-22",
                                                                 "to": "2025-12-29", "agenda": "red", "final": "0"}),
     "workbench.risk": ("GET", "/workbench/risk", {"borough": MERTON, "as_of": "2025-12-31"}),
+    "tasking.index": ("GET", "/tasking/", {"borough": MERTON, "from": "2025-01-01", "to": "2026-01-01", "weeks": "8",
+                                           "below": "4"}),
+    "tasking.sheet": ("GET", "/tasking/sheet.csv", {"borough": MERTON, "from": "2025-01-01", "to": "2026-01-01",
+                                                    "weeks": "8", "below": "4"}),
     "workbench.disproportionality": ("GET", "/workbench/disproportionality", {"borough": MERTON, "since": "2025-01-01",
                                                                               "to": "2026-01-01"}),
 }

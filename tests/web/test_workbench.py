@@ -51,6 +51,8 @@ def test_the_county_line_child_is_flagged_on_their_page(app, truth):
     page = client.get(f"/workbench/children/{child}?as_of=2025-12-31").get_data(as_text=True)
     flagged = page.split("<strong>Escalation</strong>")[1].split("</p>")[0]
     assert "none flagged" not in flagged and "outside London" in flagged, flagged
+    timeline = page.split('id="timeline"')[1].split("</table>")[0]
+    assert "<td>link</td>" in timeline and "<td>nan</td>" not in timeline, "a link has no risk grade, not 'nan'"
 
 
 def test_the_task_is_asked_once_and_every_person_page_is_audited_with_it(app):

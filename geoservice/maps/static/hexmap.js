@@ -48,6 +48,13 @@
     return layer.title + ": " + layer.tooltip.replace("{value}", String(value)).replace("{label}", label);
   }
 
+  function addLabels(labels, className, group) {  // [lat, lng, text]: text on the map, no marker image
+    (labels || []).forEach(function (p) {
+      L.marker([p[0], p[1]], {interactive: false, keyboard: false, icon: L.divIcon(
+        {className: className, html: "<span>" + escapeText(p[2]) + "</span>", iconSize: null})}).addTo(group);
+    });
+  }
+
   var overlays = {}, drawn = {}, hexLayers = {};
   cfg.layers.forEach(function (layer) {
     var group = L.layerGroup();
@@ -57,15 +64,22 @@
       layer.index.forEach(function (cell, k) {
         var look = styleOf(layer.style, layer.values[k]);
         if (!look) { return; }
+        var opacity = layer.public ? 0.45 : (look.hatched ? 0.35 : 0.7);
         var polygon = L.polygon(hexRing(cell), look.outline
           ? {color: look.colour, weight: 3, fill: false}
-          : {color: look.hatched ? "#777777" : look.colour, weight: look.hatched ? 1 : 0.5,
-             fillColor: look.colour, fillOpacity: look.hatched ? 0.35 : 0.7, dashArray: look.hatched ? "3" : null});
-        polygon.bindTooltip(escapeText(tooltipText(layer, layer.values[k], look)), {sticky: true});
+          : {color: look.hatched ? "#777777" : look.colour, weight: layer.borderless ? 0 : (look.hatched ? 1 : 0.5),
+             fillColor: look.colour, fillOpacity: opacity, dashArray: look.hatched ? "3" : null});
+        polygon.bindTooltip(escapeText(layer.tips ? layer.tips[k] : tooltipText(layer, layer.values[k], look)),
+                            {sticky: true});
         polygon.addTo(group);
         hexLayers[layer.id].push({polygon: polygon, k: k});
         count++;
       });
+      // joined areas: one outline round each, and its number at a point inside it
+      (layer.outlines || []).forEach(function (ints) {
+        L.polyline(path(ints), {color: "#3f007d", weight: 1.5, interactive: false}).addTo(group);
+      });
+      addLabels(layer.labels, "area-label", group);
     } else if (layer.type === "lines") {
       layer.paths.forEach(function (rings, k) {
         rings.forEach(function (ints) {
@@ -73,6 +87,7 @@
         });
         count++;
       });
+      addLabels(layer.labels, "boundary-label", group);
     } else if (layer.type === "points") {
       layer.points.forEach(function (p) {
         var marker = L.circleMarker([p[0], p[1]], {radius: 6, color: layer.colour, weight: 2, fillOpacity: 0.8});
@@ -83,7 +98,8 @@
       });
     }
     drawn[layer.id] = count;
-    overlays[escapeText(layer.title) + " (" + count + ")"] = group;
+    // a people layer's hexagon count would read as a number of young people: its title alone
+    overlays[escapeText(layer.title) + (layer.people || layer.public ? "" : " (" + count + ")")] = group;
     if (layer.visible) { group.addTo(map); }
     layer.group = group;
   });
@@ -91,7 +107,9 @@
   L.control.scale({imperial: false}).addTo(map);
 
   // legend: one block per hex layer that is on the map
-  var legend = L.control({position: "bottomright"});
+  // beside the map when the page has a place for it (#legend-panel), so it can never cover the map's controls
+  var panel = document.getElementById("legend-panel");
+  var legend = panel ? {_div: panel} : L.control({position: "bottomright"});
   legend.onAdd = function () {
     this._div = L.DomUtil.create("div", "legend");
     L.DomEvent.disableClickPropagation(this._div);
@@ -116,9 +134,17 @@
     });
     this._div.innerHTML = html || "<h4>No coloured layer shown</h4>";
   };
-  legend.addTo(map);
+  if (!panel) { legend.addTo(map); }
   legend.update();
-  map.on("overlayadd overlayremove", function () { legend.update(); });
+  // people layers stay on top of public street crime, so their areas and numbers are never hidden under it
+  function peopleToFront() {
+    cfg.layers.forEach(function (layer) {
+      if (layer.people && map.hasLayer(layer.group)) {
+        layer.group.eachLayer(function (l) { if (l.bringToFront) { l.bringToFront(); } });
+      }
+    });
+  }
+  map.on("overlayadd overlayremove", function () { legend.update(); peopleToFront(); });
 
   // the time control: recolour the frames' layer month by month (Gi* bins), or back to its own values
   if (cfg.frames) {
