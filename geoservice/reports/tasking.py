@@ -76,6 +76,19 @@ def tasking_sheet(store: Store, *, boroughs, start, end, rule: CoverageRule | No
     return TaskingSheet(tuple(boroughs), start, end, rule, gaps, covered, actions)
 
 
+INTERVENTION_COLUMNS = ["intervention_id", "title", "kind", "places", "started_on", "ended_on", "funder",
+                        "lead_agency", "borough"]
+
+
+def interventions_for(store: Store, boroughs) -> pd.DataFrame:
+    """The interventions recorded for ``boroughs`` (the ``interventions`` layer), latest first: what can be asked
+    "did it work?" of (``analysis.interventions.evaluate_intervention``)."""
+    if "interventions" not in store.specs:
+        return pd.DataFrame(columns=INTERVENTION_COLUMNS)
+    found = store.read_layer("interventions", INTERVENTION_COLUMNS, among={"borough": list(boroughs)})
+    return found.sort_values(["started_on", "intervention_id"], ascending=[False, True]).reset_index(drop=True)
+
+
 def _text(value) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""

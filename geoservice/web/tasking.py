@@ -4,6 +4,8 @@ tasking sheet as CSV or Excel.
 - ``/tasking/?borough=&from=&to=&weeks=&below=``: pickers (boroughs by name, the window, the coverage rule), the
   gaps ranked by need, the covered places, the actions; links to the map and the disproportionality tables.
 - ``/tasking/sheet.csv`` and ``/tasking/sheet.xlsx`` with the same parameters: the tasking sheet.
+- ``/tasking/evaluation/<id>``: did a recorded intervention work? Its incidents before and after against comparison
+  areas the tool chose (``analysis.interventions``), as a report page with charts.
 
 The work is ``reports.tasking``; the page only reads the request and shows the answer.
 """
@@ -61,7 +63,9 @@ def _sheet():
 def index():
     """Where outreach is missing, the covered places, the actions, and the exports."""
     sheet = _sheet()
+    interventions = tasking.interventions_for(get_store(), sheet.boroughs)
     return render_template("tasking/index.html", sheet=sheet, borough_names=params.user_borough_names(),
+                           interventions=interventions.to_dict("records"),
                            gap_rows=tasking.gap_rows(sheet), covered_rows=tasking.covered_rows(sheet),
                            action_rows=tasking.action_rows(sheet), gap_headings=tasking.GAP_HEADINGS,
                            covered_headings=tasking.COVERED_HEADINGS, action_headings=tasking.ACTION_HEADINGS)
@@ -81,3 +85,36 @@ def sheet(fmt: str):
     return Response(tasking.sheet_xlsx(made),
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+
+
+@bp.get("/tasking/evaluation/<intervention_id>")
+@allow(*TASKING_ROLES)
+def evaluation(intervention_id: str):
+    """Did it work? One recorded intervention's effect on incidents by type, with charts and the method's
+    assumptions; "too little data to tell" where that is the truth. Another borough's intervention is a 404."""
+    from ..analysis.interventions import InterventionError, evaluate_intervention, intervention_record
+    from ..attribution import attributions_for
+    from ..places import borough_names
+    from ..reports.evaluation import render_evaluation_html
+    from .access import in_scope
+
+    if not intervention_id.replace("-", "").replace("_", "").isalnum() or len(intervention_id) > 40:
+        abort(400, description="an intervention id is letters, digits, - and _ (e.g. INT001)")
+    months_before = params.whole("months_before", 12, range(6, 61))
+    store = get_store()
+    try:
+        record = intervention_record(store, intervention_id)
+    except InterventionError:
+        abort(404, description="no such intervention")
+    in_scope(record.get("borough"))
+
+    def build():
+        made = evaluate_intervention(store, intervention_id, months_before=months_before)
+        return render_evaluation_html(made, borough_names=borough_names(store),
+                                      attributions=attributions_for(store, ["incidents", "places", "boundaries"]))
+
+    try:
+        page = product_cache().get(("evaluation", intervention_id, months_before), build)
+    except InterventionError as exc:
+        abort(400, description=str(exc))
+    return Response(page, mimetype="text/html")

@@ -18,7 +18,7 @@ MERTON, LAMBETH = "E09000024", "E09000022"
 PERSON_ID = re.compile(r"\b(?:C\d{4}|A\d{3}|P\d{3}|ME\d{5}|SR\d{5}|OS\d{5}|AS\d{5})\b")
 WORLD = ("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
          "outreach_sessions", "safeguarding_referrals", "risk_assessments", "worker_allocations",
-         "police_contacts", "population_baseline")
+         "police_contacts", "population_baseline", "interventions")
 
 #: What each route is meant to admit: a route added without an entry here, or declared differently, fails.
 EXPECTED = {
@@ -38,6 +38,7 @@ EXPECTED = {
     "workbench.missing_pdf": {"mace_analyst"}, "workbench.risk": {"mace_analyst"},
     "workbench.disproportionality": {"mace_analyst", "tasking_officer"},
     "tasking.index": {"tasking_officer", "mace_analyst"}, "tasking.sheet": {"tasking_officer", "mace_analyst"},
+    "tasking.evaluation": {"tasking_officer", "mace_analyst"},
 }
 MAP_TIERS = {"mace_hotspots": {"mace_analyst"}, "csp_tasking": {"mace_analyst", "tasking_officer"},
              "youth_area": {"mace_analyst", "tasking_officer", "youth_worker"}}
@@ -69,7 +70,11 @@ def _workbench(store):
     own = next(i.group_id for g, i in zip(groups, ids) if any(home[m] == MERTON for m in g))
     foreign = next(i.group_id for g, i in zip(groups, ids) if all(home[m] != MERTON for m in g))
     child = next(m for g in groups for m in sorted(g) if home[m] == MERTON)
-    return {"own_group": own, "foreign_group": foreign, "child": child, "cell": "89194adaba3ffff"}
+    recorded = store.read_layer("interventions", ["intervention_id", "borough"]).sort_values("intervention_id")
+    intervention = {MERTON: recorded.intervention_id[recorded.borough == MERTON].iloc[0],
+                    LAMBETH: recorded.intervention_id[recorded.borough != MERTON].iloc[0]}  # another borough's
+    return {"own_group": own, "foreign_group": foreign, "child": child, "cell": "89194adaba3ffff",
+            "intervention": intervention}
 
 
 def _requests(own_child, foreign_child, bench=None):
@@ -105,7 +110,8 @@ def _requests(own_child, foreign_child, bench=None):
                      f"/workbench/disproportionality?borough={borough}&since=2025-01-01&to=2026-01-01", scope),
                     ("tasking.index", "GET", f"/tasking/?borough={borough}&from=2025-01-01&to=2026-01-01", scope),
                     ("tasking.sheet", "GET", f"/tasking/sheet.xlsx?borough={borough}&from=2025-01-01&to=2026-01-01",
-                     scope)]
+                     scope),
+                    ("tasking.evaluation", "GET", f"/tasking/evaluation/{bench['intervention'][borough]}", scope)]
         out += [("workbench.group", "GET", f"/workbench/groups/{bench['own_group']}", "own"),
                 ("workbench.group", "GET", f"/workbench/groups/{bench['foreign_group']}", "foreign"),
                 ("workbench.child", "GET", f"/workbench/children/{bench['child']}", "own"),

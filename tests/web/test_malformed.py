@@ -58,6 +58,7 @@ ROUTES = {
                                            "below": "4"}),
     "tasking.sheet": ("GET", "/tasking/sheet.csv", {"borough": MERTON, "from": "2025-01-01", "to": "2026-01-01",
                                                     "weeks": "8", "below": "4"}),
+    "tasking.evaluation": ("GET", "/tasking/evaluation/INT001", {"months_before": "12"}),
     "workbench.disproportionality": ("GET", "/workbench/disproportionality", {"borough": MERTON, "since": "2025-01-01",
                                                                               "to": "2026-01-01"}),
 }

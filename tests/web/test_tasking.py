@@ -129,3 +129,23 @@ def test_tasking_in_a_real_browser(world, browser, tmp_path):
         assert not overlap, (control, legend)
         page.screenshot(path=str(folder / "2-map.png"))
     assert not blocked, blocked
+
+
+def test_did_it_work_is_one_click_from_the_tasking_page_and_scoped(world, truth):
+    store, _ = world
+    _, client = _client(world)
+    html = client.get("/tasking/?borough=E09000024&from=2025-01-01&to=2026-01-01").get_data(as_text=True)
+    links = re.findall(r'href="(/tasking/evaluation/[^"]+)"', html)
+    recorded = store.read_layer("interventions", ["intervention_id", "borough"])
+    assert sorted(link.rsplit("/", 1)[1] for link in links) == sorted(
+        recorded.intervention_id[recorded.borough == MERTON])
+    report = client.get(links[0])
+    assert report.status_code == 200
+    text = report.get_data(as_text=True)
+    assert "Parallel trends" in text and ("too little data to tell" in text or "95% interval" in text)
+    assert client.get("/tasking/evaluation/NOPE").status_code == 404
+    assert client.get("/tasking/evaluation/a%3Cb").status_code == 400
+    merton_only = create_app({"GEOSERVICE_SETTINGS": world[1], "TESTING": True}).test_client()
+    sign_in(merton_only, store, "tasking_officer", [MERTON], username="merton_tasking")
+    foreign = recorded.intervention_id[recorded.borough != MERTON]
+    assert len(foreign) and merton_only.get(f"/tasking/evaluation/{foreign.iloc[0]}").status_code == 404
