@@ -150,6 +150,11 @@ def disk(cell, k: int = 1) -> list[int]:
     return h3.api.basic_int.grid_disk(int_of(cell), k)
 
 
+def steps_between(a, b) -> int:
+    """How many steps apart two cells of one resolution are (H3 grid distance)."""
+    return h3.api.basic_int.grid_distance(int_of(a), int_of(b))
+
+
 def disks(cells, k: int = 1) -> list[list[int]]:
     """``disk`` of each cell (integers), for many cells at once."""
     grid_disk = h3.api.basic_int.grid_disk

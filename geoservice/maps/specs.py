@@ -193,6 +193,16 @@ class GapsLayer(Layer):
                      else f"must be a whole number from 0 to 3, got {value!r}", 1)
 
 
+def _layer_of(refs, name: str):
+    """The layer spec a map layer names, and the problem if there is none (no specs to check against: no problem)."""
+    if refs.layers is None:
+        return None, []
+    spec = refs.layers.get(name)
+    if spec is None:
+        return None, [f"layer {name!r} is not a layer; the layers: {sorted(refs.layers)}"]
+    return spec, []
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DistinctLayer(Layer):
     """Distinct people (values of ``person``) per cell of ``layer`` at ``location``, in the window of
@@ -211,12 +221,9 @@ class DistinctLayer(Layer):
             object.__setattr__(self, "filter", MappingProxyType(dict(self.filter)))
 
     def unresolved(self, refs: References) -> list[str]:
-        if refs.layers is None:
-            return []
-        spec = refs.layers.get(self.layer)
+        spec, problems = _layer_of(refs, self.layer)
         if spec is None:
-            return [f"layer {self.layer!r} is not a layer; the layers: {sorted(refs.layers)}"]
-        problems = []
+            return problems
         locations = [loc.name for loc in spec.locations]
         if self.location not in locations:
             problems.append(f"location {self.location!r} is not a location of {self.layer}; its locations: "
@@ -249,12 +256,9 @@ class PublicCountsLayer(Layer):
     by: str | None = _key(_text(), None)
 
     def unresolved(self, refs: References) -> list[str]:
-        if refs.layers is None:
-            return []
-        spec = refs.layers.get(self.layer)
+        spec, problems = _layer_of(refs, self.layer)
         if spec is None:
-            return [f"layer {self.layer!r} is not a layer; the layers: {sorted(refs.layers)}"]
-        problems = []
+            return problems
         if spec.sensitivity != "public":
             problems.append(f"layer {self.layer!r} is {spec.sensitivity!r} data; public_counts shows only public open "
                             "data (sensitivity = \"public\")")

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import h3
 import numpy as np
 import pandas as pd
 
+from .. import cells as h3cells
+
 #: A res-9 cell in Mitcham, Merton: the panel is the disk of cells around it.
-CENTRE = h3.latlng_to_cell(51.4060, -0.1630, 9)
+CENTRE = h3cells.hex_of(h3cells.point_to_cell(51.4060, -0.1630, 9))
 
 
 @dataclass
@@ -43,20 +44,19 @@ def evaluation_panel(seed: int, effect: float = 0.0, *, radius: int = 12, months
                      trend_spread: tuple[float, float, float] = (0.2, 0.1, 0.05)) -> EvaluationPanel:
     """A panel with ``effect`` planted (0: none) in one busy area from month ``pre_months`` on (see the module)."""
     rng = np.random.default_rng([seed, 9973])
-    api = h3.api.basic_int
-    centre = h3.str_to_int(CENTRE)
-    cells = np.array(sorted(api.grid_disk(centre, radius)), dtype=np.int64)
+    centre = h3cells.int_of(CENTRE)
+    cells = np.array(sorted(h3cells.disk(centre, radius)), dtype=np.int64)
     where = pd.Index(cells)
     level = rng.lognormal(mean=-0.3, sigma=0.8, size=len(cells))
-    inner = np.array(sorted(api.grid_disk(centre, radius - 3)), dtype=np.int64)
+    inner = np.array(sorted(h3cells.disk(centre, radius - 3)), dtype=np.int64)
     areas: list[np.ndarray] = []
     middles: list[int] = []
     for middle in rng.permutation(inner).tolist():  # busy areas that neither overlap nor touch
         if len(areas) == hot_areas:
             break
-        if any(api.grid_distance(middle, other) < 4 for other in middles):
+        if any(h3cells.steps_between(middle, other) < 4 for other in middles):
             continue
-        ring = [c for c in api.grid_disk(middle, 1) if c != middle]
+        ring = [c for c in h3cells.disk(middle, 1) if c != middle]
         area = where.get_indexer([middle, *ring])
         level[area[0]] += rng.uniform(5, 10)
         level[area[1:]] += rng.uniform(1.5, 4, len(area) - 1)
@@ -64,7 +64,7 @@ def evaluation_panel(seed: int, effect: float = 0.0, *, radius: int = 12, months
         middles.append(middle)
     slope = np.zeros(len(cells))
     for parent_res, spread in zip((7, 8), trend_spread[:2]):
-        parents = np.array([api.cell_to_parent(int(c), parent_res) for c in cells])
+        parents = h3cells.cells_to_parents(cells, parent_res)
         unique, inverse = np.unique(parents, return_inverse=True)
         slope += rng.normal(0, spread, len(unique))[inverse]
     slope += rng.normal(0, trend_spread[2], len(cells))
