@@ -169,8 +169,11 @@ def _check(store: Store, borough: str, since, to) -> tuple[dict, date, date]:
         raise PackError(f"a pack covers the time between two panels, at most a year; got {(to - since).days} days")
     names = {b["code"]: b for b in store.boundaries(("borough",))}
     if borough not in names:
+        from ..config import MERTON_AND_NEIGHBOURS
+
+        near = [f"{code} ({names[code]['name']})" for code in MERTON_AND_NEIGHBOURS if code in names][:6]
         raise PackError(f"unknown borough {borough!r}: give the GSS code of a loaded borough such as "
-                        f"{', '.join(sorted(names)[:3]) or 'E09000024'}")
+                        f"{', '.join(near or sorted(names)[:3]) or 'E09000024'}")
     return names, since, to
 
 
