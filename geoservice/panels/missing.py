@@ -611,13 +611,8 @@ def audited_missing_panel(store: Store, borough: str, *, since, to, username: st
                           pack: Pack | None = None, **options) -> Pack:
     """``missing_panel`` with its audit: a ``combination`` of personal data naming every child in it (by keyed
     pseudonyms), with the reason. ``pack``: the same panel made already (handing it out again is audited too)."""
-    from ..privacy.audit import person_refs, record
+    from ..reports.packs import audited_pack
 
-    if not (justification or "").strip():
-        raise MissingPanelError("say why this panel pack is made (the reason is kept in the audit log)")
-    if pack is None:
-        pack = missing_panel(store, borough, since=since, to=to, made_by=username, **options)
-    record(store, username=username, operation="combination", justification=justification,
-           objects=[f"missing panel:{borough}:{pack.about['since']}..{pack.about['to']}",
-                    *person_refs(key, pack.about["children"])])
-    return pack
+    return audited_pack(store, "missing panel", borough, username=username, justification=justification, key=key,
+                        pack=pack, make=lambda: missing_panel(store, borough, since=since, to=to, made_by=username,
+                                                              **options))

@@ -704,15 +704,23 @@ def audited_pre_mace(store: Store, borough: str, *, since, to, username: str, ju
     """``pre_mace_pack`` with its audit: a ``combination`` of personal data naming every person in it (by keyed
     pseudonyms). ``pack``: the same pack made already (the service keeps made packs while the data is unchanged);
     handing it out again is audited all the same."""
+    return audited_pack(store, "pre-mace pack", borough, username=username, justification=justification, key=key,
+                        pack=pack, make=lambda: pre_mace_pack(store, borough, since=since, to=to, made_by=username,
+                                                              **options))
+
+
+def audited_pack(store: Store, label: str, borough: str, *, username: str, justification: str, key: bytes,
+                 pack: Pack | None, make) -> Pack:
+    """``pack`` (or ``make()`` when None) recorded in the audit log as a ``combination`` of personal data naming
+    every person in it (``about["children"]`` and ``about["adults"]``, by keyed pseudonyms), with the reason."""
     from ..privacy.audit import person_refs, record
 
     if not (justification or "").strip():
-        raise PackError("say why this pack is made (the reason is kept in the audit log)")
-    if pack is None:
-        pack = pre_mace_pack(store, borough, since=since, to=to, made_by=username, **options)
+        raise PackError(f"say why this {label} is made (the reason is kept in the audit log)")
+    pack = make() if pack is None else pack
+    people = sorted(set(pack.about.get("children", [])) | set(pack.about.get("adults", [])))
     record(store, username=username, operation="combination", justification=justification,
-           objects=[f"pre-mace pack:{borough}:{pack.about['since']}..{pack.about['to']}",
-                    *person_refs(key, sorted(set(pack.about["children"]) | set(pack.about["adults"])))])
+           objects=[f"{label}:{borough}:{pack.about['since']}..{pack.about['to']}", *person_refs(key, people)])
     return pack
 
 

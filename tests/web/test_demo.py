@@ -43,6 +43,17 @@ def _fetch(url: str, cookie: str | None = None, form: dict | None = None) -> tup
         return response.status, session, response.read().decode()
 
 
+def _signed_in(base: str, username: str) -> str:
+    """The session cookie of a demo user signed in (the cookie is Secure, which browsers send to 127.0.0.1 over plain
+    HTTP but urllib's cookie jar does not, so it is carried by hand)."""
+    _, cookie, page = _fetch(f"{base}/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    status, cookie, _ = _fetch(f"{base}/login", cookie,
+                               {"username": username, "password": DEMO_PASSWORD, "csrf_token": token})
+    assert status == 302, username
+    return cookie
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -83,24 +94,14 @@ def test_demo_builds_and_serves_the_layer_list(tmp_path):
                     pytest.fail(server.stdout.read().decode())
                 time.sleep(0.2)
         assert login is not None, "the server answered"
-        # sign in as the demo analyst; the session cookie is Secure, which browsers send to 127.0.0.1 over plain
-        # HTTP but urllib's cookie jar does not, so it is carried by hand here
-        _, cookie, page = login
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        status, cookie, _ = _fetch(f"{base}/login", cookie,
-                                   {"username": "analyst", "password": DEMO_PASSWORD, "csrf_token": token})
-        assert status == 302
+        cookie = _signed_in(base, "analyst")
         status, _, html = _fetch(f"{base}/", cookie)
         assert status == 200
         shown = dict(re.findall(r'data-layer="(\w+)">.*?class="num rows">([\d,]+)<', html, re.S))
         shown = {name: int(n.replace(",", "")) for name, n in shown.items()}
         assert shown == analyst_counts, "the rows of their boroughs"
         # the youth worker's default view: named areas with counts, not a grey map
-        _, youth_cookie, page = _fetch(f"{base}/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        status, youth_cookie, _ = _fetch(f"{base}/login", youth_cookie,
-                                         {"username": "youth", "password": DEMO_PASSWORD, "csrf_token": token})
-        assert status == 302
+        youth_cookie = _signed_in(base, "youth")
         status, _, body = _fetch(f"{base}/api/maps/youth_area?borough=E09000024", youth_cookie)
         assert status == 200
         youth = json.loads(body)["map"]
