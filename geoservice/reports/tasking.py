@@ -19,11 +19,13 @@ from ..analysis.tasking import CoverageRule, TaskingError
 from ..safe_text import for_spreadsheet
 from ..store.db import Store
 
-ACTION_COLUMNS = ["action_id", "borough", "place", "priority", "action", "lead_agency", "owner", "partners",
-                  "starts_on", "ends_on", "funding", "outcome_measure", "status", "rag", "updated_on"]
-#: The sheet's column headings for the actions, in the order of a CSP violence-reduction action plan.
-ACTION_HEADINGS = ["action", "borough", "place", "priority", "what", "lead agency", "owner", "partners", "start",
-                   "end", "funding", "outcome measure", "status", "RAG", "updated", "outreach at the place"]
+ACTION_COLUMNS = ["action_id", "theme", "stage", "borough", "place", "priority", "action", "outcome_measure", "owner",
+                  "lead_agency", "partners", "starts_on", "ends_on", "funding", "status", "rag", "updated_on"]
+#: The sheet's headings for the actions, in the order of London's Violence and Vulnerability Reduction Action Plan
+#: template (theme, current or developing, action and outcome, CSP lead and lead organisation, RAG update).
+ACTION_HEADINGS = ["action", "theme", "current or developing", "borough", "place", "priority", "what", "outcome",
+                   "CSP lead", "lead organisation", "partners", "start", "end", "funding", "status", "RAG", "updated",
+                   "outreach at the place"]
 
 
 @dataclasses.dataclass
@@ -96,8 +98,11 @@ def _text(value) -> str:
 
 
 def action_rows(sheet: TaskingSheet) -> list[list[str]]:
-    return [[for_spreadsheet(_text(getattr(a, c))) for c in ACTION_COLUMNS] + [a.coverage]
-            for a in sheet.actions.itertuples()]
+    def cell(action, column: str) -> str:
+        text = _text(getattr(action, column))
+        return for_spreadsheet(text.replace("_", " ") if column == "theme" else text)
+
+    return [[cell(a, c) for c in ACTION_COLUMNS] + [a.coverage] for a in sheet.actions.itertuples()]
 
 
 def gap_rows(sheet: TaskingSheet) -> list[list]:

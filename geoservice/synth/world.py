@@ -1000,6 +1000,9 @@ class WorldBuilder:
                 ends, status = starts + timedelta(days=6), "planned"
                 action, measure = "week of collaborative action", "robbery and violence at the place over 3 months"
             rows.append({"action_id": f"TA{len(rows) + 1:04d}", "borough": place["borough"], "place": place["name"],
+                         "theme": ("positive_diversion_from_violence" if place["outreach"]
+                                   else "working_with_communities_and_neighbourhoods"),
+                         "stage": "current" if place["outreach"] else "developing",
                          "priority": "robbery, violence and drugs with young people present", "action": action,
                          "lead_agency": agency, "owner": owner,
                          "partners": "police;youth service" if agency != "police" else "youth service;housing",

@@ -66,6 +66,17 @@ LAYERS = {
             "bad_kind": ("bad_kind,C0001,gang_member,2025-05-02,drugs", "value_not_allowed"),
             "future": ("future,C0001,arrested,2099-01-01,drugs", "date_in_future"),
         }),
+    "tasking_actions": (
+        "action_id,borough,place,theme,stage,action,lead_agency,owner,starts_on,ends_on,status", "action_id",
+        [f"good,{MERTON},Kestrel Park,positive_diversion_from_violence,current,detached youth work,youth service,"
+         "detached team,2025-01-01,2025-06-30,in_progress"], {
+            "bad_theme": (f"bad_theme,{MERTON},Kestrel Park,gangs,current,patrol,police,sergeant,2025-01-01,"
+                          "2025-02-01,planned", "value_not_allowed"),
+            "ends_first": (f"ends_first,{MERTON},Kestrel Park,governance,current,review,CSP,officer,2025-03-01,"
+                           "2025-02-01,planned", "time_order"),
+            "no_owner": (f"no_owner,{MERTON},Kestrel Park,governance,current,review,CSP,,2025-03-01,2025-04-01,"
+                         "planned", "required_missing"),
+        }),
     "population_baseline": (
         "borough,dimension,category,children,source", "category",
         [f"{MERTON},ethnicity,black,9000,ONS Census 2021"], {

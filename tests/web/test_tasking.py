@@ -75,7 +75,8 @@ def test_the_page_and_its_exports(world):
     csv = client.get(f"/tasking/sheet.csv?{query}")
     assert csv.status_code == 200 and csv.headers["Content-Disposition"].endswith('.csv"')
     frame = pd.read_csv(io.StringIO(csv.get_data(as_text=True)), dtype=str)
-    assert list(frame.columns) == ACTION_HEADINGS and frame.owner.notna().all() and frame.start.notna().all()
+    assert list(frame.columns) == ACTION_HEADINGS and frame["CSP lead"].notna().all() and frame.start.notna().all()
+    assert set(frame.theme) <= {"positive diversion from violence", "working with communities and neighbourhoods"}
     xlsx = client.get(f"/tasking/sheet.xlsx?{query}")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
     book = load_workbook(io.BytesIO(xlsx.data), read_only=True)
