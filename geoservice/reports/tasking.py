@@ -87,8 +87,14 @@ def interventions_for(store: Store, boroughs) -> pd.DataFrame:
     "did it work?" of (``analysis.interventions.evaluate_intervention``)."""
     if "interventions" not in store.specs:
         return pd.DataFrame(columns=INTERVENTION_COLUMNS)
-    found = store.read_layer("interventions", INTERVENTION_COLUMNS, among={"borough": list(boroughs)})
-    return found.sort_values(["started_on", "intervention_id"], ascending=[False, True]).reset_index(drop=True)
+    found = store.read_layer("interventions", INTERVENTION_COLUMNS + ["cells"], among={"borough": list(boroughs)})
+    found = found.sort_values(["started_on", "intervention_id"], ascending=[False, True]).reset_index(drop=True)
+    where = found.places.fillna("").astype(str).str.replace(";", ", ")
+    drawn = found.cells.fillna("").astype(str).str.count(";") + (found.cells.fillna("").astype(str) != "")
+    found["places"] = [w or f"{n} drawn cell(s)" for w, n in zip(where, drawn)]
+    for column in ("started_on", "ended_on"):
+        found[column] = [str(v)[:10] if v is not None and not pd.isna(v) else "" for v in found[column]]
+    return found.drop(columns="cells").fillna("")
 
 
 def _text(value) -> str:
@@ -97,10 +103,15 @@ def _text(value) -> str:
     return str(value.date() if isinstance(value, pd.Timestamp) else value)
 
 
+#: The columns of the actions the tasking page shows (the sheet carries them all).
+PAGE_ACTION_COLUMNS = ("action", "theme", "place", "what", "CSP lead", "lead organisation", "start", "end", "status",
+                       "RAG", "outreach at the place")
+
+
 def action_rows(sheet: TaskingSheet) -> list[list[str]]:
     def cell(action, column: str) -> str:
         text = _text(getattr(action, column))
-        return for_spreadsheet(text.replace("_", " ") if column == "theme" else text)
+        return for_spreadsheet(text.replace("_", " ") if column in ("theme", "status") else text)
 
     return [[cell(a, c) for c in ACTION_COLUMNS] + [a.coverage] for a in sheet.actions.itertuples()]
 

@@ -67,8 +67,10 @@ def index():
     return render_template("tasking/index.html", sheet=sheet, borough_names=params.user_borough_names(),
                            interventions=interventions.to_dict("records"),
                            gap_rows=tasking.gap_rows(sheet), covered_rows=tasking.covered_rows(sheet),
-                           action_rows=tasking.action_rows(sheet), gap_headings=tasking.GAP_HEADINGS,
-                           covered_headings=tasking.COVERED_HEADINGS, action_headings=tasking.ACTION_HEADINGS)
+                           action_rows=[[row[tasking.ACTION_HEADINGS.index(c)] for c in tasking.PAGE_ACTION_COLUMNS]
+                                        for row in tasking.action_rows(sheet)],
+                           gap_headings=tasking.GAP_HEADINGS, covered_headings=tasking.COVERED_HEADINGS,
+                           action_headings=tasking.PAGE_ACTION_COLUMNS)
 
 
 @bp.get("/tasking/sheet.<fmt>")
