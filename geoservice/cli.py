@@ -109,13 +109,17 @@ def main(ctx: click.Context, database: str | None, instance: str | None) -> None
 
 @main.command("init-db")
 @click.option("--rebuild", is_flag=True, help="Drop every table first (deletes all data).")
+@click.option("--upgrade", is_flag=True, help="Add the optional columns grown layer specs declare, keeping the data.")
 @click.pass_context
 @handle_errors()
-def init_db(ctx: click.Context, rebuild: bool) -> None:
+def init_db(ctx: click.Context, rebuild: bool, upgrade: bool) -> None:
     """Create the store's tables (and PostGIS on PostgreSQL)."""
     store = _store(ctx, init=False)
     if rebuild:
         store.drop_all()
+    if upgrade and not rebuild:
+        added = store.upgrade()
+        click.echo(f"added {len(added)} columns: {', '.join(added)}" if added else "nothing to add")
     store.init()
     click.echo(f"store ready: {len(store.layer_tables)} layer tables at {store.engine.url.render_as_string()}")
 

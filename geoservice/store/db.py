@@ -155,16 +155,55 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQ
                 "postgresql-15-postgis-3) and run CREATE EXTENSION postgis, or use the default SQLite store."
             ) from None
 
-    def _check_schema(self) -> None:
+    def _missing_columns(self) -> list:
+        """The columns the specs declare that the database's tables lack (a spec grew since it was created)."""
         inspector = inspect(self.engine)
+        missing = []
         for table in self.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
             have = {c["name"] for c in inspector.get_columns(table.name)}
-            missing = [c.name for c in table.columns if c.name not in have]
-            if missing:
-                raise SetupError(
-                    f"table {table.name} lacks columns {missing}: the layer spec or resolutions changed since the "
-                    "database was created. Rebuild it with `geoservice init-db --rebuild` (this deletes its data)."
-                )
+            missing += [c for c in table.columns if c.name not in have]
+        return missing
+
+    def _check_schema(self) -> None:
+        missing = self._missing_columns()
+        if not missing:
+            return
+        names = [f"{c.table.name}.{c.name}" for c in missing]
+        if all(c.nullable for c in missing):
+            raise SetupError(f"the database lacks columns {names}: a layer spec grew since it was created. Add them, "
+                             "keeping the data, with `geoservice init-db --upgrade`.")
+        raise SetupError(f"the database lacks columns {names}, some of them required: the layer spec or resolutions "
+                         "changed since it was created. Rebuild it with `geoservice init-db --rebuild` (this deletes "
+                         "its data) and load the files again.")
+
+    def upgrade(self) -> list[str]:
+        """Add the optional columns (and their indexes) that grown layer specs declare and the database lacks,
+        keeping every row (their values stay empty); a missing required column needs a rebuild. Returns the
+        columns added, as ``table.column``."""
+        from sqlalchemy.schema import CreateIndex
+
+        self.metadata.create_all(self.engine)  # new tables
+        missing = self._missing_columns()
+        required = [f"{c.table.name}.{c.name}" for c in missing if not c.nullable]
+        if required:
+            raise SetupError(f"cannot add required columns {required} to rows already held: rebuild the database "
+                             "with `geoservice init-db --rebuild` and load the files again")
+        preparer = self.engine.dialect.identifier_preparer
+        with self.engine.begin() as conn:
+            for column in missing:
+                kind = column.type.compile(dialect=self.engine.dialect)
+                conn.execute(text(f"ALTER TABLE {preparer.format_table(column.table)} "
+                                  f"ADD COLUMN {preparer.format_column(column)} {kind}"))
+            touched = {c.table.name for c in missing}
+            indexed = {i["name"] for t in touched for i in inspect(conn).get_indexes(t)}
+            for table in self.metadata.sorted_tables:
+                for index in table.indexes if table.name in touched else ():
+                    if index.name not in indexed:
+                        conn.execute(CreateIndex(index))
+        self.init()
+        return [f"{c.table.name}.{c.name}" for c in missing]
 
     def has_table(self, name: str) -> bool:
         return inspect(self.engine).has_table(name)
