@@ -101,6 +101,7 @@ def intervention_counts(store: Store, record: dict, treated: list[int], *, res: 
     rows = store.read_layer("incidents", ["month", "crime_type", column], present=[column])
     rows = rows[rows[column].isin(cells)]
     rows = rows.assign(period=pd.PeriodIndex(pd.to_datetime(rows["month"]), freq="M"))
+    months = _months_with_records(months, set(rows.period), start)
     rows = rows[rows.period.isin(months)]
     labels = [str(m) for m in months]
 
@@ -112,6 +113,27 @@ def intervention_counts(store: Store, record: dict, treated: list[int], *, res: 
     for crime_type in rows.crime_type.value_counts().index:
         out[str(crime_type)] = frame(rows[rows.crime_type == crime_type])
     return out
+
+
+def _months_with_records(months: pd.PeriodIndex, held: set, start: pd.Period) -> pd.PeriodIndex:
+    """The unbroken run of ``months`` around ``start`` in which the borough has incidents at all: a month with
+    none anywhere is a gap in the records (a borough never has a month without one), not a month of zero, and
+    counting it as zero would bias the comparison. The run stops at the first gap on each side of the start."""
+    if not len(months):
+        return months
+    before = [m for m in months if m < start][::-1]
+    after = [m for m in months if m >= start]
+    kept_before = []
+    for month in before:
+        if month not in held:
+            break
+        kept_before.append(month)
+    kept_after = []
+    for month in after:
+        if month not in held:
+            break
+        kept_after.append(month)
+    return pd.PeriodIndex(sorted(kept_before) + kept_after, freq="M")
 
 
 def evaluate_intervention(store: Store, intervention_id: str, *, res: int = 9, ring: int = 1,

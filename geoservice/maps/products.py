@@ -409,6 +409,11 @@ def _build_emerging(ctx: MapContext, layer: EmergingLayer) -> dict:
     return {"layers": [hexes], "frames": frames}
 
 
+#: How many of the highest-ranked cells are gathered into named places (the "where to act" lists take their first
+#: places from these, however long the list).
+PLACE_CELLS = 150
+
+
 def _places_to_act(ctx: MapContext, top: int) -> tuple[list[tuple[str, dict]], dict]:
     """``where_to_act`` on the months of the window, its cells gathered into the named places they are nearest (a
     panel acts on a park, not on a hexagon): up to ``top`` places in need order, each with its ``cells`` (ids),
@@ -419,14 +424,13 @@ def _places_to_act(ctx: MapContext, top: int) -> tuple[list[tuple[str, dict]], d
     places, wards = ctx.names()
     namer = PlaceNamer(places)
     gathered: dict[str, dict] = {}
-    for cell, row in ranked[ranked["count"] > 0].head(top * 5).iterrows():
+    # the same cells are gathered whatever ``top`` is, so a longer list (tasking's) agrees with a shorter one's places
+    for cell, row in ranked[ranked["count"] > 0].head(PLACE_CELLS).iterrows():
         lat, lng = h3cells.centre(cell)
         named = namer.near([cell], limit=1)
         ward = _ward_of(lat, lng, wards)
         place = " / ".join(p for p in (named[0] if named else "", ward) if p) or f"unnamed place {len(gathered) + 1}"
         if place not in gathered:
-            if len(gathered) == top:
-                continue
             gathered[place] = {"rank": len(gathered) + 1, "cells": [], "points": [], "score": 0.0, "count": 0,
                                "last_3": 0, "hot": False, "cluster": False}
         group = gathered[place]
@@ -437,7 +441,7 @@ def _places_to_act(ctx: MapContext, top: int) -> tuple[list[tuple[str, dict]], d
         group["last_3"] += int(row["last_3_months"])
         group["hot"] |= bool(row["hot"])
         group["cluster"] |= bool(row["cluster"])
-    ordered = sorted(gathered.items(), key=lambda item: (-item[1]["score"], item[1]["rank"]))
+    ordered = sorted(gathered.items(), key=lambda item: (-item[1]["score"], item[1]["rank"]))[:top]
     for rank, (_, group) in enumerate(ordered, start=1):  # a place of several cells may outrank its first
         group["rank"] = rank
     return ordered, ranked.attrs["settings"]
@@ -458,18 +462,20 @@ def _build_where_to_act(ctx: MapContext, layer: WhereToActLayer) -> dict:
                           if on) or "neither (too few to test, or not unusual)"
         cells = f"{len(group['cells'])} cells" if len(group["cells"]) > 1 else "1 cell"
         points.append([round(lat, 5), round(lng, 5), f"{group['rank']}. {place}",
-                       f"{group['rank']}. {place} ({cells}): about {group['score']:.1f} next month; {group['count']} "
+                       f"{group['rank']}. {place} ({cells}): about {group['score']:.1f} next month; concern {group['count']} "
                        f"in the last {months} months, {group['last_3']} in the last 3; {flags}"])
         rows.append([group["rank"], place, f"{group['score']:.1f}", f"{low[0] / months:.1f}–{high[0] / months:.1f}",
                      group["count"], group["last_3"], flags])
-    note = settings["note"] or (f"Ranked by {settings['predictor_words']} (what best forecast the held-back "
-                                "months), each place's hexagons together.")
+    note = (settings["note"] or (f"Ranked by {settings['predictor_words']} (what best forecast the held-back "
+                                 "months), each place's hexagons together.")) + (
+        " Concern is the concern index: incidents weighted by type, with children found after going missing and "
+        "young people's survey concern; it is not a count of incidents.")
     if not rows:
         note = "No incidents in this window, so there is nothing to rank."
     return {"layers": [{**_shown("points", layer), "points": points, "colour": "#b35806", "labels": True}],
             "table": {"title": layer.title, "note": note,
                       "columns": ["rank", "place (ward)", "expected next month", "usual per month (95%)",
-                                  f"in the {months} months", "last 3 months", "flags"],
+                                  f"concern in the {months} months", "concern, last 3 months", "flags"],
                       "rows": rows}}
 
 
@@ -555,13 +561,14 @@ def _build_gaps(ctx: MapContext, layer: GapsLayer) -> dict:
     covered_rows = [[row.rank, row.place, f"{row.need:.1f}", row.sessions, row.reached] for row in covered.itertuples()]
     note = (f"Of the {layer.consider} places of most need (the 'where to act' ranking), {rule.words()}. "
             + ("" if gap_rows else "None of them is uncovered or under-covered."))
-    style = {"kind": "outline", "colour": "#d7301f", "labels": ["gap (ranked on the list)"]}
+    # outlined in near-black: it reads over the concern index's reds and the outreach blues alike
+    style = {"kind": "outline", "colour": "#1a1a1a", "labels": ["gap (ranked on the list)"]}
     return {"layers": [{**_shown("hex", layer), "index": index, "values": values, "style": style,
                         "tooltip": "gap {value}", "legend": True},
                        {**_shown("points", layer), "title": layer.title + ": labels", "points": points,
-                        "colour": "#d7301f", "labels": True},
+                        "colour": "#1a1a1a", "labels": True},
                        {**_shown("points", layer), "title": "Covered places of high need", "points": covered_points,
-                        "colour": "#2166ac", "labels": False}],
+                        "colour": "#2166ac", "labels": False, "legend": True}],
             "tables": [{"title": layer.title, "note": note,
                         "columns": ["gap", "place (ward)", "status", "need (expected next month)", "need rank",
                                     f"sessions in {rule.weeks} weeks", "young people reached"],

@@ -373,7 +373,7 @@ def _locations(store, borough, names, since, to, spans, section: Section) -> Non
             value, column = row[i], columns[i]
             if column == "rank":
                 value = f"#{value}"  # a position, not a count
-            elif column.startswith("in the ") or column == "last 3 months":
+            elif column.startswith("concern in the ") or column == "concern, last 3 months":
                 value = shown_count(value)
             elif column == "expected next month":
                 value = "10 or more" if float(value) >= SUPPRESS_BELOW else SMALL

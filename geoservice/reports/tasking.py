@@ -41,6 +41,8 @@ class TaskingSheet:
     gaps: pd.DataFrame
     covered: pd.DataFrame
     actions: pd.DataFrame
+    #: what the sheet cannot say, in words (no incidents in the window: nothing is ranked, so no gap is found)
+    note: str = ""
 
     @property
     def gaps_without_action(self) -> pd.DataFrame:
@@ -75,7 +77,14 @@ def tasking_sheet(store: Store, *, boroughs, start, end, rule: CoverageRule | No
     actions = actions.assign(coverage=[status[i] for i in actions.action_id])
     gaps = coverage[coverage.status != "covered"].reset_index(drop=True)
     covered = coverage[coverage.status == "covered"].reset_index(drop=True)
-    return TaskingSheet(tuple(boroughs), start, end, rule, gaps, covered, actions)
+    note = ""
+    if coverage.empty:
+        low, high = store.time_extent("incidents", "month")
+        held = f"the incidents held run from {str(low)[:7]} to {str(high)[:7]}" if low is not None else \
+            "no incidents are loaded"
+        note = (f"No incident falls in this window ({start} to {end}), so no place can be ranked by need and no gap "
+                f"can be found: {held}. Pick a window with records.")
+    return TaskingSheet(tuple(boroughs), start, end, rule, gaps, covered, actions, note)
 
 
 INTERVENTION_COLUMNS = ["intervention_id", "title", "kind", "places", "started_on", "ended_on", "funder",

@@ -122,12 +122,14 @@ def test_tasking_in_a_real_browser(world, browser, tmp_path):
         assert "Actions" in load_workbook(path, read_only=True).sheetnames
         page.click("text=The map")
         page.wait_for_function("window.placesMap && window.placesMap.ready", timeout=60_000)
-        control = page.locator(".leaflet-control-layers").bounding_box()
-        legend = page.locator(".legend").bounding_box()
-        apart = (legend["y"] >= control["y"] + control["height"] or control["y"] >= legend["y"] + legend["height"]
-                 or legend["x"] >= control["x"] + control["width"] or control["x"] >= legend["x"] + legend["width"])
-        overlap = not apart
-        assert not overlap, (control, legend)
+        for toggles in ((), ("Outreach sessions", "Young people reached by outreach")):
+            for name in toggles:  # more layers on: a longer legend must still keep clear of the control
+                page.locator(".leaflet-control-layers label", has_text=name).locator("input").check()
+            control = page.locator(".leaflet-control-layers").bounding_box()
+            legend = page.locator(".legend").bounding_box()
+            apart = (legend["y"] >= control["y"] + control["height"] or control["y"] >= legend["y"] + legend["height"]
+                     or legend["x"] >= control["x"] + control["width"] or control["x"] >= legend["x"] + legend["width"])
+            assert apart, (toggles, control, legend)
         page.screenshot(path=str(folder / "2-map.png"))
     assert not blocked, blocked
 
@@ -150,3 +152,11 @@ def test_did_it_work_is_one_click_from_the_tasking_page_and_scoped(world, truth)
     sign_in(merton_only, store, "tasking_officer", [MERTON], username="merton_tasking")
     foreign = recorded.intervention_id[recorded.borough != MERTON]
     assert len(foreign) and merton_only.get(f"/tasking/evaluation/{foreign.iloc[0]}").status_code == 404
+
+
+def test_a_window_without_records_says_so_instead_of_all_clear(world):
+    sheet = tasking_sheet(world[0], boroughs=[MERTON], start="2030-01-01", end="2031-01-01")
+    assert sheet.gaps.empty and "No incident falls in this window" in sheet.note and "2025-12" in sheet.note
+    _, client = _client(world)
+    html = client.get("/tasking/?borough=E09000024&from=2030-01-01&to=2031-01-01").get_data(as_text=True)
+    assert "No incident falls in this window" in html and "Every place of high need had outreach" not in html

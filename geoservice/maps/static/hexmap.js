@@ -132,8 +132,22 @@
       }
       html += "<h4>" + escapeText(layer.title) + "</h4>" + rows;
     });
+    cfg.layers.forEach(function (layer) {  // marked places (points) that ask for a key, e.g. covered places
+      if (layer.type !== "points" || !layer.legend || !map.hasLayer(layer.group)) { return; }
+      html += '<div><i style="background:' + layer.colour + ';border-radius:50%"></i>' + escapeText(layer.title) +
+        "</div>";
+    });
     this._div.innerHTML = html || "<h4>No coloured layer shown</h4>";
+    fitLegend();
   };
+  // a legend in the map's corner never reaches up to the layer control: it scrolls instead
+  function fitLegend() {
+    var control = map.getContainer().querySelector(".leaflet-control-layers");
+    if (panel || !control || !legend._div) { return; }
+    var room = map.getContainer().getBoundingClientRect().bottom - control.getBoundingClientRect().bottom - 40;
+    legend._div.style.maxHeight = Math.max(80, room) + "px";
+  }
+  map.on("resize", fitLegend);
   if (!panel) { legend.addTo(map); }
   legend.update();
   // people layers stay on top of public street crime, so their areas and numbers are never hidden under it
