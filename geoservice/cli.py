@@ -160,6 +160,33 @@ def ingest(ctx, layer, path, fmt, encoding, postcodes, as_json, why, synthetic) 
         click.echo(report.summary())
 
 
+@main.command("bulk-ingest")
+@click.argument("archive_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the partitioned GeoParquet (period=YYYY-MM/h3_res5=<cell>/), its quarantine and "
+                   "manifests.")
+@click.pass_context
+@handle_errors()
+def bulk_ingest_command(ctx, archive_dir, out_dir) -> None:
+    """Load an unpacked data.police.uk archive (YYYY-MM/YYYY-MM-<force>-street.csv) into GeoParquet.
+
+    Every file is checked by the same rules as `geoservice ingest incidents`; rejected rows go to a quarantine
+    Parquet per file, and each file is recorded as a batch. Re-running adds nothing; a file that cannot be read
+    is reported and the others still load (the command then exits with status 1).
+    """
+    from .ingest.bulk import bulk_ingest
+
+    def show(done, total, result):
+        click.echo(f"[{done}/{total}] {result.source}: {result.status} "
+                   f"({result.accepted:,} accepted, {result.rejected:,} rejected, {result.duplicate:,} duplicate)",
+                   err=True)
+
+    report = bulk_ingest(_store(ctx), archive_dir, out_dir, settings=_settings(ctx), progress=show)
+    click.echo(report.summary())
+    if any(f.status == "refused" for f in report.files):
+        ctx.exit(1)
+
+
 @main.command()
 @click.argument("batch")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as one JSON array.")

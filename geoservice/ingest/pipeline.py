@@ -278,6 +278,74 @@ def _check_geometries(source: SourceTable, log: IssueLog) -> np.ndarray:
     return out
 
 
+@dataclasses.dataclass
+class PreparedRows:
+    """A file read, validated, located, H3-indexed and identified, before anything is compared with a store.
+
+    ``status`` is "accepted", "rejected" (its issues are in ``log``) or "duplicate" (an earlier row of the same
+    file with the same identity and content); ``columns`` holds each location's stored columns and cells.
+    """
+
+    spec: LayerSpec
+    source: SourceTable
+    log: IssueLog
+    typed: dict
+    columns: dict[str, np.ndarray]
+    keys: np.ndarray
+    hashes: np.ndarray
+    status: np.ndarray
+    in_scope: np.ndarray
+    notes: list[str]
+
+
+def prepare_rows(store: Store, spec: LayerSpec, path: Path, *, settings: Settings, fmt: str | None,
+                 encoding: str, now: datetime, postcodes: PostcodeTable | None, limit: SizeLimit,
+                 scope: frozenset[str] | None, step) -> PreparedRows:
+    """Everything ``ingest_file`` decides about a file's rows on its own: the same rules for every writer (the
+    store's batches here, Parquet in ``ingest/bulk.py``)."""
+    step("read", 0, 1)
+    source = read_table(path, spec, fmt, limit=limit, encoding=encoding)
+    n = len(source)
+    log = IssueLog(n)
+    step("validate", 0, 1)
+    check_characters(source.values, log)
+    area_codes, notes = _boundary_codes(store, spec)
+    typed = validate_fields(spec, source.values, log, now, area_codes=area_codes)
+    _check_retention(spec, typed, now.date(), log)
+    columns: dict[str, np.ndarray] = {}
+    if spec.locations:
+        if postcodes is None and settings.postcode_table:
+            postcodes = PostcodeTable.from_csv(settings.postcode_table)
+        ctx = LocateContext(_area_index(store, settings), settings.study_area, postcodes)
+        for loc in spec.locations:
+            step(f"locate {loc.name}", 0, 1)
+            located = locate(loc, source.values, ctx, log, source.row_numbers)
+            for suffix, values in located.items():
+                columns[f"{loc.name}_{suffix}"] = values
+            step(f"index {loc.name}", 0, 1)
+            cells = points_to_cells(located["lat"], located["lng"], store.resolutions)
+            for res, values in cells.items():
+                columns[cell_column(loc.name, res)] = values
+    if spec.geometry:
+        columns["geometry"] = _check_geometries(source, log)
+    in_scope = _check_scope(store, spec, scope, source, typed, columns, log)
+
+    keys, hashes = identify(spec, source.values, source.geometries)
+    rejected = log.rejected_mask()
+    status = np.where(rejected, "rejected", "accepted").astype(object)
+    # Later rows repeating an earlier row's key in the same file: same content is a duplicate, else a conflict.
+    repeated = pd.Series(keys).duplicated(keep="first").to_numpy()
+    if repeated.any():
+        first = pd.Series(np.arange(n)).groupby(keys).transform("first").to_numpy()
+        status[repeated & (hashes == hashes[first])] = "duplicate"
+        for i in np.flatnonzero(repeated & (hashes != hashes[first])):
+            log.add([i], spec.key[0] if spec.key else "record", "conflicting_record",
+                    f"same identity as row {source.row_numbers[first[i]]} of this file but different "
+                    f"{_differences(source.values, i, first[i], spec.mutable)}")
+            status[i] = "rejected"
+    return PreparedRows(spec, source, log, typed, columns, keys, hashes, status, in_scope, notes)
+
+
 def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str | None = None,
                 encoding: str = "utf-8", now: datetime | None = None, postcodes: PostcodeTable | None = None,
                 progress=None, username: str = "system", justification: str | None = None,
@@ -323,46 +391,12 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
     path = Path(path)
     limit = limit or SizeLimit.megabytes(settings.ingest_max_mb, "ingest_max_mb")
     scope = None if scope is None else frozenset(scope)
-    step("read", 0, 1)
-    source = read_table(path, spec, fmt, limit=limit, encoding=encoding)
+    prepared = prepare_rows(store, spec, path, settings=settings, fmt=fmt, encoding=encoding, now=now,
+                            postcodes=postcodes, limit=limit, scope=scope, step=step)
+    source, log, typed, columns = prepared.source, prepared.log, prepared.typed, prepared.columns
+    keys, hashes, status, in_scope, notes = (prepared.keys, prepared.hashes, prepared.status, prepared.in_scope,
+                                             prepared.notes)
     n = len(source)
-    log = IssueLog(n)
-    step("validate", 0, 1)
-    check_characters(source.values, log)
-    area_codes, notes = _boundary_codes(store, spec)
-    typed = validate_fields(spec, source.values, log, now, area_codes=area_codes)
-    _check_retention(spec, typed, now.date(), log)
-    columns: dict[str, np.ndarray] = {}
-    if spec.locations:
-        if postcodes is None and settings.postcode_table:
-            postcodes = PostcodeTable.from_csv(settings.postcode_table)
-        ctx = LocateContext(_area_index(store, settings), settings.study_area, postcodes)
-        for loc in spec.locations:
-            step(f"locate {loc.name}", 0, 1)
-            located = locate(loc, source.values, ctx, log, source.row_numbers)
-            for suffix, values in located.items():
-                columns[f"{loc.name}_{suffix}"] = values
-            step(f"index {loc.name}", 0, 1)
-            cells = points_to_cells(located["lat"], located["lng"], store.resolutions)
-            for res, values in cells.items():
-                columns[cell_column(loc.name, res)] = values
-    if spec.geometry:
-        columns["geometry"] = _check_geometries(source, log)
-    in_scope = _check_scope(store, spec, scope, source, typed, columns, log)
-
-    keys, hashes = identify(spec, source.values, source.geometries)
-    rejected = log.rejected_mask()
-    status = np.where(rejected, "rejected", "accepted").astype(object)
-    # Later rows repeating an earlier row's key in the same file: same content is a duplicate, else a conflict.
-    repeated = pd.Series(keys).duplicated(keep="first").to_numpy()
-    if repeated.any():
-        first = pd.Series(np.arange(n)).groupby(keys).transform("first").to_numpy()
-        status[repeated & (hashes == hashes[first])] = "duplicate"
-        for i in np.flatnonzero(repeated & (hashes != hashes[first])):
-            log.add([i], spec.key[0] if spec.key else "record", "conflicting_record",
-                    f"same identity as row {source.row_numbers[first[i]]} of this file but different "
-                    f"{_differences(source.values, i, first[i], spec.mutable)}")
-            status[i] = "rejected"
 
     batch_id = uuid.uuid4().hex
     source_sha256 = _sha256(path)
@@ -457,6 +491,11 @@ def _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, idx
 def _write_quarantine(conn, store, spec, source, keys, hashes, idx, issues, batch_id) -> None:
     if idx.size == 0:
         return
+    store.insert_quarantine(conn, quarantine_rows(spec, source, keys, hashes, idx, issues, batch_id))
+
+
+def quarantine_rows(spec, source, keys, hashes, idx, issues, batch_id) -> list[dict]:
+    """One quarantine record per rejected row ``idx``: its first issue, all its issues and the raw row as JSON."""
     raw_rows = source.values.iloc[idx].to_dict(orient="records")
     rows = []
     for i, raw in zip(idx.tolist(), raw_rows):
@@ -470,4 +509,4 @@ def _write_quarantine(conn, store, spec, source, keys, hashes, idx, issues, batc
             "field": first["field"], "reason_code": first["code"], "message": first["message"],
             "issues": json.dumps(issues[i]), "raw": json.dumps(raw, ensure_ascii=False),
         })
-    store.insert_quarantine(conn, rows)
+    return rows

@@ -84,6 +84,13 @@ class BatchQueries:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(query).all()]
 
+    def batch_ids_for_source(self, layer: str, source_sha256: str, fmt: str) -> list[str]:
+        """Ids of the batches of ``layer`` in format ``fmt`` already recorded for a file with this SHA-256."""
+        b = self.batches
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(b.c.batch_id).where(
+                b.c.layer == layer, b.c.source_sha256 == source_sha256, b.c.format == fmt)).all()]
+
     def insert_batch(self, conn, row: dict) -> None:
         conn.execute(self.batches.insert(), [row])
 

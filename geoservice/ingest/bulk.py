@@ -1,0 +1,356 @@
+"""Bulk ingest of data.police.uk archives into partitioned GeoParquet, for counts at pan-London and national scale.
+
+The archive layout: a folder of monthly folders ``YYYY-MM/``, each holding ``YYYY-MM-<force>-street.csv`` files.
+Every file goes through ``pipeline.prepare_rows``, so it is read, validated, located and H3-indexed by exactly the
+rules (and reason codes) of a normal ingest; only the writing differs. Per file:
+
+- accepted rows go to ``<out>/period=YYYY-MM/h3_res5=<cell>/part-<sha16>.parquet`` (GeoParquet: a WKB point
+  ``geometry`` column and the ``geo`` metadata, so ``geopandas.read_parquet`` reads a partition);
+- rejected rows go to ``<out>/_quarantine/<file>-<sha16>.parquet`` with their reason codes and raw values;
+- a batch record goes to the store's ``batches`` table (format ``parquet:police-uk``), and a manifest
+  ``<out>/_files/<sha256>.json`` commits the file. ``rows_in = accepted + rejected + duplicate`` always.
+
+Crash safety: each partition file is written under a temporary name (``.``-prefixed, which Arrow's dataset
+discovery ignores) and renamed into place; a failure mid-file removes what that file wrote. A file counts only
+once its manifest exists, and ``parquet_counts`` reads only committed files, so a run killed outright (whose
+clean-up never ran) leaves nothing that is read; partition names are fixed by the file's content hash, so the
+re-run overwrites them rather than adding copies. A re-run skips files already committed (by SHA-256).
+
+Duplicates across files are found against the rows already committed in the same output folder: the same
+identity and content is a ``duplicate``; the same identity with different content a ``conflicting_record``.
+A file that cannot be read at all (a missing column, ragged rows) is refused with the reader's message and the
+others still load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import shapely
+
+from ..cells import cells_to_parents, to_hex
+from ..config import Settings
+from ..errors import InputFileError
+from ..layers import get_layer
+from ..store.db import Store
+from ..store.tables import cell_column
+from .pipeline import PreparedRows, _lookup, _sha256, prepare_rows, quarantine_rows
+from .readers import SizeLimit
+
+ARCHIVE_FILE_RE = re.compile(r"^(\d{4}-\d{2})-(.+)-street\.csv(?:\.gz)?$")
+MONTH_DIR_RE = re.compile(r"^\d{4}-\d{2}$")
+SOURCE_FORMAT = "police-uk"
+BULK_FORMAT = "parquet:police-uk"
+PARENT_RES = 5
+FILES_DIR = "_files"
+QUARANTINE_DIR = "_quarantine"
+TEMP_PREFIX = ".tmp-"
+
+
+@dataclasses.dataclass
+class FileResult:
+    """What happened to one archive file: ``loaded``, ``skipped`` (committed before) or ``refused`` (unreadable)."""
+
+    source: str
+    status: str
+    sha256: str = ""
+    rows_in: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicate: int = 0
+    reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+    partitions: list[str] = dataclasses.field(default_factory=list)
+    batch_id: str = ""
+    message: str = ""
+
+
+@dataclasses.dataclass
+class BulkReport:
+    """Every file of one bulk run, and its time."""
+
+    files: list[FileResult]
+    seconds: float = 0.0
+
+    def total(self, what: str) -> int:
+        return sum(getattr(f, what) for f in self.files if f.status == "loaded")
+
+    def summary(self) -> str:
+        """A few lines a person can read."""
+        by_status = Counter(f.status for f in self.files)
+        lines = [f"{len(self.files)} files: {by_status['loaded']} loaded, {by_status['skipped']} already loaded "
+                 f"(skipped), {by_status['refused']} refused; {self.total('rows_in'):,} rows in → "
+                 f"{self.total('accepted'):,} accepted, {self.total('rejected'):,} rejected, "
+                 f"{self.total('duplicate'):,} duplicate; {self.seconds:.1f} s"]
+        lines += [f"refused {f.source}: {f.message}" for f in self.files if f.status == "refused"]
+        return "\n".join(lines)
+
+
+def archive_files(archive_dir) -> list[Path]:
+    """The street-crime files of a data.police.uk archive folder, month by month (outcomes and stop-and-search
+    files are not read)."""
+    archive_dir = Path(archive_dir)
+    if not archive_dir.is_dir():
+        raise InputFileError(f"{archive_dir.name}: is not a folder; give the unpacked data.police.uk archive "
+                             "(the folder holding the YYYY-MM folders)")
+    files = sorted(path for month in archive_dir.iterdir() if month.is_dir() and MONTH_DIR_RE.match(month.name)
+                   for path in month.iterdir() if ARCHIVE_FILE_RE.match(path.name))
+    if not files:
+        raise InputFileError(f"{archive_dir.name}: holds no YYYY-MM/YYYY-MM-<force>-street.csv files; give the "
+                             "unpacked data.police.uk archive")
+    return files
+
+
+def remove_temp_files(out_dir: Path) -> int:
+    """Delete temporary files an interrupted run left behind; how many there were."""
+    stale = list(out_dir.rglob(TEMP_PREFIX + "*"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+def _write_atomically(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` under a temporary name first, so ``path`` is either absent or whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
+    try:
+        pq.write_table(table, temp, compression="zstd")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _write_json_atomically(record: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f"{TEMP_PREFIX}{path.name}")
+    temp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    os.replace(temp, path)
+
+
+def committed_files(out_dir) -> dict[str, dict]:
+    """SHA-256 → manifest of every source file committed to ``out_dir``."""
+    folder = Path(out_dir) / FILES_DIR
+    if not folder.is_dir():
+        return {}
+    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))}
+
+
+def committed_partitions(out_dir, manifests: dict[str, dict] | None = None) -> list[Path]:
+    """The partition files of the committed source files (what every reader should read)."""
+    out_dir = Path(out_dir)
+    manifests = committed_files(out_dir) if manifests is None else manifests
+    return [out_dir / part for record in manifests.values() for part in record["partitions"]]
+
+
+def _held_identities(partitions: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    if not partitions:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    table = pads.dataset([str(p) for p in partitions], format="parquet").to_table(
+        columns=["record_key", "content_hash"])
+    return (table.column("record_key").to_numpy().astype(np.int64),
+            table.column("content_hash").to_numpy().astype(np.int64))
+
+
+def _geo_metadata(lng: np.ndarray, lat: np.ndarray) -> bytes:
+    """GeoParquet 1.1 metadata for a WKB point column in WGS84 longitude/latitude (the default CRS, OGC:CRS84)."""
+    bbox = [float(lng.min()), float(lat.min()), float(lng.max()), float(lat.max())] if lng.size else []
+    column = {"encoding": "WKB", "geometry_types": ["Point"], **({"bbox": bbox} if bbox else {})}
+    return json.dumps({"version": "1.1.0", "primary_column": "geometry",
+                       "columns": {"geometry": column}}).encode("utf-8")
+
+
+def _accepted_table(prepared: PreparedRows, idx: np.ndarray, sha256: str) -> pa.Table:
+    """The accepted rows as Arrow columns: identity, every field typed, the located columns and cells, geometry."""
+    spec = prepared.spec
+    data: dict[str, pa.Array] = {
+        "record_key": pa.array(prepared.keys[idx]), "content_hash": pa.array(prepared.hashes[idx]),
+        "row_number": pa.array(prepared.source.row_numbers[idx].astype(np.int32)),
+    }
+    for f in spec.fields:
+        value = prepared.typed[f.name]
+        if f.is_time:
+            data[f.name] = pa.array(value.dt.tz_convert(None).to_numpy()[idx])
+        else:
+            data[f.name] = pa.array(np.asarray(value, dtype=object)[idx], type=pa.string() if f.type == "text"
+                                    else None)
+    for name, values in prepared.columns.items():
+        data[name] = pa.array(values[idx])
+    data["source_sha256"] = pa.DictionaryArray.from_arrays(np.zeros(idx.size, np.int8), pa.array([sha256]))
+    return pa.table(data)
+
+
+def _partition_names(prepared: PreparedRows, idx: np.ndarray, store: Store) -> tuple[np.ndarray, np.ndarray]:
+    """Each accepted row's partition: its month and the res-``PARENT_RES`` parent of its coarsest stored cell."""
+    loc = prepared.spec.locations[0].name
+    months = prepared.typed[prepared.spec.time_fields[0]].dt.strftime("%Y-%m").to_numpy(dtype=object)[idx]
+    cells = prepared.columns[cell_column(loc, min(store.resolutions))][idx]
+    parents = cells_to_parents(cells, PARENT_RES).astype(np.int64)
+    unique = np.unique(parents)
+    names = dict(zip(unique.tolist(), to_hex(unique)))
+    return months, np.array([names[p] for p in parents.tolist()], dtype=object) if parents.size else parents
+
+
+def _write_partitions(prepared: PreparedRows, idx: np.ndarray, out_dir: Path, sha256: str,
+                      store: Store) -> list[str]:
+    """Write the accepted rows, one file per (month, parent cell); relative paths of the files written. On any
+    failure the files already written for this source are removed before the error goes on."""
+    table = _accepted_table(prepared, idx, sha256)
+    months, parents = _partition_names(prepared, idx, store)
+    loc = prepared.spec.locations[0].name
+    lat, lng = prepared.columns[f"{loc}_lat"][idx], prepared.columns[f"{loc}_lng"][idx]
+    table = table.append_column("geometry", pa.array(shapely.to_wkb(shapely.points(lng, lat)), type=pa.binary()))
+    groups = pd.Series(np.arange(idx.size)).groupby([months, parents], sort=True).indices
+    written: list[str] = []
+    try:
+        for (month, parent), rows in groups.items():
+            part = table.take(rows)
+            part = part.replace_schema_metadata({b"geo": _geo_metadata(lng[rows], lat[rows])})
+            relative = f"period={month}/h3_res{PARENT_RES}={parent}/part-{sha256[:16]}.parquet"
+            _write_atomically(part, out_dir / relative)
+            written.append(relative)
+    except BaseException:
+        for relative in written:
+            (out_dir / relative).unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _write_quarantine_file(prepared: PreparedRows, idx: np.ndarray, out_dir: Path, sha256: str,
+                           batch_id: str) -> str:
+    issues = prepared.log.by_row()
+    rows = quarantine_rows(prepared.spec, prepared.source, prepared.keys, prepared.hashes, idx, issues, batch_id)
+    relative = f"{QUARANTINE_DIR}/{prepared.source.path.name}-{sha256[:16]}.parquet"
+    _write_atomically(pa.Table.from_pylist(rows), out_dir / relative)
+    return relative
+
+
+def _reconcile_across_files(prepared: PreparedRows, held_keys: np.ndarray, held_hashes: np.ndarray) -> None:
+    """Accepted rows already committed from an earlier file are duplicates (same content) or conflicts."""
+    status, spec = prepared.status, prepared.spec
+    accepted = status == "accepted"
+    key_held, pair_held = _lookup(held_keys, held_hashes, prepared.keys, prepared.hashes)
+    status[accepted & pair_held] = "duplicate"
+    conflicts = np.flatnonzero(accepted & key_held & ~pair_held)
+    prepared.log.add(conflicts, spec.key[0] if spec.key else "record", "conflicting_record",
+                     "an earlier file of this archive holds this identity with different content")
+    status[conflicts] = "rejected"
+
+
+def _ingest_one(store: Store, path: Path, out_dir: Path, *, settings: Settings, now: datetime, limit: SizeLimit,
+                held: list[np.ndarray]) -> FileResult:
+    spec = get_layer(store.specs, "incidents")
+    started_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    sha256 = _sha256(path)
+    prepared = prepare_rows(store, spec, path, settings=settings, fmt=SOURCE_FORMAT, encoding="utf-8", now=now,
+                            postcodes=None, limit=limit, scope=None, step=lambda stage, done, total: None)
+    _reconcile_across_files(prepared, held[0], held[1])
+    status = prepared.status
+    accepted, rejected = np.flatnonzero(status == "accepted"), np.flatnonzero(status == "rejected")
+    previous = store.batch_ids_for_source(spec.name, sha256, BULK_FORMAT)
+    batch_id = previous[0] if previous else uuid.uuid4().hex
+    partitions = _write_partitions(prepared, accepted, out_dir, sha256, store)
+    quarantine = _write_quarantine_file(prepared, rejected, out_dir, sha256, batch_id) if rejected.size else None
+    issues = prepared.log.by_row()
+    result = FileResult(source=path.name, status="loaded", sha256=sha256, rows_in=len(prepared.source),
+                        accepted=int(accepted.size), rejected=int(rejected.size),
+                        duplicate=int((status == "duplicate").sum()),
+                        reasons=dict(Counter(issues[i][0]["code"] for i in rejected.tolist())),
+                        partitions=partitions, batch_id=batch_id)
+    if not previous:  # a run killed after this record but before its manifest reuses it
+        with store.writing() as conn:
+            store.insert_batch(conn, {
+                "batch_id": batch_id, "layer": spec.name, "source_name": path.name, "source_sha256": sha256,
+                "format": BULK_FORMAT, "started_at": started_at,
+                "finished_at": datetime.now(timezone.utc).replace(tzinfo=None), "rows_in": result.rows_in,
+                "accepted": result.accepted, "rejected": result.rejected, "duplicate": result.duplicate,
+                "ignored_columns": json.dumps(list(prepared.source.ignored_columns)),
+                "settings": json.dumps({"out_dir": str(out_dir), "parent_res": PARENT_RES,
+                                        "resolutions": store.resolutions, "study_area": settings.study_area,
+                                        "quarantine": quarantine, "now": now.isoformat()}),
+                "synthetic": False, "demo": False,
+            })
+    _write_json_atomically({**dataclasses.asdict(result), "quarantine": quarantine}, out_dir / FILES_DIR /
+                           f"{sha256}.json")
+    held[0] = np.concatenate([held[0], prepared.keys[accepted]])
+    held[1] = np.concatenate([held[1], prepared.hashes[accepted]])
+    return result
+
+
+def bulk_ingest(store: Store, archive_dir, out_dir, *, settings: Settings, now: datetime | None = None,
+                progress=None) -> BulkReport:
+    """Load every street-crime file of a data.police.uk archive into partitioned GeoParquet under ``out_dir``.
+
+    ``progress(done, total, result)``, when given, is called after each file. See the module docstring for what
+    is written and why a re-run adds nothing.
+    """
+    started = time.perf_counter()
+    now = now or datetime.now(timezone.utc)
+    out_dir = Path(out_dir)
+    files = archive_files(archive_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_temp_files(out_dir)
+    manifests = committed_files(out_dir)
+    held = list(_held_identities(committed_partitions(out_dir, manifests)))
+    limit = SizeLimit.megabytes(settings.ingest_max_mb, "ingest_max_mb")
+    results: list[FileResult] = []
+    for number, path in enumerate(files, start=1):
+        sha256 = _sha256(path)
+        if sha256 in manifests:
+            result = FileResult(source=path.name, status="skipped", sha256=sha256)
+        else:
+            try:
+                result = _ingest_one(store, path, out_dir, settings=settings, now=now, limit=limit, held=held)
+            except InputFileError as exc:
+                result = FileResult(source=path.name, status="refused", sha256=sha256, message=str(exc))
+            else:
+                manifests[sha256] = dataclasses.asdict(result)
+        results.append(result)
+        if progress is not None:
+            progress(number, len(files), result)
+    return BulkReport(results, round(time.perf_counter() - started, 3))
+
+
+def parquet_counts(path, res: int, start=None, end=None, *, location: str = "location",
+                   by_month: bool = False) -> pd.Series:
+    """Incidents per cell at ``res`` dated in [start, end), read from a bulk-ingest folder's committed files.
+
+    The shape of ``Store.count_by_cell``: an int64 Series indexed by int64 ``cell``, cells with none absent; with
+    ``by_month`` the index is (``cell``, ``month``).
+    """
+    column = cell_column(location, res)
+    start = None if start is None else pd.Timestamp(start)
+    end = None if end is None else pd.Timestamp(end)
+    parts = []
+    for part in committed_partitions(path):
+        period = pd.Timestamp(part.parent.parent.name.split("=", 1)[1] + "-01")
+        if (start is None or period >= start.to_period("M").start_time) and (end is None or period < end):
+            parts.append(str(part))
+    if not parts:
+        empty = pd.MultiIndex.from_arrays([[], []], names=["cell", "month"]) if by_month else \
+            pd.Index([], dtype="int64", name="cell")
+        return pd.Series([], index=empty, dtype="int64")
+    dataset = pads.dataset(parts, format="parquet")
+    condition = None
+    if start is not None:
+        condition = pads.field("month") >= pa.scalar(start.to_datetime64(), pa.timestamp("us"))
+    if end is not None:
+        before_end = pads.field("month") < pa.scalar(end.to_datetime64(), pa.timestamp("us"))
+        condition = before_end if condition is None else condition & before_end
+    table = dataset.to_table(columns=[column, "month"], filter=condition)
+    frame = pd.DataFrame({"cell": table.column(column).to_numpy().astype(np.int64),
+                          "month": table.column("month").to_numpy()})
+    frame = frame[frame.cell != 0]
+    counts = frame.groupby(["cell", "month"] if by_month else "cell").size().astype("int64")
+    return counts.rename(None)

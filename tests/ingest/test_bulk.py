@@ -1,0 +1,178 @@
+"""Bulk ingest of a data.police.uk archive into partitioned GeoParquet: same rules as a normal ingest, every row
+accounted for per file, crash-safe partitions, re-runs that add nothing, and counts equal to the database's."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import geopandas
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from geoservice.ingest import bulk
+from geoservice.ingest.bulk import bulk_ingest, committed_partitions, parquet_counts
+from geoservice.ingest.pipeline import ingest_file
+
+from ..conftest import POLICE_UK, needs_data
+
+pytestmark = needs_data(POLICE_UK.name)
+
+NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+MONTHS = ("2017-07", "2017-08", "2017-09")
+COLUMNS = ["Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location", "LSOA code",
+           "LSOA name", "Crime type", "Last outcome category", "Context"]
+
+
+def _slug(force: str) -> str:
+    return force.lower().removesuffix(" service").removesuffix(" police").replace(" ", "-")
+
+
+@pytest.fixture(scope="module")
+def year():
+    return pd.read_csv(POLICE_UK, dtype=str, keep_default_na=False)
+
+
+def write_archive(folder, year, rows_per_file: int = 400):
+    """A small archive in the data.police.uk layout: three months of the shared year, split by force."""
+    written = []
+    for month in MONTHS:
+        for force, rows in year[year.Month == month].groupby("Falls within"):
+            path = folder / month / f"{month}-{_slug(force)}-street.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rows.head(rows_per_file)[COLUMNS].to_csv(path, index=False)
+            written.append(path)
+    return written
+
+
+def write_malformed(folder, year):
+    """A monthly file with bad coordinates, a bad month and a garbled row, and one missing a column."""
+    rows = year[year.Month == "2017-10"].head(50)[COLUMNS].copy()
+    rows.iloc[0, rows.columns.get_loc("Latitude")] = "not-a-number"
+    rows.iloc[1, rows.columns.get_loc("Longitude")] = "0"
+    rows.iloc[1, rows.columns.get_loc("Latitude")] = "0"
+    rows.iloc[2, rows.columns.get_loc("Month")] = "2017-13"
+    rows.iloc[3, :] = ["\x07garbled", "??", "x", "y", "z", "q", "", "", "", "Nonsense", "", ""]
+    path = folder / "2017-10" / "2017-10-metropolitan-street.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(path, index=False)
+    missing = folder / "2017-10" / "2017-10-city-of-london-street.csv"
+    rows.drop(columns=["Crime type"]).to_csv(missing, index=False)
+    return path, missing
+
+
+def test_archive_round_trip_with_a_malformed_file(loaded_store, settings, tmp_path, year):
+    archive, out = tmp_path / "archive", tmp_path / "parquet"
+    written = write_archive(archive, year)
+    bad, missing = write_malformed(archive, year)
+    report = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
+    by_name = {f.source: f for f in report.files}
+    assert len(by_name) == len(written) + 2
+
+    refused = by_name[missing.name]
+    assert refused.status == "refused" and "Crime type" in refused.message
+    quarantined = by_name[bad.name]
+    assert quarantined.status == "loaded" and quarantined.rejected >= 4 and quarantined.accepted > 40
+    assert {"coord_not_numeric", "coord_null_island", "date_unparseable"} <= set(quarantined.reasons)
+    assert set(quarantined.reasons) <= {"coord_not_numeric", "coord_null_island", "date_unparseable",
+                                        "text_control_character", "conflicting_record"}
+    quarantine = pq.read_table(out / "_quarantine" / f"{bad.name}-{quarantined.sha256[:16]}.parquet").to_pandas()
+    assert len(quarantine) == quarantined.rejected
+    assert set(quarantine.row_number) >= {2, 3, 4, 5}  # header is row 1
+
+    for result in report.files:  # every row is accounted for, per file, and recorded as a batch
+        if result.status == "loaded":
+            assert result.rows_in == result.accepted + result.rejected + result.duplicate
+    source_rows = sum(len(pd.read_csv(p, dtype=str)) for p in written)
+    assert sum(f.rows_in for f in report.files if f.source != bad.name and f.status == "loaded") == source_rows
+    batches = loaded_store.batch_ids_for_source("incidents", quarantined.sha256, bulk.BULK_FORMAT)
+    assert batches == [quarantined.batch_id]
+
+    parts = committed_partitions(out)
+    assert all(p.parent.parent.name.startswith("period=") and p.parent.name.startswith("h3_res5=") for p in parts)
+    frame = geopandas.read_parquet(parts[0])
+    assert frame.crs == "OGC:CRS84" and (frame.geometry.geom_type == "Point").all()
+    assert (frame.geometry.x == frame.location_lng).all()
+    assert sum(pq.ParquetFile(p).metadata.num_rows for p in parts) == report.total("accepted")
+    assert len(geopandas.read_parquet(out)) == report.total("accepted")  # the whole folder, as geopandas reads it
+
+    again = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
+    assert {f.status for f in again.files} == {"skipped", "refused"}
+    assert committed_partitions(out) == parts
+    assert sum(pq.ParquetFile(p).metadata.num_rows for p in committed_partitions(out)) == report.total("accepted")
+
+
+def test_counts_from_parquet_equal_counts_from_the_database(loaded_store, settings, tmp_path, year):
+    archive, out = tmp_path / "archive", tmp_path / "parquet"
+    written = write_archive(archive, year)
+    report = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
+    for path in written:
+        ingest_file(loaded_store, "incidents", path, settings=settings, now=NOW, fmt="police-uk")
+    assert report.total("accepted") == loaded_store.layer_counts()["incidents"]
+    for res in (9, 10):
+        for start, end in ((None, None), ("2017-08-01", "2017-09-01")):
+            from_db = loaded_store.count_by_cell("incidents", f"location_cell_{res}", time_field="month",
+                                                 start=start and pd.Timestamp(start), end=end and pd.Timestamp(end))
+            from_parquet = parquet_counts(out, res, start, end)
+            pd.testing.assert_series_equal(from_parquet.sort_index(), from_db.sort_index(), check_names=False)
+    by_month = parquet_counts(out, 9, by_month=True)
+    assert by_month.sum() == report.total("accepted")
+    assert set(by_month.index.get_level_values("month").strftime("%Y-%m")) == set(MONTHS)
+
+
+def test_a_failure_mid_file_leaves_no_partition_and_a_rerun_completes(loaded_store, settings, tmp_path, year,
+                                                                       monkeypatch):
+    archive, out = tmp_path / "archive", tmp_path / "parquet"
+    write_archive(archive, year)
+    real_write = bulk._write_atomically
+    calls = {"n": 0}
+
+    def crash_on_third_partition(table, path):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated kill")
+        real_write(table, path)
+
+    monkeypatch.setattr(bulk, "_write_atomically", crash_on_third_partition)
+    with pytest.raises(KeyboardInterrupt):
+        bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
+    monkeypatch.setattr(bulk, "_write_atomically", real_write)
+    assert not committed_partitions(out)
+    assert not list(out.rglob("*.parquet")), "the interrupted file's partitions were removed"
+
+    # a run killed outright leaves a temporary file; the next run removes it, and nobody reads it meanwhile
+    leftover = out / "period=2017-07" / "h3_res5=85194ad3fffffff" / f"{bulk.TEMP_PREFIX}abc-part-x.parquet"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"PAR1 half written")
+    assert parquet_counts(out, 9).empty
+    report = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
+    assert not leftover.exists()
+    assert {f.status for f in report.files} == {"loaded"}
+    assert parquet_counts(out, 9).sum() == report.total("accepted") > 0
+
+
+def test_rows_repeated_across_files_are_duplicates(loaded_store, settings, tmp_path, year):
+    archive, out = tmp_path / "archive", tmp_path / "parquet"
+    first, *_ = write_archive(archive, year, rows_per_file=100)
+    copy = first.parent / first.name.replace("-street", "-copy-street")
+    frame = pd.read_csv(first, dtype=str, keep_default_na=False)
+    frame[frame["Crime ID"] != ""].to_csv(copy, index=False)  # same records, another file (another hash)
+    report = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
+    repeated = {f.source: f for f in report.files}[copy.name]
+    assert repeated.duplicate + repeated.rejected == repeated.rows_in and repeated.accepted == 0
+
+
+def test_the_command_loads_an_archive_and_reports_a_refused_file(loaded_store, settings, tmp_path, year):
+    from click.testing import CliRunner
+
+    from geoservice.cli import main
+
+    archive, out = tmp_path / "archive", tmp_path / "parquet"
+    write_archive(archive, year, rows_per_file=50)
+    _, missing = write_malformed(archive, year)
+    env = {"GEOSERVICE_INSTANCE_PATH": str(settings.instance_path)}
+    result = CliRunner().invoke(main, ["--database", settings.database_url, "bulk-ingest", str(archive),
+                                       "--out", str(out)], env=env)
+    assert result.exit_code == 1, result.output
+    assert "refused 1" not in result.output and f"refused {missing.name}" in result.output
+    assert committed_partitions(out)
