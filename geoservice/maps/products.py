@@ -462,8 +462,8 @@ def _build_where_to_act(ctx: MapContext, layer: WhereToActLayer) -> dict:
                           if on) or "neither (too few to test, or not unusual)"
         cells = f"{len(group['cells'])} cells" if len(group["cells"]) > 1 else "1 cell"
         points.append([round(lat, 5), round(lng, 5), f"{group['rank']}. {place}",
-                       f"{group['rank']}. {place} ({cells}): about {group['score']:.1f} next month; concern {group['count']} "
-                       f"in the last {months} months, {group['last_3']} in the last 3; {flags}"])
+                       f"{group['rank']}. {place} ({cells}): about {group['score']:.1f} next month; concern "
+                       f"{group['count']} in the last {months} months, {group['last_3']} in the last 3; {flags}"])
         rows.append([group["rank"], place, f"{group['score']:.1f}", f"{low[0] / months:.1f}–{high[0] / months:.1f}",
                      group["count"], group["last_3"], flags])
     note = (settings["note"] or (f"Ranked by {settings['predictor_words']} (what best forecast the held-back "
