@@ -52,20 +52,22 @@ class DaskEngine(LocalEngine):
         self._cluster = cluster  # the LocalCluster this engine started (and so closes), if any
 
     @classmethod
-    def connect(cls, address: str | None = None, **cluster_options) -> "DaskEngine":
-        """A client of the scheduler at ``address``, or of a new ``LocalCluster`` (threads in this process, no
-        dashboard; ``cluster_options`` override) when ``address`` is None or empty."""
+    def connect(cls, address: str | None = None, *, timeout: float = CONNECT_TIMEOUT_S,
+                **cluster_options) -> "DaskEngine":
+        """A client of the scheduler at ``address`` (given up on after ``timeout`` seconds), or of a new
+        ``LocalCluster`` (threads in this process, HTTP on a free port; ``cluster_options`` override) when
+        ``address`` is None or empty."""
         from distributed import Client, LocalCluster
 
         if address:
             try:
-                return cls(Client(address, timeout=CONNECT_TIMEOUT_S))
+                return cls(Client(address, timeout=timeout))
             except (OSError, TimeoutError) as exc:
                 raise EngineError(
                     f"cannot reach the Dask scheduler at GEOSERVICE_DASK_ADDRESS={address!r} ({exc}); start one "
                     "(`dask scheduler`, then `dask worker <address>`), correct the address, or unset it to run a "
                     "local cluster") from None
-        options = {"processes": False, "n_workers": 1, "threads_per_worker": 2, "dashboard_address": None}
+        options = {"processes": False, "n_workers": 1, "threads_per_worker": 2, "dashboard_address": ":0"}
         options.update(cluster_options)
         cluster = LocalCluster(**options)
         return cls(Client(cluster), cluster)
