@@ -76,7 +76,8 @@ class DaskEngine(LocalEngine):
         """``function(partition, shared)`` for each partition on the cluster, gathered in partition order."""
         if not partitions:
             return []
-        shared_future = self.client.scatter(shared, broadcast=True) if shared is not None else None
+        # a fresh key per call (hash=False): a key shared by equal values would be released under a later call
+        shared_future = self.client.scatter(shared, broadcast=True, hash=False) if shared is not None else None
         futures = [self.client.submit(function, partition, shared_future, pure=False) for partition in partitions]
         try:
             return self.client.gather(futures)

@@ -77,14 +77,20 @@ class PartitionedNeighbourhoods:
 
         self.cells, self.k = cells, k
         self.engine = LocalEngine() if engine is None else engine
-        self.parts = _partitions(cells, k, partition_res)
+        self.parts = [(own, np.concatenate([own, halo])) for own, halo in _partitions(cells, k, partition_res)]
+        self._structures = None  # in this process, each partition's neighbourhoods, found once and reused
 
     def sums(self, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per cell (in the order of ``cells``), each column's sum over its neighbourhood, and the sizes."""
-        cell_ids = self.cells.to_numpy()
-        work = [(cell_ids[np.concatenate([own, halo])], own.size, columns[np.concatenate([own, halo])])
-                for own, halo in self.parts]
-        answers = self.engine.map_partitions(_partition_neighbourhood_sums, work, self.k)
+        if self.engine.name == "local":
+            if self._structures is None:
+                self._structures = [_partition_neighbourhoods(self.cells.to_numpy()[members], own.size, self.k)
+                                    for own, members in self.parts]
+            answers = [_csr_sums(structure, columns[members])
+                       for structure, (_, members) in zip(self._structures, self.parts)]
+        else:
+            work = [(self.cells.to_numpy()[members], own.size, columns[members]) for own, members in self.parts]
+            answers = self.engine.map_partitions(_partition_neighbourhood_sums, work, self.k)
         sums = np.empty((len(self.cells),) + columns.shape[1:], dtype=columns.dtype)
         sizes = np.empty(len(self.cells), dtype=np.int64)
         for (own, _), (part_sums, part_sizes) in zip(self.parts, answers):
@@ -96,8 +102,13 @@ def _partition_neighbourhood_sums(partition, k: int) -> tuple[np.ndarray, np.nda
     """Neighbourhood sums of a partition's own cells (its first ``own`` rows), its halo supplying their outer
     neighbours. Pure, so any engine may run it anywhere."""
     cell_ids, own, columns = partition
+    return _csr_sums(_partition_neighbourhoods(cell_ids, own, k), columns)
+
+
+def _partition_neighbourhoods(cell_ids: np.ndarray, own: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbourhoods (CSR) of the first ``own`` of ``cell_ids`` within all of them."""
     within = pd.Index(cell_ids)
-    return _csr_sums(neighbourhoods(within[:own], k, within=within), columns)
+    return neighbourhoods(within[:own], k, within=within)
 
 
 def _partitions(cells: pd.Index, k: int, partition_res: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -121,6 +132,14 @@ def _partitions(cells: pd.Index, k: int, partition_res: int | None) -> list[tupl
         halo = [members[p] for p in around if p != parent and p in members]
         parts.append((own, np.sort(np.concatenate(halo)) if halo else everything[:0]))
     return parts
+
+
+def default_cut(cells: pd.Index, engine, partition_res: int | None) -> int | None:
+    """The parent resolution to cut by: as asked; else none (one partition) in this process, and two resolutions
+    coarser than the cells on a cluster (a few hundred to a few thousand cells per partition)."""
+    if partition_res is None and engine is not None and engine.name != "local":
+        return max(0, resolution(cells[0]) - 2)
+    return partition_res
 
 
 def _neighbourhood_sums(structure, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -288,9 +307,8 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
         raise HotspotInputError(f"permutations must be at least 1, got {permutations}")
     cells = _as_cells(counts.index)
     y = _checked_values(counts.to_numpy(dtype=float))
-    if engine is not None and engine.name != "local" and partition_res is None:
-        partition_res = max(0, resolution(cells[0]) - 2)
-    structure = PartitionedNeighbourhoods(cells, k, engine=engine, partition_res=partition_res)
+    structure = PartitionedNeighbourhoods(cells, k, engine=engine, partition_res=default_cut(cells, engine,
+                                                                                           partition_res))
     if expected is None:
         result = _gi_star_core(y, cells, structure, permutations, seed, alpha)
     else:

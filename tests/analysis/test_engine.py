@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from geoservice.analysis.counts import layer_counts, study_cells
 from geoservice.analysis.hotspots import gi_star
+from geoservice.analysis.spacetime import emerging_hotspots
 from geoservice.cli import main
 from geoservice.config import MERTON_AND_NEIGHBOURS, PROJECT_ROOT, Settings
 from geoservice.engine import DaskEngine, EngineError, LocalEngine, get_engine
@@ -95,6 +96,38 @@ def test_gi_star_against_an_expected_surface_and_on_weighted_values_is_identical
     _assert_every_cut_identical(counts, dask_engine, k=1, expected=gradient)
     weighted = counts * 0.7 + (counts.index.to_numpy() % 3) * 0.1  # not whole numbers: seeded permutations
     _assert_every_cut_identical(weighted, dask_engine, k=1, permutations=99, seed=3)
+
+
+def _monthly_cube(store, res: int, start: str, months: int) -> pd.DataFrame:
+    cells = study_cells(store, MERTON_AND_NEIGHBOURS, res)
+    bins = pd.period_range(start, periods=months, freq="M")
+    return pd.DataFrame({str(m): layer_counts(store, "incidents", cells, res=res, start=m.start_time,
+                                              end=(m + 1).start_time) for m in bins})
+
+
+def _assert_emerging_identical_in_every_cut(cube: pd.DataFrame, dask_engine, **options) -> None:
+    whole = emerging_hotspots(cube, **options)
+    for other in (emerging_hotspots(cube, partition_res=7, **options),
+                  emerging_hotspots(cube, engine=dask_engine, **options)):
+        for name in ("summary", "z", "bins"):
+            pd.testing.assert_frame_equal(getattr(whole, name), getattr(other, name), check_exact=True)
+        assert whole.attrs == other.attrs
+
+
+@needs_data(POLICE_UK.name)
+def test_emerging_hot_spots_on_the_police_uk_year_are_identical_on_dask_and_in_every_cut(police_year, dask_engine):
+    cube = _monthly_cube(police_year[1], 9, YEAR[0], 12)
+    assert cube.to_numpy().sum() > 100_000
+    _assert_emerging_identical_in_every_cut(cube, dask_engine, k=1)
+    _assert_emerging_identical_in_every_cut(cube, dask_engine, k=1, expected="past")
+
+
+def test_emerging_hot_spots_on_the_synthetic_world_are_identical_on_dask_and_in_every_cut(load_world, dask_engine):
+    store = load_world("incidents")
+    first, _ = store.time_extent("incidents", store.specs["incidents"].time_fields[0])
+    cube = _monthly_cube(store, 9, str(pd.Timestamp(first).to_period("M")), 6)
+    assert cube.to_numpy().sum() > 0
+    _assert_emerging_identical_in_every_cut(cube, dask_engine, k=2)
 
 
 def test_the_hotspots_csv_is_byte_identical_with_the_dask_engine(police_year, tmp_path, monkeypatch):
