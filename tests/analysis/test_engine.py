@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from geoservice.analysis.concentration import place_test
 from geoservice.analysis.counts import layer_counts, study_cells
 from geoservice.analysis.hotspots import gi_star
 from geoservice.analysis.spacetime import emerging_hotspots
@@ -96,6 +97,25 @@ def test_gi_star_against_an_expected_surface_and_on_weighted_values_is_identical
     _assert_every_cut_identical(counts, dask_engine, k=1, expected=gradient)
     weighted = counts * 0.7 + (counts.index.to_numpy() % 3) * 0.1  # not whole numbers: seeded permutations
     _assert_every_cut_identical(weighted, dask_engine, k=1, permutations=99, seed=3)
+
+
+@needs_data(POLICE_UK.name)
+@pytest.mark.parametrize("res", [9, 10])
+def test_the_place_test_on_the_police_uk_year_is_identical_on_dask_and_in_every_cut(police_year, dask_engine, res):
+    counts = _counts(police_year[1], res)
+    whole = place_test(counts)
+    for other in (place_test(counts, partition_res=res - 3), place_test(counts, partition_res=res - 1),
+                  place_test(counts, engine=dask_engine)):
+        _identical(whole, other)
+
+
+def test_the_place_test_on_the_synthetic_world_is_identical_on_dask_and_in_every_cut(load_world, dask_engine):
+    counts = _counts(load_world("incidents"), 9)
+    gradient = pd.Series(np.linspace(0.2, 3.0, counts.size), index=counts.index)
+    for expected in (None, gradient):
+        whole = place_test(counts, expected)
+        _identical(whole, place_test(counts, expected, partition_res=7))
+        _identical(whole, place_test(counts, expected, engine=dask_engine))
 
 
 def _monthly_cube(store, res: int, start: str, months: int) -> pd.DataFrame:
