@@ -52,16 +52,17 @@ class DaskEngine(LocalEngine):
         self._cluster = cluster  # the LocalCluster this engine started (and so closes), if any
 
     @classmethod
-    def connect(cls, address: str | None = None, *, timeout: float = CONNECT_TIMEOUT_S,
+    def connect(cls, address: str | None = None, *, timeout: float | None = None,
                 **cluster_options) -> "DaskEngine":
-        """A client of the scheduler at ``address`` (given up on after ``timeout`` seconds), or of a new
+        """A client of the scheduler at ``address`` (given up on after ``timeout`` seconds, by default
+        ``CONNECT_TIMEOUT_S``), or of a new
         ``LocalCluster`` (threads in this process, HTTP on a free port; ``cluster_options`` override) when
         ``address`` is None or empty."""
         from distributed import Client, LocalCluster
 
         if address:
             try:
-                return cls(Client(address, timeout=timeout))
+                return cls(Client(address, timeout=timeout or CONNECT_TIMEOUT_S))
             except (OSError, TimeoutError) as exc:
                 raise EngineError(
                     f"cannot reach the Dask scheduler at GEOSERVICE_DASK_ADDRESS={address!r} ({exc}); start one "

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from geoservice.analysis.concentration import place_test
 from geoservice.analysis.counts import layer_counts, study_cells
-from geoservice.analysis.hotspots import gi_star
+from geoservice.analysis.hotspots import HotspotInputError, gi_star
 from geoservice.analysis.spacetime import emerging_hotspots
 from geoservice.cli import main
 from geoservice.config import MERTON_AND_NEIGHBOURS, PROJECT_ROOT, Settings
@@ -178,6 +178,25 @@ def test_the_engine_setting_is_checked_and_an_unreachable_scheduler_is_a_clear_e
         Settings.from_env(environ={"GEOSERVICE_ENGINE": "spark"})
     with pytest.raises(EngineError, match="GEOSERVICE_DASK_ADDRESS='tcp://127.0.0.1:9'.*unset it"):
         DaskEngine.connect("tcp://127.0.0.1:9", timeout=1)
+
+
+def test_the_hotspots_command_names_an_unreachable_scheduler(police_year, monkeypatch):
+    from geoservice import engine
+
+    settings, _ = police_year
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setenv("GEOSERVICE_ENGINE", "dask")
+    monkeypatch.setenv("GEOSERVICE_DASK_ADDRESS", "tcp://127.0.0.1:9")
+    result = CliRunner().invoke(main, ["--database", settings.database_url, "--instance", str(settings.instance_path),
+                                       "hotspots", "--borough", "E09000024", "--layer", "incidents"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "cannot reach the Dask scheduler at GEOSERVICE_DASK_ADDRESS='tcp://127.0.0.1:9'" in result.output
+
+
+def test_a_cut_no_coarser_than_the_cells_is_refused(load_world):
+    counts = _counts(load_world("incidents"), 9)
+    with pytest.raises(HotspotInputError, match="partition_res must be coarser"):
+        gi_star(counts, partition_res=9)
 
 
 def test_engines_return_results_in_partition_order(dask_engine):
