@@ -257,9 +257,11 @@ def layers(ctx) -> None:
 def hotspots(ctx, boroughs, res, k, start, end, layer, alpha, csv_path, as_json) -> None:
     """Find Gi* hot spots and name the hot-spot areas (ward and nearby places)."""
     from .analysis.hotspot_areas import hotspot_report
+    from .engine import get_engine
 
-    cells, areas = hotspot_report(_store(ctx), boroughs=boroughs, res=res, k=k, start=start, end=end,
-                                  layer=layer, alpha=alpha)
+    with get_engine(_settings(ctx)) as engine:  # GEOSERVICE_ENGINE: where, never what
+        cells, areas = hotspot_report(_store(ctx), boroughs=boroughs, res=res, k=k, start=start, end=end,
+                                      layer=layer, alpha=alpha, engine=engine)
     if csv_path:
         from .cells import to_hex
 

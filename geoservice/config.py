@@ -92,6 +92,13 @@ def _days(value, name: str) -> int:
     return number
 
 
+def _engine(value) -> str:
+    name = str(value).strip().lower()
+    if name not in ("local", "dask"):
+        raise GeoserviceError(f"engine must be local or dask, got {value!r}")
+    return name
+
+
 def _megabytes(name: str):
     return lambda value: _number(value, name)
 
@@ -175,6 +182,12 @@ SETTINGS = (
             "Rescue and Response) within this many days either side of the contact is flagged as a child to "
             "protect (the disproportionality view's 'risks to' check).",
             lambda value: _days(value, "suspect_referral_days")),
+    Setting("engine", "local",
+            "Where the analysis runs: local (this process, for a borough) or dask (a Dask cluster, for pan-London "
+            "or national work). Both give identical results (docs/analysis.md, Engines).", _engine),
+    Setting("dask_address", None,
+            "Address of the Dask scheduler used when engine is dask (e.g. tcp://scheduler:8786). Default: none, "
+            "so a local cluster is started for the run."),
 )
 
 
@@ -213,6 +226,8 @@ class Settings:
     repeat_missing_episodes: int
     risk_review_days: int
     suspect_referral_days: int
+    engine: str
+    dask_address: str | None
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":

@@ -22,6 +22,8 @@ HOMES = {
     "werkzeug": ("web/", "privacy/users.py", "__init__.py"),
     "gunicorn": ("server.py",),
     "waitress": ("server.py",),
+    "dask": ("engine.py",),
+    "distributed": ("engine.py",),
 }
 
 

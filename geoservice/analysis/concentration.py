@@ -82,7 +82,8 @@ def rate_interval(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, 
     return low, high
 
 
-def place_test(counts: pd.Series, expected: pd.Series | None = None, *, alpha: float = 0.05) -> pd.DataFrame:
+def place_test(counts: pd.Series, expected: pd.Series | None = None, *, alpha: float = 0.05, engine=None,
+               partition_res: int | None = None) -> pd.DataFrame:
     """Is each cell busier than expected there?
 
     Parameters
@@ -94,6 +95,10 @@ def place_test(counts: pd.Series, expected: pd.Series | None = None, *, alpha: f
         past, an exposure layer, a fitted trend (``analysis/expected.py``). Default: the same everywhere.
     alpha
         False discovery rate for ``hot``.
+    engine, partition_res
+        Where each cell's test is worked out and how the cells are cut (see ``gi_star``). The background fit and
+        the false discovery rate are study-wide, computed once over all cells, so the result is identical whatever
+        they are.
 
     Returns
     -------
@@ -111,8 +116,9 @@ def place_test(counts: pd.Series, expected: pd.Series | None = None, *, alpha: f
     if not np.all(y == np.round(y)):
         raise HotspotInputError("the place test needs whole-number counts (test one layer, not a weighted index)")
     shape = expected_counts(counts, expected)
-    mu, a, p, q, fitted = _background_fit(y, shape, alpha)
-    low, high = rate_interval(y)
+    mu, a, fitted = _background_fit(y, shape, alpha)
+    p, low, high = _per_partition(cells, (y, mu), _cell_tests, a, engine, partition_res)
+    q = benjamini_hochberg(p)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(mu > 0, y / mu, np.where(y > 0, np.inf, 1.0))
     result = pd.DataFrame({"value": y, "expected": mu, "ratio": ratio, "excess": y - mu, "low": low, "high": high,
@@ -126,8 +132,32 @@ def place_test(counts: pd.Series, expected: pd.Series | None = None, *, alpha: f
     return result
 
 
+def _cell_tests(partition: tuple[np.ndarray, np.ndarray], a: float) -> tuple[np.ndarray, ...]:
+    """Each cell's own test against the background (``p``) and the interval of its mean count (``low``,
+    ``high``): cell by cell, so any engine may run it on any partition."""
+    y, mu = partition
+    return (upper_tail(y, mu, a), *rate_interval(y))
+
+
+def _per_partition(cells: pd.Index, columns: tuple[np.ndarray, ...], function, shared, engine,
+                   partition_res: int | None) -> tuple[np.ndarray, ...]:
+    """``function((column[own] for column in columns), shared)`` on each partition of the cells (by H3 parent, no
+    halo: a cell-by-cell test), put back together in the order of ``cells``."""
+    from ..engine import LocalEngine
+    from .hotspots import _partitions, default_cut
+
+    parts = [own for own, _ in _partitions(cells, 0, default_cut(cells, engine, partition_res))]
+    engine = LocalEngine() if engine is None else engine
+    answers = engine.map_partitions(function, [tuple(column[own] for column in columns) for own in parts], shared)
+    outputs = tuple(np.empty(len(cells)) for _ in answers[0])
+    for own, answer in zip(parts, answers):
+        for output, part in zip(outputs, answer):
+            output[own] = part
+    return outputs
+
+
 def _background_fit(y: np.ndarray, shape: np.ndarray, alpha: float):
-    """The expected counts and dispersion of the *background*, and the tests against it.
+    """The expected counts and dispersion of the *background*, and how they were fitted (study-wide, once).
 
     The places being looked for would inflate a fit to every cell: a few cells of 200 among cells of 2 make a
     moment estimate of the dispersion so large that no cell is significant. So the background is first fitted by
@@ -143,19 +173,17 @@ def _background_fit(y: np.ndarray, shape: np.ndarray, alpha: float):
     how = "moments (too few distinct counts to fit)"
     if y.sum() > 0 and (~above).sum() >= 20 and len(np.unique(y[~above])) >= 3:
         mu, a = _nb_fit(y, shape, np.where(above, np.nan, ceiling))
-        p = upper_tail(y, mu, a)
         # the cells above count as places apart only when one is beyond doubt: Bonferroni over all cells, against
         # twice the fitted dispersion (a fit narrowed by leaving out a background cell would otherwise find that
         # very cell, most of all in a small study area)
         if not above.any() or (upper_tail(y[above], mu[above], 2 * a + 0.05) * y.size <= alpha).any():
-            return mu, a, p, benjamini_hochberg(p), f"maximum likelihood, truncated at {ceiling:g} (far-out fence)"
+            return mu, a, f"maximum likelihood, truncated at {ceiling:g} (far-out fence)"
         mu, a = _nb_fit(y, shape, np.full(y.size, np.inf))
         how = "maximum likelihood over every cell (none stood out from the background)"
     else:
         mu = shape * (y.sum() / max(shape.sum(), 1e-12))
         a = dispersion(y, mu)
-    p = upper_tail(y, mu, a)
-    return mu, a, p, benjamini_hochberg(p), how
+    return mu, a, how
 
 
 def _nb_fit(y: np.ndarray, shape: np.ndarray, ceilings: np.ndarray) -> tuple[np.ndarray, float]:

@@ -86,12 +86,13 @@ def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dic
 
 def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=None, end=None,
                    layer: str | None = None, alpha: float = 0.05, places: pd.DataFrame | None = None,
-                   wards: list[dict] | None = None):
+                   wards: list[dict] | None = None, engine=None):
     """Hot spots of one layer (or, with ``layer=None``, the concern index) over some boroughs and a window.
 
     Returns ``(cells, areas)``: the ``gi_star`` result joined to the counts (and the concern breakdown), and the
     named hot-spot areas. ``places`` (``named_places``) and ``wards`` (ward boundaries) name the areas; they are
-    read from the store when not given.
+    read from the store when not given. ``engine`` (``geoservice.engine``) is where Gi*'s neighbourhoods are
+    worked out; the result does not depend on it.
     """
     from .counts import concern_index, layer_counts, load_concern_index, study_cells
     from .hotspots import gi_star
@@ -120,7 +121,7 @@ def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=No
         held = set(months_with_data(start, end, (min(lows), max(highs)) if lows else (None, None)))
         periods = pd.DataFrame({str(m): values_between(max(m.start_time, start), min((m + 1).start_time, end))[0]
                                 if m in held else pd.Series(0.0, index=cells) for m in months})
-    result = gi_star(values, k=k, alpha=alpha)
+    result = gi_star(values, k=k, alpha=alpha, engine=engine)
     result.attrs["settings"].update({"layer": layer or "concern index", "boroughs": list(boroughs),
                                      "start": str(asked[0]), "end": str(asked[1])})
     areas = hotspot_areas(result, places=named_places(store, boroughs) if places is None else places,

@@ -24,7 +24,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..cells import CellError, as_index, disks, like, resolution
+from ..cells import CellError, as_index, cells_to_parents, disks, like, resolution
 from ..errors import GeoserviceError
 from ..results import settings as result_settings
 
@@ -36,20 +36,119 @@ class HotspotInputError(GeoserviceError, ValueError):
 
 
 # neighbourhoods --------------------------------------------------------------------------------------------------
-def neighbourhoods(cells: pd.Index, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """The k-ring of each cell within ``cells`` (itself included), as flat positions and row offsets (CSR)."""
+def neighbourhoods(cells: pd.Index, k: int = 1, *, within: pd.Index | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k-ring of each cell (itself included) within ``within`` (default: ``cells`` themselves), as flat positions
+    in ``within`` and row offsets (CSR). The neighbours of a cell keep H3's own disk order, whatever ``within`` is,
+    so sums over them are the same to the last bit on a partition as on the whole area."""
     if not 1 <= k <= MAX_K:
         raise HotspotInputError(f"k must be 1-{MAX_K}, got {k}")
+    within = cells if within is None else within
     members = disks(cells, k)
     sizes = np.fromiter((len(m) for m in members), dtype=np.int64, count=len(members))
     flat = np.fromiter((c for m in members for c in m), dtype=np.int64, count=int(sizes.sum()))
-    positions = cells.get_indexer(flat)
+    positions = within.get_indexer(flat)
     inside = positions >= 0
     row = np.repeat(np.arange(len(cells)), sizes)[inside]
     positions = positions[inside]
     offsets = np.zeros(len(cells) + 1, dtype=np.int64)
     np.add.at(offsets, row + 1, 1)
     return positions, np.cumsum(offsets)
+
+
+def _csr_sums(structure: tuple[np.ndarray, np.ndarray], columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, the sum of each column over its neighbourhood, and the neighbourhood's size."""
+    positions, offsets = structure
+    return np.add.reduceat(columns[positions], offsets[:-1], axis=0), np.diff(offsets)
+
+
+class PartitionedNeighbourhoods:
+    """k-ring sums over the study cells, worked out partition by partition on an engine.
+
+    The cells are cut by their H3 parent at ``partition_res`` (coarser than the cells); each partition carries its
+    own cells and a halo of the study cells around them, enough that every own cell's k-ring lies within it. The
+    sums of the own cells are exactly those of the whole area, so the cut (and the engine) changes nothing.
+    ``partition_res=None`` makes one partition of the whole area (today's single-process work).
+    """
+
+    def __init__(self, cells: pd.Index, k: int = 1, *, engine=None, partition_res: int | None = None):
+        if not 1 <= k <= MAX_K:
+            raise HotspotInputError(f"k must be 1-{MAX_K}, got {k}")
+        from ..engine import LocalEngine
+
+        self.cells, self.k = cells, k
+        self.engine = LocalEngine() if engine is None else engine
+        self.parts = [(own, np.concatenate([own, halo])) for own, halo in _partitions(cells, k, partition_res)]
+        self._structures = None  # in this process, each partition's neighbourhoods, found once and reused
+
+    def sums(self, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per cell (in the order of ``cells``), each column's sum over its neighbourhood, and the sizes."""
+        if self.engine.name == "local":
+            if self._structures is None:
+                self._structures = [_partition_neighbourhoods(self.cells.to_numpy()[members], own.size, self.k)
+                                    for own, members in self.parts]
+            answers = [_csr_sums(structure, columns[members])
+                       for structure, (_, members) in zip(self._structures, self.parts)]
+        else:
+            work = [(self.cells.to_numpy()[members], own.size, columns[members]) for own, members in self.parts]
+            answers = self.engine.map_partitions(_partition_neighbourhood_sums, work, self.k)
+        sums = np.empty((len(self.cells),) + columns.shape[1:], dtype=columns.dtype)
+        sizes = np.empty(len(self.cells), dtype=np.int64)
+        for (own, _), (part_sums, part_sizes) in zip(self.parts, answers):
+            sums[own], sizes[own] = part_sums, part_sizes
+        return sums, sizes
+
+
+def _partition_neighbourhood_sums(partition, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbourhood sums of a partition's own cells (its first ``own`` rows), its halo supplying their outer
+    neighbours. Pure, so any engine may run it anywhere."""
+    cell_ids, own, columns = partition
+    return _csr_sums(_partition_neighbourhoods(cell_ids, own, k), columns)
+
+
+def _partition_neighbourhoods(cell_ids: np.ndarray, own: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbourhoods (CSR) of the first ``own`` of ``cell_ids`` within all of them."""
+    within = pd.Index(cell_ids)
+    return neighbourhoods(within[:own], k, within=within)
+
+
+def _partitions(cells: pd.Index, k: int, partition_res: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(own positions, halo positions) of each partition of ``cells`` by parent at ``partition_res``, in parent
+    order. The halo is every study cell whose parent lies within ``r`` parent rings, ``r`` chosen so that k rings of
+    cells never reach further (a parent's children can stray a little past its edge, hence the extra ring)."""
+    everything = np.arange(len(cells))
+    if partition_res is None:
+        return [(everything, everything[:0])]
+    res = resolution(cells[0])
+    if not 0 <= partition_res < res:
+        raise HotspotInputError(f"partition_res must be coarser than the cells' resolution {res}, got {partition_res}")
+    parents = cells_to_parents(cells.to_numpy(), partition_res).astype(np.int64)
+    order = np.argsort(parents, kind="stable")
+    unique, starts = np.unique(parents[order], return_index=True)
+    members = dict(zip(unique.tolist(), np.split(order, starts[1:])))
+    if k == 0:  # a cell-by-cell test needs no halo
+        return [(np.sort(members[parent]), everything[:0]) for parent in unique.tolist()]
+    rings = 1 + math.ceil(k / 7 ** ((res - partition_res) / 2))
+    parts = []
+    for parent, around in zip(unique.tolist(), disks(unique, rings)):
+        own = np.sort(members[parent])
+        halo = [members[p] for p in around if p != parent and p in members]
+        parts.append((own, np.sort(np.concatenate(halo)) if halo else everything[:0]))
+    return parts
+
+
+def default_cut(cells: pd.Index, engine, partition_res: int | None) -> int | None:
+    """The parent resolution to cut by: as asked; else none (one partition) in this process, and two resolutions
+    coarser than the cells on a cluster (a few hundred to a few thousand cells per partition)."""
+    if partition_res is None and engine is not None and engine.name != "local":
+        return max(0, resolution(cells[0]) - 2)
+    return partition_res
+
+
+def _neighbourhood_sums(structure, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sums over a whole-area CSR structure (``neighbourhoods``) or a ``PartitionedNeighbourhoods``."""
+    if isinstance(structure, PartitionedNeighbourhoods):
+        return structure.sums(columns)
+    return _csr_sums(structure, columns)
 
 
 # the exact conditional null -----------------------------------------------------------------------------------
@@ -161,7 +260,8 @@ def _checked_values(y: np.ndarray) -> np.ndarray:
 
 
 def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int = 0,
-            alpha: float = 0.05, expected: pd.Series | None = None) -> pd.DataFrame:
+            alpha: float = 0.05, expected: pd.Series | None = None, engine=None,
+            partition_res: int | None = None) -> pd.DataFrame:
     """Getis-Ord Gi* hot and cold spots over H3 cells.
 
     Parameters
@@ -183,6 +283,11 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
         usual *there*, so a broad gradient is not reported as clusters. ``z`` is then Gi* of the Pearson
         residuals, and ``p`` the exact tail of the neighbours' count against their expected total (see
         ``_gi_star_expected``); ``expected`` is added.
+    engine, partition_res
+        Where the neighbourhood sums are worked out (``geoservice.engine``; default: this process) and the H3
+        resolution of the parents the cells are cut by (default: one partition with the local engine, two
+        resolutions coarser than the cells on any other). The study-wide moments, the exact null and the false
+        discovery rate are computed once over all cells, so the result is identical whatever the engine or cut.
 
     Returns
     -------
@@ -204,7 +309,8 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
         raise HotspotInputError(f"permutations must be at least 1, got {permutations}")
     cells = _as_cells(counts.index)
     y = _checked_values(counts.to_numpy(dtype=float))
-    structure = neighbourhoods(cells, k)
+    structure = PartitionedNeighbourhoods(cells, k, engine=engine, partition_res=default_cut(cells, engine,
+                                                                                           partition_res))
     if expected is None:
         result = _gi_star_core(y, cells, structure, permutations, seed, alpha)
     else:
@@ -224,8 +330,7 @@ def _as_cells(index: pd.Index) -> pd.Index:
         raise HotspotInputError(f"counts must be indexed by H3 cells of one resolution, each once: {exc}") from None
 
 
-def _gi_star_expected(y: np.ndarray, mu: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, np.ndarray],
-                      alpha: float) -> pd.DataFrame:
+def _gi_star_expected(y: np.ndarray, mu: np.ndarray, cells: pd.Index, structure, alpha: float) -> pd.DataFrame:
     """Gi* against an expected surface. The conditional question of ``_gi_star_core`` (the cell's own count held
     aside: are its neighbours high?), asked of what is expected there: the neighbours' count is compared with the
     distribution of a sum of independent negative binomials with their expected counts and the place test's
@@ -233,18 +338,19 @@ def _gi_star_expected(y: np.ndarray, mu: np.ndarray, cells: pd.Index, structure:
     for that model, with no permutation floor, so significance can pass a false-discovery correction."""
     from .concentration import dispersion, pearson_residuals, tails
 
-    positions, offsets = structure
-    neighbourhood_sum = np.add.reduceat(y[positions], offsets[:-1])
-    draws = np.diff(offsets) - 1
-    neighbour_sum = neighbourhood_sum - y
     a = dispersion(y, mu)
-    expected_sum = np.add.reduceat(mu[positions], offsets[:-1]) - mu
-    variance = np.add.reduceat((mu * (1 + a * mu))[positions], offsets[:-1]) - mu * (1 + a * mu)
+    residuals = pearson_residuals(y, mu)
+    spread = mu * (1 + a * mu)
+    sums, sizes = _neighbourhood_sums(structure, np.column_stack([y, mu, spread, residuals]))
+    neighbourhood_sum = sums[:, 0]
+    draws = sizes - 1
+    neighbour_sum = neighbourhood_sum - y
+    expected_sum = sums[:, 1] - mu
+    variance = sums[:, 2] - spread
     upper, lower = tails(neighbour_sum, expected_sum, variance)
     p = np.minimum(1.0, 2 * np.minimum(upper, lower))
     p[draws == 0] = 1.0
-    residuals = pearson_residuals(y, mu)
-    z = _gi_z(residuals, positions, offsets)
+    z = _gi_z(residuals, sums[:, 3], sizes)
     q = benjamini_hochberg(p)
     bins = _bins(q, z, neighbourhood_sum)
     hot = (q <= alpha) & (bins > 0)
@@ -260,10 +366,9 @@ def _gi_star_expected(y: np.ndarray, mu: np.ndarray, cells: pd.Index, structure:
     return result
 
 
-def _gi_z(values: np.ndarray, positions: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """The analytic Gi* z-score (binary weights, self included; esda's Zs, ArcGIS's GiZScore)."""
-    sizes = np.diff(offsets)
-    neighbourhood_sum = np.add.reduceat(values[positions], offsets[:-1])
+def _gi_z(values: np.ndarray, neighbourhood_sum: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The analytic Gi* z-score (binary weights, self included; esda's Zs, ArcGIS's GiZScore), from each cell's
+    neighbourhood sum and size and the study-wide moments of ``values`` (all cells, computed once)."""
     n, mean, sd = values.size, values.mean(), values.std()  # population standard deviation, as Getis-Ord
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (neighbourhood_sum - sizes * mean) / (sd * np.sqrt(sizes * (n - sizes) / (n - 1)))
@@ -278,15 +383,15 @@ def _bins(q: np.ndarray, z: np.ndarray, neighbourhood_sum: np.ndarray) -> np.nda
     return bins
 
 
-def _gi_star_core(y: np.ndarray, cells: pd.Index, structure: tuple[np.ndarray, np.ndarray], permutations: int,
-                  seed: int, alpha: float) -> pd.DataFrame:
-    """Gi* over checked values with precomputed neighbourhoods (shared across time bins)."""
-    positions, offsets = structure
-    sizes = np.diff(offsets)
-    neighbourhood_sum = np.add.reduceat(y[positions], offsets[:-1])
+def _gi_star_core(y: np.ndarray, cells: pd.Index, structure, permutations: int, seed: int,
+                  alpha: float) -> pd.DataFrame:
+    """Gi* over checked values with precomputed neighbourhoods (``neighbourhoods``, shared across time bins, or
+    ``PartitionedNeighbourhoods``): the sums come per cell; the moments, the null and the FDR over all cells."""
+    sums, sizes = _neighbourhood_sums(structure, y[:, None])
+    neighbourhood_sum = sums[:, 0]
     n = y.size
     mean = y.mean()
-    z = _gi_z(y, positions, offsets)
+    z = _gi_z(y, neighbourhood_sum, sizes)
 
     draws = sizes - 1
     neighbour_sum = neighbourhood_sum - y

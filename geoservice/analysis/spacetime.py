@@ -31,7 +31,8 @@ import pandas as pd
 
 from ..results import settings as result_settings
 from .concentration import expected_counts
-from .hotspots import HotspotInputError, _as_cells, _checked_values, _gi_star_core, _gi_star_expected, neighbourhoods
+from .hotspots import (HotspotInputError, PartitionedNeighbourhoods, _as_cells, _checked_values, _gi_star_core,
+                       _gi_star_expected, default_cut)
 
 PATTERNS = ("no pattern",) + tuple(f"{kind} {side} spot" for side in ("hot", "cold") for kind in (
     "new", "consecutive", "intensifying", "persistent", "diminishing", "sporadic", "oscillating", "historical"))
@@ -124,7 +125,8 @@ class EmergingHotspots:
 
 
 def emerging_hotspots(cube: pd.DataFrame, *, k: int = 1, trend_alpha: float = 0.05, permutations: int = 999,
-                      seed: int = 0, expected: pd.Series | str | None = None) -> EmergingHotspots:
+                      seed: int = 0, expected: pd.Series | str | None = None, engine=None,
+                      partition_res: int | None = None) -> EmergingHotspots:
     """Emerging hot-spot patterns from a cube of counts.
 
     Parameters
@@ -142,12 +144,16 @@ def emerging_hotspots(cube: pd.DataFrame, *, k: int = 1, trend_alpha: float = 0.
         the cells' excess over it, so a steady pattern (a gradient, a busy town centre) is not reported as new.
         ``"past"``: each cell's own level over the cube (``expected.from_past``). Default: none (each bin
         against its own mean, ArcGIS Pro's question).
+    engine, partition_res
+        Where each bin's neighbourhood sums are worked out and how the cells are cut (see ``gi_star``); the
+        result is identical whatever they are.
     """
     if not isinstance(cube, pd.DataFrame) or cube.shape[1] < 3:
         raise HotspotInputError("cube must be a DataFrame of cells × at least 3 time bins")
     cells = _as_cells(cube.index)
     values = _checked_values(cube.to_numpy(dtype=float))
-    structure = neighbourhoods(cells, k)
+    structure = PartitionedNeighbourhoods(cells, k, engine=engine,
+                                          partition_res=default_cut(cells, engine, partition_res))
     z = np.empty(values.shape)
     bins = np.empty(values.shape, dtype=int)
     base = None

@@ -1,0 +1,106 @@
+"""Where the analysis runs: in this process (``local``, the default) or on Dask (``dask``), the one home of dask.
+
+The analysis has one code path: it cuts its work into partitions and hands the engine a pure function to run on
+each; the engine only decides where that function runs. ``LocalEngine`` calls it here, one partition after the
+other; ``DaskEngine`` sends it to a ``distributed`` cluster: the scheduler at ``GEOSERVICE_DASK_ADDRESS``, or a
+``LocalCluster`` started for the run when that is unset. Either way the results come back in partition order, so
+what the analysis does with them next does not depend on the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .errors import GeoserviceError
+
+ENGINES = ("local", "dask")
+
+#: How long to wait for a scheduler at GEOSERVICE_DASK_ADDRESS before saying it cannot be reached (seconds).
+CONNECT_TIMEOUT_S = 10
+
+
+class EngineError(GeoserviceError):
+    """The engine asked for cannot be used (unknown name, scheduler not reachable)."""
+
+
+class LocalEngine:
+    """Runs each partition in this process, in order: today's single-process analysis."""
+
+    name = "local"
+
+    def map_partitions(self, function: Callable, partitions: Sequence, shared=None) -> list:
+        """``function(partition, shared)`` for each partition, in partition order."""
+        return [function(partition, shared) for partition in partitions]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class DaskEngine(LocalEngine):
+    """Runs each partition as a task on a Dask cluster; ``shared`` is sent to the workers once, not per task."""
+
+    name = "dask"
+
+    def __init__(self, client, cluster=None):
+        self.client = client
+        self._cluster = cluster  # the LocalCluster this engine started (and so closes), if any
+
+    @classmethod
+    def connect(cls, address: str | None = None, *, timeout: float | None = None,
+                **cluster_options) -> "DaskEngine":
+        """A client of the scheduler at ``address`` (given up on after ``timeout`` seconds, by default
+        ``CONNECT_TIMEOUT_S``), or of a new
+        ``LocalCluster`` (threads in this process, HTTP on a free port; ``cluster_options`` override) when
+        ``address`` is None or empty."""
+        from distributed import Client, LocalCluster
+
+        if address:
+            try:
+                return cls(Client(address, timeout=timeout or CONNECT_TIMEOUT_S))
+            except (OSError, TimeoutError) as exc:
+                raise EngineError(
+                    f"cannot reach the Dask scheduler at GEOSERVICE_DASK_ADDRESS={address!r} ({exc}); start one "
+                    "(`dask scheduler`, then `dask worker <address>`), correct the address, or unset it to run a "
+                    "local cluster") from None
+        options = {"processes": False, "n_workers": 1, "threads_per_worker": 2, "dashboard_address": ":0"}
+        options.update(cluster_options)
+        cluster = LocalCluster(**options)
+        return cls(Client(cluster), cluster)
+
+    def map_partitions(self, function: Callable, partitions: Sequence, shared=None) -> list:
+        """``function(partition, shared)`` for each partition on the cluster, gathered in partition order."""
+        if not partitions:
+            return []
+        # a fresh key per call (hash=False): a key shared by equal values would be released under a later call
+        shared_future = self.client.scatter(shared, broadcast=True, hash=False) if shared is not None else None
+        futures = [self.client.submit(function, partition, shared_future, pure=False) for partition in partitions]
+        try:
+            return self.client.gather(futures)
+        finally:
+            for future in futures:
+                future.release()
+            if shared_future is not None:
+                shared_future.release()
+
+    def close(self) -> None:
+        """Disconnect, and stop the local cluster if this engine started it."""
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def get_engine(settings) -> LocalEngine:
+    """The engine ``settings.engine`` names (``local`` or ``dask``); use it as a context manager so a local Dask
+    cluster is stopped when the work is done."""
+    name = getattr(settings, "engine", "local") or "local"
+    if name == "local":
+        return LocalEngine()
+    if name == "dask":
+        return DaskEngine.connect(getattr(settings, "dask_address", None))
+    raise EngineError(f"engine must be one of {', '.join(ENGINES)}, got {name!r} (GEOSERVICE_ENGINE)")
