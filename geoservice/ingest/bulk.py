@@ -47,7 +47,7 @@ from ..errors import InputFileError
 from ..layers import get_layer
 from ..store.db import Store
 from ..store.tables import cell_column
-from .pipeline import PreparedRows, _lookup, _sha256, prepare_rows, quarantine_rows
+from .pipeline import CheckContext, PreparedRows, _sha256, check_context, prepare_rows, quarantine_rows
 from .readers import SizeLimit
 
 ARCHIVE_FILE_RE = re.compile(r"^(\d{4}-\d{2})-(.+)-street\.csv(?:\.gz)?$")
@@ -154,13 +154,54 @@ def committed_partitions(out_dir, manifests: dict[str, dict] | None = None) -> l
     return [out_dir / part for record in manifests.values() for part in record["partitions"]]
 
 
-def _held_identities(partitions: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    if not partitions:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    table = pads.dataset([str(p) for p in partitions], format="parquet").to_table(
-        columns=["record_key", "content_hash"])
-    return (table.column("record_key").to_numpy().astype(np.int64),
-            table.column("content_hash").to_numpy().astype(np.int64))
+class HeldIdentities:
+    """The (record key, content hash) pairs committed to an output folder, kept for a run: read once from the
+    committed partitions at the start, then grown by each file's accepted rows.
+
+    Keys are held sorted, so a file's rows are looked up by binary search (``O(m log n)``) and a file's rows are
+    merged in by one insertion (a copy of the arrays), instead of rebuilding an index over every row held for
+    each file (which made a run quadratic in its number of files).
+    """
+
+    def __init__(self, keys: np.ndarray, hashes: np.ndarray):
+        order = np.argsort(keys, kind="stable")
+        self.keys = np.asarray(keys, dtype=np.int64)[order]
+        self.hashes = np.asarray(hashes, dtype=np.int64)[order]
+
+    @classmethod
+    def from_partitions(cls, partitions: list[Path]) -> "HeldIdentities":
+        if not partitions:
+            return cls(np.zeros(0, np.int64), np.zeros(0, np.int64))
+        table = pads.dataset([str(p) for p in partitions], format="parquet").to_table(
+            columns=["record_key", "content_hash"])
+        return cls(table.column("record_key").to_numpy().astype(np.int64),
+                   table.column("content_hash").to_numpy().astype(np.int64))
+
+    def __len__(self) -> int:
+        return int(self.keys.size)
+
+    def lookup(self, keys: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each (key, hash): is the key held, and is this exact (key, hash) held? (``pipeline._lookup``'s
+        answer.)"""
+        lo = np.searchsorted(self.keys, keys, side="left")
+        hi = np.searchsorted(self.keys, keys, side="right")
+        width = hi - lo
+        key_held = width > 0
+        pair_held = np.zeros(keys.size, dtype=bool)
+        one = np.flatnonzero(width == 1)
+        pair_held[one] = self.hashes[lo[one]] == hashes[one]
+        for i in np.flatnonzero(width > 1).tolist():  # a key held more than once: only from digest collisions
+            pair_held[i] = bool((self.hashes[lo[i]:hi[i]] == hashes[i]).any())
+        return key_held, pair_held
+
+    def add(self, keys: np.ndarray, hashes: np.ndarray) -> None:
+        if keys.size == 0:
+            return
+        order = np.argsort(keys, kind="stable")
+        keys, hashes = np.asarray(keys, dtype=np.int64)[order], np.asarray(hashes, dtype=np.int64)[order]
+        at = np.searchsorted(self.keys, keys, side="right")
+        self.keys = np.insert(self.keys, at, keys)
+        self.hashes = np.insert(self.hashes, at, hashes)
 
 
 def _geo_metadata(lng: np.ndarray, lat: np.ndarray) -> bytes:
@@ -236,11 +277,11 @@ def _write_quarantine_file(prepared: PreparedRows, idx: np.ndarray, out_dir: Pat
     return relative
 
 
-def _reconcile_across_files(prepared: PreparedRows, held_keys: np.ndarray, held_hashes: np.ndarray) -> None:
+def _reconcile_across_files(prepared: PreparedRows, held: HeldIdentities) -> None:
     """Accepted rows already committed from an earlier file are duplicates (same content) or conflicts."""
     status, spec = prepared.status, prepared.spec
     accepted = status == "accepted"
-    key_held, pair_held = _lookup(held_keys, held_hashes, prepared.keys, prepared.hashes)
+    key_held, pair_held = held.lookup(prepared.keys, prepared.hashes)
     status[accepted & pair_held] = "duplicate"
     conflicts = np.flatnonzero(accepted & key_held & ~pair_held)
     prepared.log.add(conflicts, spec.key[0] if spec.key else "record", "conflicting_record",
@@ -249,13 +290,14 @@ def _reconcile_across_files(prepared: PreparedRows, held_keys: np.ndarray, held_
 
 
 def _ingest_one(store: Store, path: Path, out_dir: Path, *, settings: Settings, now: datetime, limit: SizeLimit,
-                held: list[np.ndarray]) -> FileResult:
+                held: HeldIdentities, context: CheckContext) -> FileResult:
     spec = get_layer(store.specs, "incidents")
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
     sha256 = _sha256(path)
     prepared = prepare_rows(store, spec, path, settings=settings, fmt=SOURCE_FORMAT, encoding="utf-8", now=now,
-                            postcodes=None, limit=limit, scope=None, step=lambda stage, done, total: None)
-    _reconcile_across_files(prepared, held[0], held[1])
+                            postcodes=None, limit=limit, scope=None, step=lambda stage, done, total: None,
+                            context=context)
+    _reconcile_across_files(prepared, held)
     status = prepared.status
     accepted, rejected = np.flatnonzero(status == "accepted"), np.flatnonzero(status == "rejected")
     previous = store.batch_ids_for_source(spec.name, sha256, BULK_FORMAT)
@@ -283,8 +325,7 @@ def _ingest_one(store: Store, path: Path, out_dir: Path, *, settings: Settings, 
             })
     _write_json_atomically({**dataclasses.asdict(result), "quarantine": quarantine}, out_dir / FILES_DIR /
                            f"{sha256}.json")
-    held[0] = np.concatenate([held[0], prepared.keys[accepted]])
-    held[1] = np.concatenate([held[1], prepared.hashes[accepted]])
+    held.add(prepared.keys[accepted], prepared.hashes[accepted])
     return result
 
 
@@ -302,7 +343,8 @@ def bulk_ingest(store: Store, archive_dir, out_dir, *, settings: Settings, now: 
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_temp_files(out_dir)
     manifests = committed_files(out_dir)
-    held = list(_held_identities(committed_partitions(out_dir, manifests)))
+    held = HeldIdentities.from_partitions(committed_partitions(out_dir, manifests))
+    context: CheckContext | None = None  # built at the first file to load (a re-run of loaded files needs none)
     limit = SizeLimit.megabytes(settings.ingest_max_mb, "ingest_max_mb")
     results: list[FileResult] = []
     for number, path in enumerate(files, start=1):
@@ -310,8 +352,11 @@ def bulk_ingest(store: Store, archive_dir, out_dir, *, settings: Settings, now: 
         if sha256 in manifests:
             result = FileResult(source=path.name, status="skipped", sha256=sha256)
         else:
+            if context is None:
+                context = check_context(store, get_layer(store.specs, "incidents"), settings)
             try:
-                result = _ingest_one(store, path, out_dir, settings=settings, now=now, limit=limit, held=held)
+                result = _ingest_one(store, path, out_dir, settings=settings, now=now, limit=limit, held=held,
+                                     context=context)
             except InputFileError as exc:
                 result = FileResult(source=path.name, status="refused", sha256=sha256, message=str(exc))
             else:

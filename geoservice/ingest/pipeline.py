@@ -278,6 +278,29 @@ def _check_geometries(source: SourceTable, log: IssueLog) -> np.ndarray:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckContext:
+    """What the checks of a file read from outside it: the boundary codes ``area`` fields are checked against (and
+    notes for levels with none loaded) and, for a layer with locations, the boundary index, study area and
+    postcodes. The same for every file of a run, so a bulk load builds it once."""
+
+    area_codes: dict[str, frozenset[str]]
+    notes: tuple[str, ...]
+    locate: LocateContext | None
+
+
+def check_context(store: Store, spec: LayerSpec, settings: Settings,
+                  postcodes: PostcodeTable | None = None) -> CheckContext:
+    """The ``CheckContext`` of ``spec`` for the boundaries now in ``store``."""
+    area_codes, notes = _boundary_codes(store, spec)
+    ctx = None
+    if spec.locations:
+        if postcodes is None and settings.postcode_table:
+            postcodes = PostcodeTable.from_csv(settings.postcode_table)
+        ctx = LocateContext(_area_index(store, settings), settings.study_area, postcodes)
+    return CheckContext(area_codes, tuple(notes), ctx)
+
+
 @dataclasses.dataclass
 class PreparedRows:
     """A file read, validated, located, H3-indexed and identified, before anything is compared with a store.
@@ -300,23 +323,23 @@ class PreparedRows:
 
 def prepare_rows(store: Store, spec: LayerSpec, path: Path, *, settings: Settings, fmt: str | None,
                  encoding: str, now: datetime, postcodes: PostcodeTable | None, limit: SizeLimit,
-                 scope: frozenset[str] | None, step) -> PreparedRows:
+                 scope: frozenset[str] | None, step, context: CheckContext | None = None) -> PreparedRows:
     """Everything ``ingest_file`` decides about a file's rows on its own: the same rules for every writer (the
-    store's batches here, Parquet in ``ingest/bulk.py``)."""
+    store's batches here, Parquet in ``ingest/bulk.py``). ``context``: what the checks read from the store and
+    settings (see ``check_context``); built here when not given, once per run by a caller loading many files."""
     step("read", 0, 1)
     source = read_table(path, spec, fmt, limit=limit, encoding=encoding)
     n = len(source)
     log = IssueLog(n)
     step("validate", 0, 1)
     check_characters(source.values, log)
-    area_codes, notes = _boundary_codes(store, spec)
+    context = context or check_context(store, spec, settings, postcodes)
+    area_codes, notes = context.area_codes, list(context.notes)
     typed = validate_fields(spec, source.values, log, now, area_codes=area_codes)
     _check_retention(spec, typed, now.date(), log)
     columns: dict[str, np.ndarray] = {}
     if spec.locations:
-        if postcodes is None and settings.postcode_table:
-            postcodes = PostcodeTable.from_csv(settings.postcode_table)
-        ctx = LocateContext(_area_index(store, settings), settings.study_area, postcodes)
+        ctx = context.locate
         for loc in spec.locations:
             step(f"locate {loc.name}", 0, 1)
             located = locate(loc, source.values, ctx, log, source.row_numbers)

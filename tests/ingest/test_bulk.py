@@ -176,3 +176,48 @@ def test_the_command_loads_an_archive_and_reports_a_refused_file(loaded_store, s
     assert result.exit_code == 1, result.output
     assert "refused 1" not in result.output and f"refused {missing.name}" in result.output
     assert committed_partitions(out)
+
+
+def test_held_identities_answer_as_the_store_lookup_does():
+    import numpy as np
+
+    from geoservice.ingest.bulk import HeldIdentities
+    from geoservice.ingest.pipeline import _lookup
+
+    rng = np.random.default_rng(3)
+    pairs = rng.permutation(np.array([(k, h) for k in range(-60, 60) for h in range(3)]))[:300]
+    keys, hashes = pairs[:, 0], pairs[:, 1]  # distinct pairs, yet keys held more than once (digest collisions)
+    held = HeldIdentities(keys[:100], hashes[:100])
+    for start in (100, 200):  # grown file by file, as a run does
+        key_held, pair_held = held.lookup(keys[start:start + 100], hashes[start:start + 100])
+        expected = _lookup(keys[:start], hashes[:start], keys[start:start + 100], hashes[start:start + 100])
+        assert (key_held == expected[0]).all() and (pair_held == expected[1]).all()
+        held.add(keys[start:start + 100], hashes[start:start + 100])
+    assert len(held) == 300 and (np.diff(held.keys) >= 0).all()
+
+
+def test_bulk_rows_equal_what_a_normal_ingest_stores(loaded_store, settings, tmp_path, year):
+    """Row for row, the bulk path accepts and rejects what ``ingest_file`` does, with the same identities, cells
+    and reason codes (files of distinct months and forces, so no row repeats across files)."""
+    archive, out = tmp_path / "archive", tmp_path / "parquet"
+    written = write_archive(archive, year, rows_per_file=200)
+    bad, _ = write_malformed(archive, year)
+    report = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
+    reports = [ingest_file(loaded_store, "incidents", path, settings=settings, now=NOW, fmt="police-uk")
+               for path in [*written, bad]]
+    columns = ["record_key", "content_hash", "month", "crime_type", "location_lat", "location_lng",
+               "location_borough", "location_ward", "location_cell_9", "location_cell_10"]
+    stored = loaded_store.read_layer("incidents", columns)
+    parquet = pd.concat([pd.read_parquet(p, columns=columns) for p in committed_partitions(out)])
+    order = ["record_key"]
+    pd.testing.assert_frame_equal(parquet.sort_values(order).reset_index(drop=True)[columns].astype(str),
+                                  stored.sort_values(order).reset_index(drop=True)[columns].astype(str))
+    by_name = {f.source: f for f in report.files}
+    for rep in reports:
+        mine = by_name[rep.source]
+        assert (mine.accepted, mine.rejected, mine.duplicate, mine.reasons) == \
+            (rep.accepted, rep.rejected, rep.duplicate, rep.reasons)
+    quarantined = pq.read_table(out / "_quarantine" / f"{bad.name}-{by_name[bad.name].sha256[:16]}.parquet")
+    rejected = loaded_store.rejected_rows(reports[-1].batch_id)
+    assert quarantined.column("reason_code").to_pylist() == [r["reason_code"] for r in rejected]
+    assert quarantined.column("row_number").to_pylist() == [r["row_number"] for r in rejected]
