@@ -158,10 +158,15 @@ def _lookup(held_keys: np.ndarray, held_hashes: np.ndarray, keys: np.ndarray, ha
     return key_held, pair_held
 
 
-def _differences(values: pd.DataFrame, a: int, b: int, skip) -> str:
-    cols = [c for c in values.columns if c not in skip and values.iat[a, values.columns.get_loc(c)]
-            != values.iat[b, values.columns.get_loc(c)]]
-    return ", ".join(cols) or "geometry"
+def _differences(values: pd.DataFrame, a: np.ndarray, b: np.ndarray, skip) -> list[str]:
+    """For each pair of rows ``a[i]``, ``b[i]``: the columns (not in ``skip``) whose values differ, joined, or
+    "geometry" when none does. One comparison per column over all pairs."""
+    names = [c for c in values.columns if c not in skip]
+    differs = np.zeros((len(a), len(names)), dtype=bool)
+    for j, c in enumerate(names):
+        column = values[c].to_numpy(dtype=object)
+        differs[:, j] = np.asarray(column[a] != column[b], dtype=bool)
+    return [", ".join(name for name, d in zip(names, row) if d) or "geometry" for row in differs.tolist()]
 
 
 def _retain_until(spec: LayerSpec, typed: dict, today: date, n: int) -> np.ndarray:
@@ -361,11 +366,14 @@ def prepare_rows(store: Store, spec: LayerSpec, path: Path, *, settings: Setting
     if repeated.any():
         first = pd.Series(np.arange(n)).groupby(keys).transform("first").to_numpy()
         status[repeated & (hashes == hashes[first])] = "duplicate"
-        for i in np.flatnonzero(repeated & (hashes != hashes[first])):
-            log.add([i], spec.key[0] if spec.key else "record", "conflicting_record",
-                    f"same identity as row {source.row_numbers[first[i]]} of this file but different "
-                    f"{_differences(source.values, i, first[i], spec.mutable)}")
-            status[i] = "rejected"
+        conflicts = np.flatnonzero(repeated & (hashes != hashes[first]))
+        if conflicts.size:
+            earlier = first[conflicts]
+            log.add(conflicts, spec.key[0] if spec.key else "record", "conflicting_record",
+                    [f"same identity as row {row} of this file but different {what}" for row, what in
+                     zip(source.row_numbers[earlier].tolist(),
+                         _differences(source.values, conflicts, earlier, spec.mutable))])
+            status[conflicts] = "rejected"
     return PreparedRows(spec, source, log, typed, columns, keys, hashes, status, in_scope, notes)
 
 
