@@ -252,16 +252,18 @@ def layers(ctx) -> None:
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every cell's result (z, p, q, bin, counts) to this CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: settings and named areas.")
+@click.option("--parquet", "parquet_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Count incidents from this bulk-ingest GeoParquet folder, not the database (pan-London scale).")
 @click.pass_context
 @handle_errors("as_json")
-def hotspots(ctx, boroughs, res, k, start, end, layer, alpha, csv_path, as_json) -> None:
+def hotspots(ctx, boroughs, res, k, start, end, layer, alpha, csv_path, as_json, parquet_dir) -> None:
     """Find Gi* hot spots and name the hot-spot areas (ward and nearby places)."""
     from .analysis.hotspot_areas import hotspot_report
     from .engine import get_engine
 
     with get_engine(_settings(ctx)) as engine:  # GEOSERVICE_ENGINE: where, never what
         cells, areas = hotspot_report(_store(ctx), boroughs=boroughs, res=res, k=k, start=start, end=end,
-                                      layer=layer, alpha=alpha, engine=engine)
+                                      layer=layer, alpha=alpha, engine=engine, parquet=parquet_dir)
     if csv_path:
         from .cells import to_hex
 

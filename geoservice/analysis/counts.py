@@ -66,6 +66,34 @@ def layer_counts(store: Store, layer: str, cells: pd.Index, *, res: int, locatio
     return counts.reindex(cells, fill_value=0).astype("int64").rename(sum_field or distinct_field or layer)
 
 
+def parquet_layer_counts(path, cells: pd.Index, *, res: int, start=None, end=None,
+                         location: str = "location") -> pd.Series:
+    """Incidents per cell of ``cells`` (zeros included) in [start, end), read from a bulk-ingest GeoParquet folder
+    (``geoservice bulk-ingest``) rather than the store: the Series ``layer_counts`` gives for ``incidents``."""
+    from ..ingest.bulk import parquet_counts
+
+    counts = parquet_counts(path, res, _timestamp(start), _timestamp(end), location=location)
+    return counts.reindex(cells, fill_value=0).astype("int64").rename("incidents")
+
+
+def parquet_cube(path, cells: pd.Index, *, res: int, start, end, location: str = "location") -> pd.DataFrame:
+    """Incidents per cell of ``cells`` (rows, zeros included) and calendar month in [start, end) (columns, months
+    without data zeros), read from a bulk-ingest GeoParquet folder: the cube ``emerging_hotspots`` takes."""
+    from ..ingest.bulk import parquet_counts
+
+    start, end = _timestamp(start), _timestamp(end)
+    counts = parquet_counts(path, res, start, end, location=location, by_month=True)
+    months = pd.period_range(start, end - pd.Timedelta(days=1), freq="M")
+    cube = pd.Series(counts.to_numpy(), index=pd.MultiIndex.from_arrays(
+        [counts.index.get_level_values("cell"), counts.index.get_level_values("month").to_period("M")],
+        names=["cell", "month"])).unstack(fill_value=0) if len(counts) else pd.DataFrame()
+    return cube.reindex(index=cells, columns=months, fill_value=0).astype("int64")
+
+
+def _timestamp(value):
+    return None if value is None else pd.Timestamp(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class Component:
     name: str

@@ -14,6 +14,7 @@ import shapely
 from .. import cells as h3cells
 from ..places import PlaceNamer, named_places
 from ..store.db import Store
+from .hotspots import HotspotInputError
 
 def connected_areas(cells: pd.Index) -> list[list[int]]:
     """Groups of cells joined by shared edges, largest first."""
@@ -86,23 +87,33 @@ def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dic
 
 def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=None, end=None,
                    layer: str | None = None, alpha: float = 0.05, places: pd.DataFrame | None = None,
-                   wards: list[dict] | None = None, engine=None):
+                   wards: list[dict] | None = None, engine=None, parquet=None):
     """Hot spots of one layer (or, with ``layer=None``, the concern index) over some boroughs and a window.
 
     Returns ``(cells, areas)``: the ``gi_star`` result joined to the counts (and the concern breakdown), and the
     named hot-spot areas. ``places`` (``named_places``) and ``wards`` (ward boundaries) name the areas; they are
     read from the store when not given. ``engine`` (``geoservice.engine``) is where Gi*'s neighbourhoods are
-    worked out; the result does not depend on it.
+    worked out; the result does not depend on it. ``parquet``, a bulk-ingest GeoParquet folder, is where the
+    incidents are counted instead of the store (at pan-London and national scale); the boroughs, places and wards
+    still come from the store, and the result is the one the store gives for the same rows.
     """
-    from .counts import concern_index, layer_counts, load_concern_index, study_cells
+    from .counts import (concern_index, layer_counts, load_concern_index, parquet_cube, parquet_layer_counts,
+                         study_cells)
     from .hotspots import gi_star
     from .windows import checked_window, max_years, months_with_data
 
     asked = (start, end)
     start, end = checked_window(start, end, max_window_years=max_years(store))
     cells = study_cells(store, boroughs, res)  # once, for the window and every month in it
+    if parquet is not None:
+        if layer not in (None, "incidents"):
+            raise HotspotInputError(f"a GeoParquet folder holds incidents only; got layer {layer!r}")
+        layer = "incidents"
 
     def values_between(a, b):
+        if parquet is not None:
+            counts = parquet_layer_counts(parquet, cells, res=res, start=a, end=b)
+            return counts, counts.to_frame(layer)
         if layer is None:
             frame = concern_index(store, res=res, boroughs=boroughs, start=a, end=b, cells=cells)
             return frame["concern"], frame
@@ -111,7 +122,10 @@ def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=No
 
     values, breakdown = values_between(start, end)
     periods = None
-    if start is not None and end is not None:  # the areas' totals month by month (months with no data: zeros)
+    if start is not None and end is not None and parquet is not None:  # one read, every month of the window
+        periods = parquet_cube(parquet, cells, res=res, start=start, end=end).astype(float)
+        periods.columns = periods.columns.astype(str)
+    elif start is not None and end is not None:  # the areas' totals month by month (months with no data: zeros)
         months = pd.period_range(start, end - pd.Timedelta(days=1), freq="M")
         sources = [(layer, None)] if layer is not None else [(c.layer, c.time_field) for c in load_concern_index()]
         extents = [store.time_extent(name, field or store.specs[name].time_fields[0]) for name, field in sources

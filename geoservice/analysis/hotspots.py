@@ -168,7 +168,14 @@ def _subset_sum_counts(values: np.ndarray, counts: np.ndarray, max_draws: int, m
 
 def _exact_null(y: np.ndarray, own_values: np.ndarray, max_draws: int) -> dict[int, np.ndarray]:
     """For each own value u: the distribution of the sum of t draws without replacement from the population with
-    one u removed, for t = 0..max_draws (rows), over sums 0..S (columns).
+    one u removed, for t = 0..max_draws (rows), over sums 0..S (columns). See ``_exact_nulls``."""
+    return dict(_exact_nulls(y, own_values, max_draws))
+
+
+def _exact_nulls(y: np.ndarray, own_values: np.ndarray, max_draws: int):
+    """``(u, distribution)`` for each own value u in turn (see ``_exact_null``), one at a time, so memory holds
+    one of them rather than all: on pan-London counts (thousands of distinct values, sums in the hundreds of
+    thousands) all of them at once would not fit.
 
     The full population's distribution F is counted once; removing one element of value u follows from the
     identity W_-u[t, s] = W[t, s] - W_-u[t-1, s-u] (subsets that avoid the removed element), which normalised
@@ -181,7 +188,6 @@ def _exact_null(y: np.ndarray, own_values: np.ndarray, max_draws: int) -> dict[i
     table = _subset_sum_counts(values, counts, max_draws, max_sum)
     totals = np.array([math.comb(n, t) for t in range(max_draws + 1)], dtype=float)
     full = table / totals[:, None]
-    out = {}
     for u in np.unique(own_values).tolist():
         g = np.zeros_like(full)
         g[0, 0] = 1.0
@@ -190,18 +196,16 @@ def _exact_null(y: np.ndarray, own_values: np.ndarray, max_draws: int) -> dict[i
             if u <= max_sum:
                 shifted[u:] = g[t - 1, : max_sum + 1 - u]
             g[t] = np.clip((n * full[t] - t * shifted) / (n - t), 0.0, None)
-        out[u] = g
-    return out
+        yield u, g
 
 
 def _exact_p(y: np.ndarray, neighbour_sum: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Upper and lower tail probabilities of each cell's neighbour sum under the exact conditional null."""
     y_int = y.astype(np.int64)
-    nulls = _exact_null(y_int, y_int, int(draws.max()))
     upper = np.ones(y.size)
     lower = np.ones(y.size)
     s = neighbour_sum.astype(np.int64)
-    for u, g in nulls.items():
+    for u, g in _exact_nulls(y_int, y_int, int(draws.max())):
         mine = np.flatnonzero(y_int == u)
         upper_tail = np.cumsum(g[:, ::-1], axis=1)[:, ::-1]  # P(S >= s)
         lower_tail = np.cumsum(g, axis=1)  # P(S <= s)
