@@ -113,6 +113,17 @@ def window(*, required: bool = False) -> tuple[date | None, date | None]:
     return start, end
 
 
+def year_to_records(latest: date | None) -> tuple[date, date]:
+    """The default window of a page that counts ended months: the twelve months up to the month after the records'
+    last day (``latest``), and never past the start of this month (so a demo's or an old store's window holds its
+    records, and a current store's window has ended)."""
+    today = date.today()
+    last = latest or today
+    after = date(last.year + last.month // 12, last.month % 12 + 1, 1)
+    end = min(date(today.year, today.month, 1), after)
+    return date(end.year - 1, end.month, 1), end
+
+
 def whole(name: str, default: int, allowed) -> int:
     value = request.args.get(name)
     if value is None or value == "":

@@ -33,10 +33,7 @@ def _window() -> tuple[date, date]:
     start, end = params.window()
     if end is None:
         latest = get_store().latest("incidents", "month")
-        today = date.today()
-        last = date.fromisoformat(str(latest)[:7] + "-01") if latest is not None else today
-        after = date(last.year + last.month // 12, last.month % 12 + 1, 1)
-        end = min(date(today.year, today.month, 1), after)
+        end = params.year_to_records(date.fromisoformat(str(latest)[:7] + "-01") if latest is not None else None)[1]
     if start is None:
         start = date(end.year - 1, end.month, 1)
     if start >= end:

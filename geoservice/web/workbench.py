@@ -354,9 +354,7 @@ def disproportionality():
 
     borough = params.borough()
     today = date.today()
-    latest = _latest_day()  # the records' last day: a demo's or an old store's window holds records
-    after = date(latest.year + latest.month // 12, latest.month % 12 + 1, 1)
-    end = params.day("to") or min(date(today.year, today.month, 1), after)
+    end = params.day("to") or params.year_to_records(_latest_day())[1]
     since = params.day("since") or date(end.year - 1, end.month, 1)
     people = may_see_people(current_user().roles)
     why = _task() if people else None
