@@ -417,7 +417,13 @@ PLACE_CELLS = 150
 def _places_to_act(ctx: MapContext, top: int) -> tuple[list[tuple[str, dict]], dict]:
     """``where_to_act`` on the months of the window, its cells gathered into the named places they are nearest (a
     panel acts on a park, not on a hexagon): up to ``top`` places in need order, each with its ``cells`` (ids),
-    ``points`` (centres), ``score`` (expected next month), counts and flags; and the ranking's settings."""
+    ``points`` (centres), ``score`` (expected next month), counts and flags; and the ranking's settings. Ranked
+    and gathered once per map, however many layers (where to act, the gaps) ask."""
+    ordered, settings = ctx._once("places to act", lambda: _gather_places(ctx))
+    return ordered[:top], settings
+
+
+def _gather_places(ctx: MapContext) -> tuple[list[tuple[str, dict]], dict]:
     from ..analysis.hotspots import where_to_act
 
     ranked = where_to_act(ctx.monthly())
@@ -441,7 +447,7 @@ def _places_to_act(ctx: MapContext, top: int) -> tuple[list[tuple[str, dict]], d
         group["last_3"] += int(row["last_3_months"])
         group["hot"] |= bool(row["hot"])
         group["cluster"] |= bool(row["cluster"])
-    ordered = sorted(gathered.items(), key=lambda item: (-item[1]["score"], item[1]["rank"]))[:top]
+    ordered = sorted(gathered.items(), key=lambda item: (-item[1]["score"], item[1]["rank"]))
     for rank, (_, group) in enumerate(ordered, start=1):  # a place of several cells may outrank its first
         group["rank"] = rank
     return ordered, ranked.attrs["settings"]
