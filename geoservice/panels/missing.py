@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .. import cells as h3cells
-from ..places import PlaceNamer, borough_names, distance_km, named_places
+from ..places import PlaceNamer, distance_km, named_places
 from ..reports import figures
 from ..reports.packs import (NO_DATA, Figure, Link, Pack, PackError, Section, Table, _about, _check, _day,
                              _period_label)
@@ -230,10 +230,9 @@ def county_lines_indicators(episodes: pd.DataFrame, referrals: pd.DataFrame | No
     e = typed_episodes(episodes)
     found = e.found_at.notna()
     outside = found & (e.get("found_borough", pd.Series("", index=e.index)).fillna("") == "")
-    away = pd.Series([float(distance_km(a, b, c, d)) if pd.notna(a) and pd.notna(c) else np.nan
-                      for a, b, c, d in zip(e.get("found_lat", np.nan), e.get("found_lng", np.nan),
-                                            e.get("missing_from_lat", np.nan), e.get("missing_from_lng", np.nan))],
-                     index=e.index, dtype=float)
+    points = e.reindex(columns=["found_lat", "found_lng", "missing_from_lat", "missing_from_lng"]).apply(
+        pd.to_numeric, errors="coerce").to_numpy(float)
+    away = pd.Series(distance_km(points[:, 0], points[:, 1], points[:, 2], points[:, 3]), index=e.index)  # NaN: unknown
     hit = outside | (found & (away >= far_km))
     out = e.loc[hit, ["episode_id", "person_id", "reported_missing_at"]].assign(
         outside_london=outside[hit].to_numpy(), away_km=away[hit].round(0).to_numpy())
@@ -269,8 +268,9 @@ EPISODE_COLUMNS = ["episode_id", "person_id", "reported_missing_at", "found_at",
 def borough_episodes(store: Store, borough: str) -> pd.DataFrame:
     """The missing episodes of the children ``borough`` is responsible for (the people layer's home borough),
     wherever they went missing from."""
-    people = store.read_layer("people", ["person_id", "subject_category"], equals={"home_borough": borough})
-    children = people.person_id[people.subject_category == "child_at_risk"].tolist()
+    from ..reports.packs import _children
+
+    children = _children(store, borough).person_id.tolist()
     if not children:
         return pd.DataFrame(columns=EPISODE_COLUMNS)
     episodes = store.read_layer("missing_episodes", EPISODE_COLUMNS, among={"person_id": children})
@@ -299,7 +299,7 @@ def missing_panel(store: Store, borough: str, *, since, to, agenda_grades=AGENDA
     if to > date.today() + timedelta(days=1):
         raise MissingPanelError(f"the panel's period ends on {to}, in the future: give the panel's date (or today) "
                                 "as --to")
-    all_names = borough_names(store)
+    all_names = {code: b["name"] for code, b in names.items()}  # as borough_names, from the boundaries read already
     episodes = known_on(borough_episodes(store, borough), to)
     latest = store.latest("missing_episodes", "reported_missing_at")
     records_end = pd.Timestamp(latest).date() if latest is not None else None
@@ -491,14 +491,16 @@ def _children_section(episodes, year, to, names, child, repeat_days, repeat_epis
     return section
 
 
-def found_places(store: Store, episodes: pd.DataFrame, *, resolution: int = 9) -> pd.DataFrame:
+def found_places(store: Store, episodes: pd.DataFrame, *, resolution: int = 9, recent=()) -> pd.DataFrame:
     """Where the children were found, by place: the hexagons at ``resolution`` holding a find, named by the places
     within 200 m (hexagons named alike are one place; one with no named place near is named by its ward). Columns
-    ``place``, ``ward``, ``borough`` ("outside London" beyond the boundaries held), ``episodes``, ``children`` and
-    ``cells`` (with the episodes per cell, for the map), most episodes first."""
+    ``place``, ``ward``, ``borough`` ("outside London" beyond the boundaries held), ``episodes``, ``children``,
+    ``recent`` (how many of its episodes are among the ids ``recent``) and ``cells`` (with the episodes per cell, for
+    the map), most episodes first."""
     e = episodes.dropna(subset=["found_lat", "found_lng"]) if "found_lat" in episodes else episodes.iloc[0:0]
     if e.empty:
-        return pd.DataFrame(columns=["place", "ward", "borough", "episodes", "children", "cells"])
+        return pd.DataFrame(columns=["place", "ward", "borough", "episodes", "children", "recent", "cells"])
+    e = e.assign(recent=e.episode_id.isin(set(recent)))
     e = e.assign(cell=[h3cells.point_to_cell(lat, lng, resolution) for lat, lng in zip(e.found_lat, e.found_lng)])
     cells = sorted(set(e.cell))
     namer = PlaceNamer(named_places(store))
@@ -511,7 +513,7 @@ def found_places(store: Store, episodes: pd.DataFrame, *, resolution: int = 9) -
     e = e.assign(place=e.cell.map(lambda c: label[c][0]), ward=e.cell.map(lambda c: label[c][1]),
                  borough=e.cell.map(lambda c: label[c][2]))
     per = (e.groupby(["place", "ward", "borough"])
-           .agg(episodes=("episode_id", "count"), children=("person_id", "nunique"),
+           .agg(episodes=("episode_id", "count"), children=("person_id", "nunique"), recent=("recent", "sum"),
                 cells=("cell", lambda c: dict(c.value_counts()))).reset_index())
     return per.sort_values(["episodes", "place"], ascending=[False, True]).reset_index(drop=True)
 
@@ -538,11 +540,14 @@ def found_section(store: Store, borough: str, names: dict, period: pd.DataFrame,
     """Where the borough's children were found: the places found more than once in ``year`` (marked when also in
     ``period``) and the map; the missing panel's section, carried into the Pre-MACE pack too."""
     section = Section("found", "Where children were found")
-    places = found_places(store, year)
+    places = found_places(store, year, recent=period.episode_id)
     if places.empty:
         section.text.append(NO_DATA)
         return section
-    recent = set(found_places(store, period).place) if len(period) else set()
+    if set(period.episode_id) <= set(year.episode_id):  # the period within the year: its finds are counted there
+        recent = set(places.place[places.recent > 0])
+    else:  # a period reaching back past the year (366 days): its own places
+        recent = set(found_places(store, period).place) if len(period) else set()
     section.text.append("Where the borough's children were found in the last 12 months: the named places within 200 m "
                         "of each find (hexagons about 350 m across), with their ward.")
     top = places[places.episodes >= 2].head(15)
