@@ -68,7 +68,10 @@ class DaskEngine(LocalEngine):
                     f"cannot reach the Dask scheduler at GEOSERVICE_DASK_ADDRESS={address!r} ({exc}); start one "
                     "(`dask scheduler`, then `dask worker <address>`), correct the address, or unset it to run a "
                     "local cluster") from None
-        options = {"processes": False, "n_workers": 1, "threads_per_worker": 2, "dashboard_address": ":0"}
+        # memory_limit=0: a worker of threads in this process would measure the whole process's memory (the
+        # host's stores and frames too) against its limit, pause, and refuse work ("No valid workers found")
+        options = {"processes": False, "n_workers": 1, "threads_per_worker": 2, "dashboard_address": ":0",
+                   "memory_limit": 0}
         options.update(cluster_options)
         cluster = LocalCluster(**options)
         return cls(Client(cluster), cluster)

@@ -29,7 +29,7 @@ YEAR = ("2017-07-01", "2018-07-01")
 @pytest.fixture(scope="module")
 def dask_engine():
     """One small LocalCluster (threads in this process) for the module, closed at its end."""
-    engine = DaskEngine.connect(n_workers=1, threads_per_worker=2, memory_limit="1GiB")
+    engine = DaskEngine.connect(n_workers=1, threads_per_worker=2)
     yield engine
     engine.close()
 

@@ -48,7 +48,7 @@ def both(loaded_store, settings, tmp_path, year):
 
 def test_hot_spots_from_parquet_equal_those_from_the_database_on_both_engines(both):
     store, _, out = both
-    engine = DaskEngine.connect(n_workers=1, threads_per_worker=2, memory_limit="1GiB")
+    engine = DaskEngine.connect(n_workers=1, threads_per_worker=2)
     try:
         for res, k in ((9, 1), (10, 2)):
             options = dict(boroughs=MERTON_AND_NEIGHBOURS, res=res, k=k, start=WINDOW[0], end=WINDOW[1])
