@@ -66,6 +66,68 @@ def layer_counts(store: Store, layer: str, cells: pd.Index, *, res: int, locatio
     return counts.reindex(cells, fill_value=0).astype("int64").rename(sum_field or distinct_field or layer)
 
 
+def layer_cube(store: Store, layer: str, cells: pd.Index, *, res: int, start, end, location: str | None = None,
+               time_field: str | None = None, filters: dict | None = None) -> pd.DataFrame:
+    """Events of ``layer`` per cell of ``cells`` (rows, zeros included) and calendar month of ``[start, end)``
+    (columns labelled ``YYYY-MM``, oldest first, clipped to the window as ``month_windows`` cuts them); each
+    month's column is what ``layer_counts`` gives for that month, so the columns add up to the window's counts."""
+    from .windows import month_windows, months_with_data
+
+    spec = store.specs[layer]
+    field = time_field or (spec.time_fields[0] if spec.time_fields else None)
+    held = set(months_with_data(start, end, store.time_extent(layer, field) if field else (None, None)))
+    zeros = pd.Series(0, index=cells, dtype="int64")
+    columns = {label: layer_counts(store, layer, cells, res=res, location=location, time_field=time_field,
+                                   start=a, end=b, filters=filters) if pd.Period(label, freq="M") in held else zeros
+               for label, a, b in month_windows(start, end)}
+    return pd.DataFrame(columns, index=cells, dtype="int64")
+
+
+@dataclasses.dataclass(frozen=True)
+class MonthlyConcern:
+    """The concern index's components counted per cell and month of one window, once, for every product that
+    needs the window's totals or its months (hot-spot areas, emerging hot spots, where to act, tables)."""
+
+    components: tuple
+    counts: dict  # component name -> cells x months (int64)
+    settings: dict
+
+    def concern(self) -> pd.DataFrame:
+        """The weighted concern index per cell (rows) and month (columns)."""
+        first = self.counts[self.components[0].name]
+        total = pd.DataFrame(0.0, index=first.index, columns=first.columns)
+        for c in self.components:
+            total += c.weight * self.counts[c.name]
+        return total
+
+    def window(self) -> pd.DataFrame:
+        """What ``concern_index`` gives for the whole window: each component's count and ``concern``."""
+        first = self.counts[self.components[0].name]
+        frame = pd.DataFrame(index=first.index)
+        total = pd.Series(0.0, index=first.index)
+        for c in self.components:
+            counts = self.counts[c.name].sum(axis=1).astype("int64")
+            frame[c.name] = counts
+            total += c.weight * counts
+        frame["concern"] = total
+        frame.attrs["settings"] = dict(self.settings)
+        return frame
+
+
+def monthly_concern(store: Store, *, res: int, boroughs, start, end, cells: pd.Index | None = None,
+                    components: list[Component] | None = None) -> MonthlyConcern:
+    """The concern index's components per cell of the boroughs and calendar month of ``[start, end)``."""
+    components = tuple(components if components is not None else load_concern_index())
+    if not components:
+        raise HotspotInputError("the concern index has no components")
+    cells = study_cells(store, boroughs, res) if cells is None else cells
+    counts = {c.name: layer_cube(store, c.layer, cells, res=res, start=start, end=end, location=c.location,
+                                 time_field=c.time_field, filters=c.filter) for c in components}
+    settings = {"res": res, "boroughs": list(boroughs), "start": str(start), "end": str(end),
+                "components": [dataclasses.asdict(c) for c in components]}
+    return MonthlyConcern(components, counts, settings)
+
+
 def parquet_layer_counts(path, cells: pd.Index, *, res: int, start=None, end=None,
                          location: str = "location") -> pd.Series:
     """Incidents per cell of ``cells`` (zeros included) in [start, end), read from a bulk-ingest GeoParquet folder

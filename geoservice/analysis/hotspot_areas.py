@@ -87,7 +87,7 @@ def hotspot_areas(result: pd.DataFrame, *, places: pd.DataFrame, wards: list[dic
 
 def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=None, end=None,
                    layer: str | None = None, alpha: float = 0.05, places: pd.DataFrame | None = None,
-                   wards: list[dict] | None = None, engine=None, parquet=None):
+                   wards: list[dict] | None = None, engine=None, parquet=None, monthly=None):
     """Hot spots of one layer (or, with ``layer=None``, the concern index) over some boroughs and a window.
 
     Returns ``(cells, areas)``: the ``gi_star`` result joined to the counts (and the concern breakdown), and the
@@ -95,46 +95,45 @@ def hotspot_report(store: Store, *, boroughs, res: int = 9, k: int = 1, start=No
     read from the store when not given. ``engine`` (``geoservice.engine``) is where Gi*'s neighbourhoods are
     worked out; the result does not depend on it. ``parquet``, a bulk-ingest GeoParquet folder, is where the
     incidents are counted instead of the store (at pan-London and national scale); the boroughs, places and wards
-    still come from the store, and the result is the one the store gives for the same rows.
+    still come from the store, and the result is the one the store gives for the same rows. ``monthly``
+    (``monthly_concern`` over the same boroughs, resolution and window) is the concern index's months when the
+    caller has them already, so they are counted once for the whole product.
     """
-    from .counts import (concern_index, layer_counts, load_concern_index, parquet_cube, parquet_layer_counts,
-                         study_cells)
+    from .counts import (concern_index, layer_counts, layer_cube, monthly_concern, parquet_cube,
+                         parquet_layer_counts, study_cells)
     from .hotspots import gi_star
-    from .windows import checked_window, max_years, months_with_data
+    from .windows import checked_window, max_years
 
     asked = (start, end)
     start, end = checked_window(start, end, max_window_years=max_years(store))
-    cells = study_cells(store, boroughs, res)  # once, for the window and every month in it
+    if monthly is not None:
+        cells = monthly.counts[monthly.components[0].name].index
+    else:
+        cells = study_cells(store, boroughs, res)  # once, for the window and every month in it
     if parquet is not None:
         if layer not in (None, "incidents"):
             raise HotspotInputError(f"a GeoParquet folder holds incidents only; got layer {layer!r}")
         layer = "incidents"
-
-    def values_between(a, b):
-        if parquet is not None:
-            counts = parquet_layer_counts(parquet, cells, res=res, start=a, end=b)
-            return counts, counts.to_frame(layer)
-        if layer is None:
-            frame = concern_index(store, res=res, boroughs=boroughs, start=a, end=b, cells=cells)
-            return frame["concern"], frame
-        counts = layer_counts(store, layer, cells, res=res, start=a, end=b)
-        return counts, counts.to_frame(layer)
-
-    values, breakdown = values_between(start, end)
     periods = None
-    if start is not None and end is not None and parquet is not None:  # one read, every month of the window
-        periods = parquet_cube(parquet, cells, res=res, start=start, end=end).astype(float)
-        periods.columns = periods.columns.astype(str)
-    elif start is not None and end is not None:  # the areas' totals month by month (months with no data: zeros)
-        months = pd.period_range(start, end - pd.Timedelta(days=1), freq="M")
-        sources = [(layer, None)] if layer is not None else [(c.layer, c.time_field) for c in load_concern_index()]
-        extents = [store.time_extent(name, field or store.specs[name].time_fields[0]) for name, field in sources
-                   if name in store.layer_tables and (field or store.specs[name].time_fields)]
-        lows = [pd.Timestamp(lo) for lo, _ in extents if lo is not None]
-        highs = [pd.Timestamp(hi) for _, hi in extents if hi is not None]
-        held = set(months_with_data(start, end, (min(lows), max(highs)) if lows else (None, None)))
-        periods = pd.DataFrame({str(m): values_between(max(m.start_time, start), min((m + 1).start_time, end))[0]
-                                if m in held else pd.Series(0.0, index=cells) for m in months})
+    if start is None or end is None:  # an open window has no months: the totals alone
+        if layer is None:
+            breakdown = concern_index(store, res=res, boroughs=boroughs, start=start, end=end, cells=cells)
+            values = breakdown["concern"]
+        else:
+            values = (parquet_layer_counts(parquet, cells, res=res, start=start, end=end) if parquet is not None
+                      else layer_counts(store, layer, cells, res=res, start=start, end=end))
+            breakdown = values.to_frame(layer)
+    elif layer is None:  # the months once; the window's totals are their sums (month_windows cuts the window)
+        monthly = monthly if monthly is not None else monthly_concern(store, res=res, boroughs=boroughs,
+                                                                      start=start, end=end, cells=cells)
+        breakdown, periods = monthly.window(), monthly.concern()
+        values = breakdown["concern"]
+    else:
+        cube = (parquet_cube(parquet, cells, res=res, start=start, end=end) if parquet is not None
+                else layer_cube(store, layer, cells, res=res, start=start, end=end))
+        cube.columns = cube.columns.astype(str)
+        values = cube.sum(axis=1).astype("int64").rename(layer)
+        breakdown, periods = values.to_frame(layer), cube.astype(float)
     result = gi_star(values, k=k, alpha=alpha, engine=engine)
     result.attrs["settings"].update({"layer": layer or "concern index", "boroughs": list(boroughs),
                                      "start": str(asked[0]), "end": str(asked[1])})

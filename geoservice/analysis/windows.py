@@ -55,6 +55,15 @@ def checked_window(start, end, *, max_window_years: float | None = None):
     return start, end
 
 
+def month_windows(start, end) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+    """The calendar months meeting ``[start, end)``, oldest first, each as ``(label, from, to)`` clipped to the
+    window (``YYYY-MM``; a window starting mid-month gives a short first month). The one definition of a month
+    every product uses, so that the months of a window always add up to the window."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    return [(str(m), max(m.start_time, start), min((m + 1).start_time, end))
+            for m in pd.period_range(start, end - pd.Timedelta(1, "ns"), freq="M")]
+
+
 def months_with_data(start, end, extent: tuple[date | None, date | None]) -> list[pd.Period]:
     """The calendar months that meet ``[start, end)`` and the data's ``extent`` (earliest, latest)."""
     months = pd.period_range(pd.Timestamp(start), pd.Timestamp(end) - pd.Timedelta(days=1), freq="M")

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .. import cells as h3cells
 
-from ..analysis.counts import concern_index, layer_counts, study_cells
+from ..analysis.counts import MonthlyConcern, layer_counts, monthly_concern, study_cells
 from ..analysis.hotspot_areas import hotspot_report
 from ..places import PlaceNamer, borough_names, named_places
 from ..analysis.spacetime import emerging_hotspots
@@ -259,21 +259,20 @@ class MapContext:
         def compute():
             places, wards = self.names()
             return hotspot_report(self.store, boroughs=self.boroughs, res=self.res, start=self.start, end=self.end,
-                                  places=places, wards=wards)
+                                  places=places, wards=wards, monthly=self.concern_months())
 
         return self._once("hotspots", compute)
 
+    def concern_months(self) -> MonthlyConcern:
+        """The concern index's components per cell and calendar month of the window, counted once for the map."""
+        return self._once("concern months", lambda: monthly_concern(
+            self.store, res=self.res, boroughs=self.boroughs, start=pd.Timestamp(self.start),
+            end=pd.Timestamp(self.end), cells=self.cells))
+
     def monthly(self) -> pd.DataFrame:
         """The concern index per cell and calendar month of the window (cells x months, oldest first), shared by
-        emerging hot spots and where to act."""
-        def compute():
-            months = pd.period_range(pd.Timestamp(self.start), pd.Timestamp(self.end) - pd.Timedelta(days=1),
-                                     freq="M")
-            return pd.DataFrame({str(m): concern_index(self.store, res=self.res, boroughs=self.boroughs,
-                                                       start=m.start_time, end=(m + 1).start_time,
-                                                       cells=self.cells)["concern"] for m in months})
-
-        return self._once("monthly", compute)
+        the hot-spot areas, emerging hot spots and where to act."""
+        return self._once("monthly", lambda: self.concern_months().concern())
 
     def recent_outreach(self, weeks: int) -> tuple[pd.Series, pd.Series]:
         """Outreach per cell in the last ``weeks`` weeks of the window: sessions held, young people reached."""

@@ -78,3 +78,30 @@ def test_res_10_and_a_custom_index(world_store):
 def test_bad_requests_say_what_to_fix(loaded_store, call, message):
     with pytest.raises(HotspotInputError, match=message):
         call(loaded_store)
+
+
+def test_month_windows_cut_a_window_into_calendar_months_that_add_up_to_it():
+    from geoservice.analysis.windows import month_windows
+
+    cut = month_windows("2025-01-15", "2025-04-01")
+    assert [label for label, _, _ in cut] == ["2025-01", "2025-02", "2025-03"]
+    assert cut[0][1] == pd.Timestamp("2025-01-15") and cut[-1][2] == pd.Timestamp("2025-04-01")
+    assert all(a[2] == b[1] for a, b in zip(cut, cut[1:])), "each month starts where the last one ended"
+    assert [label for label, _, _ in month_windows("2025-01-01", "2025-01-01 12:00")] == ["2025-01"]
+
+
+def test_the_concern_months_add_up_to_the_window_and_each_month_is_its_own_count(world_store):
+    from geoservice.analysis.counts import monthly_concern
+    from geoservice.analysis.hotspot_areas import hotspot_report
+
+    start, end = pd.Timestamp("2025-02-10"), pd.Timestamp("2026-01-01")  # a short first month as well
+    months = monthly_concern(world_store, res=9, boroughs=[MERTON], start=start, end=end)
+    window = concern_index(world_store, res=9, boroughs=[MERTON], start=start, end=end)
+    pd.testing.assert_frame_equal(months.window(), window, check_exact=True)
+    assert window.concern.sum() > 0 and len(months.concern().columns) == 11
+    june = concern_index(world_store, res=9, boroughs=[MERTON], start="2025-06-01", end="2025-07-01")
+    pd.testing.assert_series_equal(months.concern()["2025-06"], june.concern, check_names=False)
+    shared = hotspot_report(world_store, boroughs=[MERTON], start=start, end=end, monthly=months)
+    alone = hotspot_report(world_store, boroughs=[MERTON], start=start, end=end)
+    pd.testing.assert_frame_equal(shared[0], alone[0], check_exact=True)
+    pd.testing.assert_frame_equal(shared[1], alone[1], check_exact=True)
