@@ -73,10 +73,9 @@ def with_borough_names(text: str, names: dict[str, str]) -> str:
 
 def named_places(store: Store, boroughs=None) -> pd.DataFrame:
     """Places with a name: ``name``, ``kind``, ``lat``, ``lng``."""
-    frame = store.read_layer("places", ["name", "kind", "location_lat", "location_lng", "location_borough"])
-    frame = frame[frame["name"].notna() & (frame["name"] != "")]
-    if boroughs is not None:
-        frame = frame[frame.location_borough.isin(list(boroughs))]
+    frame = store.read_layer("places", ["name", "kind", "location_lat", "location_lng"], present=["name"],
+                             among=None if boroughs is None else {"location_borough": list(boroughs)})
+    frame = frame[frame["name"] != ""]
     return frame.rename(columns={"location_lat": "lat", "location_lng": "lng"})[["name", "kind", "lat", "lng"]] \
         .drop_duplicates("name").reset_index(drop=True)
 

@@ -520,7 +520,8 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQ
         query = select(*cols).where(*self._filters(table, equals=equals, among=among, present=present))
         with self.engine.connect() as conn:
             result = conn.execute(query)
-            return pd.DataFrame(result.all(), columns=list(result.keys()))
+            # plain tuples: pandas probes each Row for attributes it lacks, which SQLAlchemy answers slowly
+            return pd.DataFrame([tuple(row) for row in result], columns=list(result.keys()))
 
     def people_by_cell(self, layer: str, cell: str, person: str, *, time_field: str | None = None, start=None,
                        end=None, equals=None):
