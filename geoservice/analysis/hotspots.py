@@ -19,7 +19,11 @@ noise at mean 0.05 per cell: 78% of cells at p_sim < 0.05). Use it as an oracle 
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -313,17 +317,62 @@ def gi_star(counts: pd.Series, *, k: int = 1, permutations: int = 999, seed: int
         raise HotspotInputError(f"permutations must be at least 1, got {permutations}")
     cells = _as_cells(counts.index)
     y = _checked_values(counts.to_numpy(dtype=float))
-    structure = PartitionedNeighbourhoods(cells, k, engine=engine, partition_res=default_cut(cells, engine,
-                                                                                           partition_res))
-    if expected is None:
-        result = _gi_star_core(y, cells, structure, permutations, seed, alpha)
-    else:
-        from .concentration import expected_counts
+    # remembered in this process only (an engine or a cut asked for is always run: its answer is what is tested)
+    question = (_RECENT.key(cells.to_numpy(), y, k, permutations, seed, alpha)
+                if expected is None and engine is None and partition_res is None else None)
+    result = _RECENT.get(question)
+    if result is None:
+        structure = PartitionedNeighbourhoods(cells, k, engine=engine, partition_res=default_cut(cells, engine,
+                                                                                               partition_res))
+        if expected is None:
+            result = _gi_star_core(y, cells, structure, permutations, seed, alpha)
+        else:
+            from .concentration import expected_counts
 
-        result = _gi_star_expected(y, expected_counts(counts, expected), cells, structure, alpha)
-    result.attrs["settings"]["k"] = k
+            result = _gi_star_expected(y, expected_counts(counts, expected), cells, structure, alpha)
+        result.attrs["settings"]["k"] = k
+        _RECENT.put(question, result)
     result.index = like(result.index, counts.index)  # hex in, hex out
     return result
+
+
+class _RecentResults:
+    """The last few Gi* results by their exact question (cells, values, k, permutations, seed, alpha): one product
+    asks the same question more than once (a map's hot spots and its where-to-act clusters), and the answer does
+    not depend on the engine. Copies go in and out, so no caller sees another's changes."""
+
+    def __init__(self, size: int = 16):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    @staticmethod
+    def key(cells: np.ndarray, y: np.ndarray, *settings) -> tuple:
+        digest = hashlib.blake2b(np.ascontiguousarray(cells, dtype=np.int64).tobytes(), digest_size=16)
+        digest.update(np.ascontiguousarray(y, dtype=float).tobytes())
+        return (digest.hexdigest(), len(y), *settings)
+
+    def get(self, key) -> pd.DataFrame | None:
+        with self._lock:
+            if key is None or key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return _copied(self._items[key])
+
+    def put(self, key, result: pd.DataFrame) -> None:
+        if key is None:
+            return
+        with self._lock:
+            self._items[key] = _copied(result)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+def _copied(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy(deep=True)
+    out.attrs = copy.deepcopy(frame.attrs)
+    return out
+
+
+_RECENT = _RecentResults()
 
 
 def _as_cells(index: pd.Index) -> pd.Index:

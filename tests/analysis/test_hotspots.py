@@ -234,3 +234,24 @@ def neighbourhood_of(cell):
     from geoservice.cells import disk
 
     return disk(cell, 1)
+
+
+def test_the_same_question_twice_is_answered_once_and_each_answer_is_the_callers_own(merton_cells, monkeypatch):
+    import geoservice.analysis.hotspots as hotspots
+
+    cells = merton_cells[9]
+    y = pd.Series(np.random.default_rng(11).poisson(1.0, len(cells)), index=cells)
+    first = gi_star(y)
+    runs = []
+    monkeypatch.setattr(hotspots, "_gi_star_core", lambda *a: runs.append(a))
+    again = gi_star(y.astype(float))  # the same values: remembered, not run
+    assert runs == [] and again is not first
+    pd.testing.assert_frame_equal(again, first, check_exact=True)
+    assert again.attrs == first.attrs
+    again.loc[:, "hot"] = True
+    again.attrs["settings"]["k"] = 99
+    pd.testing.assert_frame_equal(gi_star(y), first, check_exact=True)  # the caller's edits stay the caller's
+    assert gi_star(y).attrs["settings"]["k"] == 1
+    with pytest.raises(AttributeError):  # a different question runs (here, into the stub, which returns None)
+        gi_star(y + 1).loc[:, "hot"]
+    assert len(runs) == 1
