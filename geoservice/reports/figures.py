@@ -111,7 +111,12 @@ def network_svg(graph: nx.Graph, *, focus: str | None = None, link_href=None, wi
     ``link_href(a, b)`` (when given) makes it a link to that evidence. Laid out by a seeded spring layout."""
     if graph.number_of_nodes() == 0:
         return _empty_svg(width, 40, "no evidenced links in force")
-    layout = nx.spring_layout(graph, seed=seed, k=1.6 / math.sqrt(graph.number_of_nodes()))
+    # a seeded layout still follows the order of the nodes, which can come from a set (so from the hash seed):
+    # lay out a copy in a fixed order, so the same graph is drawn the same way in every process
+    ordered = graph.__class__()
+    ordered.add_nodes_from(sorted(graph.nodes, key=str))
+    ordered.add_edges_from(graph.edges(data=True))
+    layout = nx.spring_layout(ordered, seed=seed, k=1.6 / math.sqrt(graph.number_of_nodes()))
     xy = np.array(list(layout.values())) if layout else np.zeros((1, 2))
     low, high = xy.min(axis=0), xy.max(axis=0)
     span = np.where(high - low > 1e-9, high - low, 1.0)
@@ -127,7 +132,8 @@ def network_svg(graph: nx.Graph, *, focus: str | None = None, link_href=None, wi
              'font-family="Helvetica, Arial, sans-serif">', f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
     if title:
         parts.append(f"<title>{escape(title)}</title>")
-    for a, b, data in sorted(graph.edges(data=True), key=lambda e: (str(e[0]), str(e[1]))):
+    edges = [(*sorted((a, b), key=str), data) for a, b, data in graph.edges(data=True)]  # each drawn one way round
+    for a, b, data in sorted(edges, key=lambda e: (str(e[0]), str(e[1]))):
         (x1, y1), (x2, y2) = at(a), at(b)
         items = len(data.get("evidence", [])) or 1
         adult = ADULT in (category.get(a), category.get(b))
