@@ -357,6 +357,10 @@ class _RecentResults:
             self._items.move_to_end(key)
             return _copied(self._items[key])
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def put(self, key, result: pd.DataFrame) -> None:
         if key is None:
             return
@@ -373,6 +377,11 @@ def _copied(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _RECENT = _RecentResults()
+
+
+def forget_remembered_answers() -> None:
+    """Forget the Gi* answers this process remembers (benchmarks time products cold)."""
+    _RECENT.clear()
 
 
 def _as_cells(index: pd.Index) -> pd.Index:
