@@ -203,3 +203,43 @@ def test_engines_return_results_in_partition_order(dask_engine):
     parts = list(range(7))
     assert dask_engine.map_partitions(pow, parts, 2) == LocalEngine().map_partitions(pow, parts, 2)
     assert dask_engine.map_partitions(pow, [], 2) == []
+
+
+class _KillWorkerOnce:
+    """A partition function whose first task, on whichever worker runs it, kills that worker's process (SIGKILL):
+    the marker file, created exclusively, makes it once per test."""
+
+    def __init__(self, function, marker: str):
+        self.function, self.marker = function, marker
+
+    def __call__(self, partition, shared):
+        import os
+        import signal
+
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return self.function(partition, shared)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _EngineLosingAWorker(DaskEngine):
+    marker = ""
+
+    def map_partitions(self, function, partitions, shared=None):
+        return super().map_partitions(_KillWorkerOnce(function, self.marker), partitions, shared)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_analysis_changes_nothing(load_world, tmp_path):
+    """On a cluster of worker processes, a worker killed while it runs a partition: Dask runs the lost task again
+    (the shared inputs were sent to every worker) and Gi* comes out identical."""
+    counts = _counts(load_world("incidents"), 9)
+    whole = gi_star(counts, k=2)
+    engine = _EngineLosingAWorker.connect(processes=True, n_workers=2, threads_per_worker=1)
+    engine.marker = str(tmp_path / "killed")
+    try:
+        _identical(whole, gi_star(counts, k=2, engine=engine, partition_res=7))
+    finally:
+        engine.close()
+    assert (tmp_path / "killed").exists(), "a worker was killed"
