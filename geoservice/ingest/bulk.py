@@ -18,6 +18,8 @@ manifests list. A failure mid-file removes what that file wrote; a run killed ou
 never ran) can leave temporary files and whole partitions of a file it had not committed: nothing reads them, and
 the next run deletes both before it starts, then loads that file again (reusing its batch record if one was
 written). A re-run skips files already committed (by SHA-256), so it completes the archive as a clean run would.
+One run writes to a folder at a time (a lock the system releases when the process ends, however it ends); a
+second is refused rather than deleting the first one's files in progress.
 
 Duplicates across files are found against the rows already committed in the same output folder: the same
 identity and content is a ``duplicate``; the same identity with different content a ``conflicting_record``.
@@ -27,7 +29,9 @@ others still load.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import re
@@ -61,6 +65,7 @@ PARENT_RES = 5
 FILES_DIR = "_files"
 QUARANTINE_DIR = "_quarantine"
 TEMP_PREFIX = ".tmp-"
+LOCK_FILE = ".bulk-ingest.lock"
 
 
 @dataclasses.dataclass
@@ -116,11 +121,27 @@ def archive_files(archive_dir) -> list[Path]:
     return files
 
 
+@contextlib.contextmanager
+def _only_writer(out_dir: Path):
+    """Hold ``out_dir``'s writer lock for a run: a second run into the same folder would delete the first one's
+    files in progress as leftovers. The operating system releases the lock when the process ends, even by SIGKILL."""
+    with open(out_dir / LOCK_FILE, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputFileError(f"{out_dir.name}: another bulk-ingest is writing to this folder; wait for it to "
+                                 "finish, or give another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def remove_uncommitted_files(out_dir: Path, manifests: dict[str, dict]) -> list[Path]:
     """Delete what an interrupted run left behind: temporary files, and the partitions and quarantine files of
     source files no manifest commits (written before a kill, so never read); the paths removed.
 
-    Run before a run starts, with no other run writing to ``out_dir`` (bulk ingest has one writer per folder).
+    Run before a run starts, holding the folder's writer lock (``_only_writer``: one run writes to a folder at a time).
     """
     committed = {out_dir / part for record in manifests.values() for part in record["partitions"]}
     committed |= {out_dir / record["quarantine"] for record in manifests.values() if record.get("quarantine")}
@@ -359,6 +380,12 @@ def bulk_ingest(store: Store, archive_dir, out_dir, *, settings: Settings, now: 
     out_dir = Path(out_dir)
     files = archive_files(archive_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with _only_writer(out_dir):
+        return _bulk_ingest(store, files, out_dir, settings=settings, now=now, progress=progress, started=started)
+
+
+def _bulk_ingest(store: Store, files: list[Path], out_dir: Path, *, settings: Settings, now: datetime, progress,
+                 started: float) -> BulkReport:
     manifests = committed_files(out_dir)
     remove_uncommitted_files(out_dir, manifests)
     held = HeldIdentities.from_partitions(committed_partitions(out_dir, manifests))

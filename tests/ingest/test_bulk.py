@@ -314,3 +314,22 @@ def test_a_real_kill_mid_run_leaves_only_whole_partitions_and_a_rerun_completes(
     assert bulk.committed_files(out) == bulk.committed_files(clean)
     for sha256 in bulk.committed_files(out):  # one batch record per file, however often it was started
         assert len(loaded_store.batch_ids_for_source("incidents", sha256, bulk.BULK_FORMAT)) == 1
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_one_writes(loaded_store, settings, tmp_path, year):
+    """It would delete the running one's files in progress as leftovers of a killed run."""
+    import fcntl
+
+    from geoservice.errors import InputFileError
+
+    archive, out = tmp_path / "archive", tmp_path / "parquet"
+    write_archive(archive, year, rows_per_file=20)
+    out.mkdir()
+    with open(out / bulk.LOCK_FILE, "a") as running:  # as a run in another process holds it
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InputFileError, match="another bulk-ingest is writing to this folder"):
+            bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
+    assert not committed_partitions(out)
+    report = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)  # released: it runs
+    assert {f.status for f in report.files} == {"loaded"}
+    assert len(geopandas.read_parquet(out)) == report.total("accepted"), "readers skip the lock file"
