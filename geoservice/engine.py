@@ -80,8 +80,9 @@ class DaskEngine(LocalEngine):
         """``function(partition, shared)`` for each partition on the cluster, gathered in partition order."""
         if not partitions:
             return []
-        # a fresh key per call (hash=False): a key shared by equal values would be released under a later call
-        shared_future = self.client.scatter(shared, broadcast=True, hash=False) if shared is not None else None
+        # a fresh key per call (hash=False): a key shared by equal values would be released under a later call;
+        # scattered inside a list, so a list, tuple or dict goes as one object (scatter splits a bare collection)
+        shared_future = self.client.scatter([shared], broadcast=True, hash=False)[0] if shared is not None else None
         futures = [self.client.submit(function, partition, shared_future, pure=False) for partition in partitions]
         try:
             return self.client.gather(futures)

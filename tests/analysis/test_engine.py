@@ -205,6 +205,16 @@ def test_engines_return_results_in_partition_order(dask_engine):
     assert dask_engine.map_partitions(pow, [], 2) == []
 
 
+def _offset(partition, shared):
+    return partition + shared["by"][1]
+
+
+def test_shared_inputs_that_are_collections_reach_the_partitions_whole(dask_engine):
+    shared = {"by": (1, 10)}  # Dask's scatter would split a bare list, tuple or dict into one future per item
+    on_dask = dask_engine.map_partitions(_offset, [1, 2, 3], shared)
+    assert on_dask == LocalEngine().map_partitions(_offset, [1, 2, 3], shared) == [11, 12, 13]
+
+
 class _KillWorkerOnce:
     """A partition function whose first task, on whichever worker runs it, kills that worker's process (SIGKILL):
     the marker file, created exclusively, makes it once per test."""
