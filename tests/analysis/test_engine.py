@@ -241,12 +241,13 @@ class _EngineLosingAWorker(DaskEngine):
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_analysis_changes_nothing(load_world, tmp_path):
-    """On a cluster of worker processes, a worker killed while it runs a partition: Dask runs the lost task again
-    (the shared inputs were sent to every worker) and Gi* comes out identical."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_worker_killed_mid_analysis_changes_nothing(load_world, tmp_path, workers):
+    """On a cluster of worker processes, a worker killed while it runs a partition: Dask runs the lost tasks again
+    (the shared input too, even when the dead worker held its only copy) and Gi* comes out identical."""
     counts = _counts(load_world("incidents"), 9)
     whole = gi_star(counts, k=2)
-    engine = _EngineLosingAWorker.connect(processes=True, n_workers=2, threads_per_worker=1)
+    engine = _EngineLosingAWorker.connect(processes=True, n_workers=workers, threads_per_worker=1)
     engine.marker = str(tmp_path / "killed")
     try:
         _identical(whole, gi_star(counts, k=2, engine=engine, partition_res=7))
