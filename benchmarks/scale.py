@@ -3,8 +3,8 @@ counts, Gi* at res 9 and 10 and emerging hot spots over 24 months on the local e
 
 Run: ``.venv/bin/python benchmarks/scale.py`` (10 M rows over London's 33 real borough polygons; ``--rows 1000000``
 for a quick run; ``--national`` for 60 M rows in chunks over a synthetic England and Wales, see docs/scale.md).
-With ``GEOSERVICE_DASK_ADDRESS`` set, the Dask rows run on that scheduler instead of a local cluster (its workers
-then need ``--out`` on a filesystem they share; the counts are read here, the Gi* work runs on them).
+With ``GEOSERVICE_DASK_ADDRESS`` set, the Dask rows run on that scheduler instead of a local cluster (the counts are
+read here from ``--out`` and sent to the workers, which run the Gi* work; they do not read the folder).
 
 The synthetic incidents: per borough a few hot centres (random points inside the polygon, lognormal weights,
 Gaussian spread of 80-400 m, about one in six of them growing over the 24 months), 70 % of rows drawn from the
@@ -39,11 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from geoservice.analysis.hotspots import gi_star  # noqa: E402
 from geoservice.analysis.spacetime import emerging_hotspots  # noqa: E402
 from geoservice.cells import cells_to_parents, points_to_cells, polygons_to_cells, to_hex  # noqa: E402
-from geoservice.config import PROJECT_ROOT  # noqa: E402
+from geoservice.config import Settings  # noqa: E402
 from geoservice.engine import DaskEngine, LocalEngine  # noqa: E402
 from geoservice.ingest.bulk import FILES_DIR, PARENT_RES, parquet_counts  # noqa: E402
 
-DATA = PROJECT_ROOT.parent / "shared" / "data"
+DATA = Settings.from_env().data_dir  # GEOSERVICE_DATA_DIR, by default ../shared/data
 MONTHS = pd.period_range("2024-01", periods=24, freq="M")
 CENTRES_PER_BOROUGH = 8
 CLUSTERED = 0.7

@@ -43,7 +43,8 @@ class LocalEngine:
 
 
 class DaskEngine(LocalEngine):
-    """Runs each partition as a task on a Dask cluster; ``shared`` is sent to the workers once, not per task."""
+    """Runs each partition as a task on a Dask cluster; ``shared`` is one task's result that the partitions'
+    tasks fetch (once per worker), not a copy per task."""
 
     name = "dask"
 
@@ -80,8 +81,10 @@ class DaskEngine(LocalEngine):
         """``function(partition, shared)`` for each partition on the cluster, gathered in partition order."""
         if not partitions:
             return []
-        # a fresh key per call (hash=False): a key shared by equal values would be released under a later call
-        shared_future = self.client.scatter(shared, broadcast=True, hash=False) if shared is not None else None
+        # a task that returns it, not scattered data: the scheduler keeps the task, so if the worker holding it dies
+        # it is made again (scattered data would be lost with its last holder, failing the whole map); a fresh key
+        # per call (pure=False), and as one object even when it is a list, tuple or dict
+        shared_future = self.client.submit(_shared_value, shared, pure=False) if shared is not None else None
         futures = [self.client.submit(function, partition, shared_future, pure=False) for partition in partitions]
         try:
             return self.client.gather(futures)
@@ -96,6 +99,11 @@ class DaskEngine(LocalEngine):
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _shared_value(value):
+    """The input every partition shares, as a task's result (see ``DaskEngine.map_partitions``)."""
+    return value
 
 
 def get_engine(settings) -> LocalEngine:

@@ -10,11 +10,16 @@ rules (and reason codes) of a normal ingest; only the writing differs. Per file:
 - a batch record goes to the store's ``batches`` table (format ``parquet:police-uk``), and a manifest
   ``<out>/_files/<sha256>.json`` commits the file. ``rows_in = accepted + rejected + duplicate`` always.
 
-Crash safety: each partition file is written under a temporary name (``.``-prefixed, which Arrow's dataset
-discovery ignores) and renamed into place; a failure mid-file removes what that file wrote. A file counts only
-once its manifest exists, and ``parquet_counts`` reads only committed files, so a run killed outright (whose
-clean-up never ran) leaves nothing that is read; partition names are fixed by the file's content hash, so the
-re-run overwrites them rather than adding copies. A re-run skips files already committed (by SHA-256).
+Crash safety: every file written (partition, quarantine, manifest) is written under a temporary name in its own
+folder (``.tmp-``-prefixed, which Arrow's dataset discovery and the readers here ignore) and renamed into place
+with ``os.replace``, so a name is either absent or whole. A source file counts only once its manifest exists (its
+last write, after its partitions, quarantine and batch record), and ``parquet_counts`` reads only the partitions
+manifests list. A failure mid-file removes what that file wrote; a run killed outright (SIGKILL, whose clean-up
+never ran) can leave temporary files and whole partitions of a file it had not committed: nothing reads them, and
+the next run deletes both before it starts, then loads that file again (reusing its batch record if one was
+written). A re-run skips files already committed (by SHA-256), so it completes the archive as a clean run would.
+One run writes to a folder at a time (a lock the system releases when the process ends, however it ends); a
+second is refused rather than deleting the first one's files in progress.
 
 Duplicates across files are found against the rows already committed in the same output folder: the same
 identity and content is a ``duplicate``; the same identity with different content a ``conflicting_record``.
@@ -24,7 +29,9 @@ others still load.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import re
@@ -58,6 +65,7 @@ PARENT_RES = 5
 FILES_DIR = "_files"
 QUARANTINE_DIR = "_quarantine"
 TEMP_PREFIX = ".tmp-"
+LOCK_FILE = ".bulk-ingest.lock"
 
 
 @dataclasses.dataclass
@@ -113,12 +121,38 @@ def archive_files(archive_dir) -> list[Path]:
     return files
 
 
-def remove_temp_files(out_dir: Path) -> int:
-    """Delete temporary files an interrupted run left behind; how many there were."""
-    stale = list(out_dir.rglob(TEMP_PREFIX + "*"))
+@contextlib.contextmanager
+def _only_writer(out_dir: Path):
+    """Hold ``out_dir``'s writer lock for a run: a second run into the same folder would delete the first one's
+    files in progress as leftovers. The operating system releases the lock when the process ends, even by SIGKILL."""
+    with open(out_dir / LOCK_FILE, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputFileError(f"{out_dir.name}: another bulk-ingest is writing to this folder; wait for it to "
+                                 "finish, or give another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def remove_uncommitted_files(out_dir: Path, manifests: dict[str, dict]) -> list[Path]:
+    """Delete what an interrupted run left behind: temporary files, and the partitions and quarantine files of
+    source files no manifest commits (written before a kill, so never read); the paths removed.
+
+    Run before a run starts, holding the folder's writer lock (``_only_writer``: one run writes to a folder at a time).
+    """
+    committed = {out_dir / part for record in manifests.values() for part in record["partitions"]}
+    committed |= {out_dir / record["quarantine"] for record in manifests.values() if record.get("quarantine")}
+    stale = [path for path in out_dir.rglob(TEMP_PREFIX + "*") if path.is_file()]
+    stale += [path for path in out_dir.glob("period=*/h3_res*/*.parquet")
+              if path not in committed and not path.name.startswith(TEMP_PREFIX)]
+    stale += [path for path in (out_dir / QUARANTINE_DIR).glob("*.parquet")
+              if path not in committed and not path.name.startswith(TEMP_PREFIX)]
     for path in stale:
         path.unlink(missing_ok=True)
-    return len(stale)
+    return stale
 
 
 def _write_atomically(table: pa.Table, path: Path) -> None:
@@ -133,10 +167,14 @@ def _write_atomically(table: pa.Table, path: Path) -> None:
 
 
 def _write_json_atomically(record: dict, path: Path) -> None:
+    """Write ``record`` as JSON to ``path`` through a temporary name, as ``_write_atomically`` does."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f"{TEMP_PREFIX}{path.name}")
-    temp.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    os.replace(temp, path)
+    temp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
+    try:
+        temp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def committed_files(out_dir) -> dict[str, dict]:
@@ -144,7 +182,8 @@ def committed_files(out_dir) -> dict[str, dict]:
     folder = Path(out_dir) / FILES_DIR
     if not folder.is_dir():
         return {}
-    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))}
+    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))
+            if not path.name.startswith(TEMP_PREFIX)}  # (pathlib's "*" matches names starting with a dot)
 
 
 def committed_partitions(out_dir, manifests: dict[str, dict] | None = None) -> list[Path]:
@@ -341,8 +380,14 @@ def bulk_ingest(store: Store, archive_dir, out_dir, *, settings: Settings, now: 
     out_dir = Path(out_dir)
     files = archive_files(archive_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    remove_temp_files(out_dir)
+    with _only_writer(out_dir):
+        return _bulk_ingest(store, files, out_dir, settings=settings, now=now, progress=progress, started=started)
+
+
+def _bulk_ingest(store: Store, files: list[Path], out_dir: Path, *, settings: Settings, now: datetime, progress,
+                 started: float) -> BulkReport:
     manifests = committed_files(out_dir)
+    remove_uncommitted_files(out_dir, manifests)
     held = HeldIdentities.from_partitions(committed_partitions(out_dir, manifests))
     context: CheckContext | None = None  # built at the first file to load (a re-run of loaded files needs none)
     limit = SizeLimit.megabytes(settings.ingest_max_mb, "ingest_max_mb")

@@ -203,3 +203,54 @@ def test_engines_return_results_in_partition_order(dask_engine):
     parts = list(range(7))
     assert dask_engine.map_partitions(pow, parts, 2) == LocalEngine().map_partitions(pow, parts, 2)
     assert dask_engine.map_partitions(pow, [], 2) == []
+
+
+def _offset(partition, shared):
+    return partition + shared["by"][1]
+
+
+def test_shared_inputs_that_are_collections_reach_the_partitions_whole(dask_engine):
+    shared = {"by": (1, 10)}  # Dask's scatter would split a bare list, tuple or dict into one future per item
+    on_dask = dask_engine.map_partitions(_offset, [1, 2, 3], shared)
+    assert on_dask == LocalEngine().map_partitions(_offset, [1, 2, 3], shared) == [11, 12, 13]
+
+
+class _KillWorkerOnce:
+    """A partition function whose first task, on whichever worker runs it, kills that worker's process (SIGKILL):
+    the marker file, created exclusively, makes it once per test."""
+
+    def __init__(self, function, marker: str):
+        self.function, self.marker = function, marker
+
+    def __call__(self, partition, shared):
+        import os
+        import signal
+
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return self.function(partition, shared)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _EngineLosingAWorker(DaskEngine):
+    marker = ""
+
+    def map_partitions(self, function, partitions, shared=None):
+        return super().map_partitions(_KillWorkerOnce(function, self.marker), partitions, shared)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_worker_killed_mid_analysis_changes_nothing(load_world, tmp_path, workers):
+    """On a cluster of worker processes, a worker killed while it runs a partition: Dask runs the lost tasks again
+    (the shared input too, even when the dead worker held its only copy) and Gi* comes out identical."""
+    counts = _counts(load_world("incidents"), 9)
+    whole = gi_star(counts, k=2)
+    engine = _EngineLosingAWorker.connect(processes=True, n_workers=workers, threads_per_worker=1)
+    engine.marker = str(tmp_path / "killed")
+    try:
+        _identical(whole, gi_star(counts, k=2, engine=engine, partition_res=7))
+    finally:
+        engine.close()
+    assert (tmp_path / "killed").exists(), "a worker was killed"

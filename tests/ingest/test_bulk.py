@@ -144,9 +144,12 @@ def test_a_failure_mid_file_leaves_no_partition_and_a_rerun_completes(loaded_sto
     leftover = out / "period=2017-07" / "h3_res5=85194ad3fffffff" / f"{bulk.TEMP_PREFIX}abc-part-x.parquet"
     leftover.parent.mkdir(parents=True)
     leftover.write_bytes(b"PAR1 half written")
+    # and whole partitions of a file it never committed (that file since changed, so no run rewrites them)
+    orphan = leftover.with_name("part-0123456789abcdef.parquet")
+    pq.write_table(bulk.pa.table({"record_key": [1]}), orphan)
     assert parquet_counts(out, 9).empty
     report = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
-    assert not leftover.exists()
+    assert not leftover.exists() and not orphan.exists()
     assert {f.status for f in report.files} == {"loaded"}
     assert parquet_counts(out, 9).sum() == report.total("accepted") > 0
 
@@ -221,3 +224,112 @@ def test_bulk_rows_equal_what_a_normal_ingest_stores(loaded_store, settings, tmp
     rejected = loaded_store.rejected_rows(reports[-1].batch_id)
     assert quarantined.column("reason_code").to_pylist() == [r["reason_code"] for r in rejected]
     assert quarantined.column("row_number").to_pylist() == [r["row_number"] for r in rejected]
+
+
+# Run in a subprocess: the bulk-ingest command, killed with SIGKILL by itself at a chosen write (half of that
+# write's bytes in its temporary file, not yet renamed), so the kill lands at the worst moment every time.
+KILL_AT_A_WRITE = r"""
+import os, signal, sys, types
+from pathlib import Path
+
+from geoservice.cli import main
+from geoservice.ingest import bulk
+
+suffix, nth = sys.argv[1], int(sys.argv[2])
+seen = 0
+
+def replace(src, dst):
+    global seen
+    if str(dst).endswith(suffix) and bulk.QUARANTINE_DIR not in str(dst):
+        seen += 1
+        if seen == nth:
+            data = Path(src).read_bytes()
+            Path(src).write_bytes(data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.replace(src, dst)
+
+bulk.os = types.SimpleNamespace(**{**vars(os), "replace": replace})
+main(sys.argv[3:], prog_name="geoservice")
+"""
+
+
+def _whole_and_committed(out):
+    """Every Parquet file under ``out`` not named as temporary reads whole; the rows the committed files hold."""
+    for path in out.rglob("*.parquet"):
+        if not path.name.startswith(bulk.TEMP_PREFIX):
+            pq.read_table(path)  # a half-written file would fail here (no footer)
+    return sum(record["accepted"] for record in bulk.committed_files(out).values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill", ["mid-partition", "mid-manifest", "from-outside"])
+def test_a_real_kill_mid_run_leaves_only_whole_partitions_and_a_rerun_completes(kill, loaded_store, settings,
+                                                                                tmp_path, year):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    archive, out, clean = tmp_path / "archive", tmp_path / "parquet", tmp_path / "clean"
+    written = write_archive(archive, year, rows_per_file=20_000 if kill == "from-outside" else 400)
+    command = ["--database", settings.database_url, "bulk-ingest", str(archive), "--out", str(out)]
+    env = dict(os.environ, GEOSERVICE_INSTANCE_PATH=str(settings.instance_path),
+               GEOSERVICE_DATA_DIR=str(settings.data_dir), GEOSERVICE_LAYERS_DIR=str(settings.layers_dir))
+    if kill == "from-outside":  # SIGKILL from outside as soon as the first file is committed
+        proc = subprocess.Popen([sys.executable, "-m", "geoservice.cli", *command], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not bulk.committed_files(out) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert proc.poll() is None, "the run finished before it could be killed; use a larger archive"
+        proc.kill()
+    else:  # the 10th partition (the second file) or the 3rd manifest, half written
+        suffix, nth = (".parquet", 10) if kill == "mid-partition" else (".json", 3)
+        proc = subprocess.Popen([sys.executable, "-c", KILL_AT_A_WRITE, suffix, str(nth), *command], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err
+
+    committed_rows = _whole_and_committed(out)
+    assert len(bulk.committed_files(out)) < len(written), "the kill came before the run ended"
+    if kill != "from-outside":
+        assert list(out.rglob(bulk.TEMP_PREFIX + "*")), "the kill left its half-written temporary file"
+    assert parquet_counts(out, 9).sum() == committed_rows, "readers see the committed files only"
+
+    report = bulk_ingest(loaded_store, archive, out, settings=settings)
+    assert not list(out.rglob(bulk.TEMP_PREFIX + "*"))
+    assert {f.status for f in report.files} <= {"loaded", "skipped"} and "loaded" in {f.status for f in report.files}
+    on_disk = sorted(p.relative_to(out) for p in out.rglob("*.parquet"))
+    assert on_disk == sorted(p.relative_to(out) for p in committed_partitions(out)), "no uncommitted file is left"
+
+    reference = bulk_ingest(loaded_store, archive, clean, settings=settings)
+    assert {f.status for f in reference.files} == {"loaded"}
+    for res in (9, 10):  # the completed archive equals a clean run's, partition for partition
+        pd.testing.assert_series_equal(parquet_counts(out, res, by_month=True),
+                                       parquet_counts(clean, res, by_month=True))
+    assert on_disk == sorted(p.relative_to(clean) for p in committed_partitions(clean))
+    for relative in on_disk:
+        assert pq.read_table(out / relative).equals(pq.read_table(clean / relative)), relative
+    assert bulk.committed_files(out) == bulk.committed_files(clean)
+    for sha256 in bulk.committed_files(out):  # one batch record per file, however often it was started
+        assert len(loaded_store.batch_ids_for_source("incidents", sha256, bulk.BULK_FORMAT)) == 1
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_one_writes(loaded_store, settings, tmp_path, year):
+    """It would delete the running one's files in progress as leftovers of a killed run."""
+    import fcntl
+
+    from geoservice.errors import InputFileError
+
+    archive, out = tmp_path / "archive", tmp_path / "parquet"
+    write_archive(archive, year, rows_per_file=20)
+    out.mkdir()
+    with open(out / bulk.LOCK_FILE, "a") as running:  # as a run in another process holds it
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InputFileError, match="another bulk-ingest is writing to this folder"):
+            bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
+    assert not committed_partitions(out)
+    report = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)  # released: it runs
+    assert {f.status for f in report.files} == {"loaded"}
+    assert len(geopandas.read_parquet(out)) == report.total("accepted"), "readers skip the lock file"
