@@ -609,7 +609,7 @@ class Store(AccountQueries, AuditQueries, BatchQueries, CellCountQueries, Erasur
                 *self._filters(table, equals=equals, present=[cell, time_field], time_field=time_field, start=start,
                                end=end))
             with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
+                rows = list(map(tuple, conn.execute(query).all()))
             frame = pd.DataFrame(rows, columns=["cell", "month"]).assign(n=1)
         months = pd.to_datetime(frame["month"].astype(str)).dt.to_period("M").dt.to_timestamp()
         cube = (frame.assign(cell=frame["cell"].astype("int64"), month=months, n=frame["n"].astype("int64"))

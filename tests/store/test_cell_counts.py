@@ -28,14 +28,15 @@ def recount(store: Store, layer: str) -> pd.DataFrame:
     cells = [cell_column(loc.name, res) for loc in spec.locations for res in store.resolutions]
     table = store.layer_tables[layer]
     with store.engine.connect() as conn:  # as objects: a column of cells with gaps would become float
-        rows = pd.DataFrame(conn.execute(select(*[table.c[name] for name in (*cells, *counts.time_fields, *counts.by)]))
-                            .all(), columns=[*cells, *counts.time_fields, *counts.by], dtype=object)
+        rows = pd.DataFrame(list(map(tuple, conn.execute(select(*[table.c[name] for name in
+                                                                  (*cells, *counts.time_fields, *counts.by)])))),
+                            columns=[*cells, *counts.time_fields, *counts.by], dtype=object)
     parts = []
     for loc in spec.locations:
         for res in store.resolutions:
             for time_field in counts.time_fields or ("",):
-                months = [NO_MONTH if pd.isna(v) else f"{pd.Timestamp(v):%Y-%m}-01"
-                          for v in (rows[time_field] if time_field else [None] * len(rows))]
+                months = (pd.to_datetime(rows[time_field]).dt.strftime("%Y-%m-01").fillna(NO_MONTH) if time_field
+                          else NO_MONTH)
                 part = pd.DataFrame({"location": loc.name, "res": res, "time_field": time_field, "month": months,
                                      **{name: rows[name].fillna("").astype(str) for name in counts.by},
                                      "cell": rows[cell_column(loc.name, res)]})
