@@ -516,7 +516,7 @@ def _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, idx
                 dtype=object)
     with store.bulk_load(conn, spec.name, idx.size):
         store.insert_columns(conn, spec.name, data, step, constants={"batch_id": batch_id})
-    store.add_batch_counts(conn, spec.name, batch_id)  # the cell counts products read, in the same transaction
+    store.add_column_counts(conn, spec.name, data)  # the cell counts products read, in the same transaction
     if spec.geometry:
         store.fill_polygons(conn, spec.name, batch_id)
 

@@ -114,13 +114,13 @@ def test_counts_equal_the_rows_after_ingest_reingest_and_a_batch_that_fails(load
         ingest_file(store, "incidents", second, settings=settings, progress=failing_progress)
     pd.testing.assert_frame_equal(assert_counts_match_rows(store, "incidents"), held)
 
-    counted = store.add_batch_counts
+    counted = store.add_column_counts
 
-    def crash_after_counting(conn, layer, batch_id):
-        counted(conn, layer, batch_id)
+    def crash_after_counting(conn, layer, data):
+        counted(conn, layer, data)
         raise KeyboardInterrupt  # Ctrl-C once the counts too are written
 
-    monkeypatch.setattr(store, "add_batch_counts", crash_after_counting)
+    monkeypatch.setattr(store, "add_column_counts", crash_after_counting)
     with pytest.raises(KeyboardInterrupt):
         ingest_file(store, "incidents", second, settings=settings)
     pd.testing.assert_frame_equal(assert_counts_match_rows(store, "incidents"), held)
