@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from itertools import repeat
 
 import numpy as np
 
@@ -53,16 +54,14 @@ class CellCountQueries:
         counts = self.counts_table(layer)
         if counts is None:
             return
-        frame = column_counts(self.specs[layer], self.resolutions, data)
-        if frame.empty:
+        rows = column_counts(self.specs[layer], self.resolutions, data, months_as_dates=self.is_postgres)
+        if not rows:
             return
         names = [c.name for c in counts.c]
-        frame = frame.sort_values(names[:-1], ignore_index=True)  # in the index's order: inserts append, not scatter
         key = ", ".join(f'"{c.name}"' for c in counts.c if c.name != "n")
         columns = ", ".join(f'"{name}"' for name in names)
         if self.is_postgres:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": counts.name})
-            rows = _rows(frame.assign(month=[date.fromisoformat(m) for m in frame["month"].tolist()]), names)
             conn.exec_driver_sql(f'CREATE TEMP TABLE incoming_counts (LIKE "{counts.name}") ON COMMIT DROP')
             with conn.connection.driver_connection.cursor() as cursor:
                 with cursor.copy(f"COPY incoming_counts ({columns}) FROM STDIN") as copy:
@@ -74,7 +73,7 @@ class CellCountQueries:
         else:
             conn.exec_driver_sql(f'INSERT INTO "{counts.name}" ({columns}) VALUES ({", ".join("?" * len(names))}) '
                                  f"ON CONFLICT ({key}) DO UPDATE SET n = n + excluded.n",
-                                 _rows(frame, names))
+                                 rows)
 
     def subtract_counts(self, conn, layer: str, condition) -> None:
         """Take the rows of ``layer`` matching ``condition`` out of its counts; call it just before deleting them,
@@ -202,48 +201,44 @@ class CellCountQueries:
         return counts, conditions
 
 
-def _rows(frame, names) -> list[tuple]:
-    """The rows of ``frame``'s ``names`` columns as tuples of Python values (iterating pandas' Arrow-backed text
-    row by row is slow)."""
-    return list(zip(*(frame[name].tolist() for name in names)))
-
-
-def column_counts(spec, resolutions, data: dict[str, np.ndarray]):
-    """The counts rows given column by column add (a DataFrame with the count table's columns): per location,
-    resolution and counted time field, the rows per month, ``by`` values and cell. Cells are int64 (0 for none),
-    times datetime64 (UTC; NaT for none), ``by`` fields text (None for none), as ``insert_columns`` takes them."""
+def column_counts(spec, resolutions, data: dict[str, np.ndarray], *, months_as_dates: bool = False) -> list[tuple]:
+    """The count rows that rows given column by column add: tuples in the count table's column order (location,
+    res, time field, month, ``by`` values, cell, n), sorted by its key, so an upsert walks its index in order.
+    Cells are int64 (0 for none), times datetime64 (UTC; NaT for none), ``by`` fields text (None for none), as
+    ``insert_columns`` takes them. Months are 'YYYY-MM-DD' text, or dates with ``months_as_dates``."""
     import pandas as pd
 
-    by = {}
-    for name in spec.counts.by:  # text codes, so the grouping below is over integers
-        values = pd.Series(np.asarray(data[name], dtype=object))
-        by[name] = pd.factorize(values.where(values.notna(), "").astype(str))
+    length = len(next(iter(data.values()))) if data else 0
+    by = []
+    for name in spec.counts.by:  # integer codes in the order of the texts, so grouping and sorting stay numeric
+        values = pd.Series(np.asarray(data[name], dtype=object), dtype=object)
+        codes, uniques = pd.factorize(values.where(values.notna(), "").astype(str).to_numpy(dtype=object), sort=True)
+        by.append((codes, np.asarray(uniques, dtype=object)))
     months = {}
-    for field in spec.counts.time_fields or ("",):
-        month = np.asarray(data[field]).astype("datetime64[M]") if field else np.full(len(next(iter(data.values()))),
-                                                                                         np.datetime64("NaT", "M"))
-        codes, uniques = pd.factorize(month.astype("int64"))
-        text_ = np.where(np.isnat(uniques.astype("datetime64[M]")), NO_MONTH,
-                         np.datetime_as_string(uniques.astype("datetime64[M]"), unit="D"))
-        months[field] = codes, text_
-    parts = []
-    for loc in spec.locations:
-        for res in resolutions:
-            cells = np.asarray(data[cell_column(loc.name, res)])
+    for field in sorted(spec.counts.time_fields) or [""]:
+        month = np.asarray(data[field]).astype("datetime64[M]") if field else np.full(length, np.datetime64("NaT", "M"))
+        codes, uniques = pd.factorize(month.astype("int64"), sort=True)  # NaT is the smallest: NO_MONTH comes first
+        uniques = uniques.astype("datetime64[M]")
+        texts = np.where(np.isnat(uniques), NO_MONTH, np.datetime_as_string(uniques, unit="D")).astype(object)
+        months[field] = codes, (np.array([date.fromisoformat(t) for t in texts], dtype=object) if months_as_dates
+                                else texts)
+    rows: list[tuple] = []
+    for loc in sorted(loc.name for loc in spec.locations):
+        for res in sorted(resolutions):
+            cells = np.asarray(data[cell_column(loc, res)])
             cells = np.where(pd.isna(cells), 0, cells).astype("int64") if cells.dtype == object else \
                 cells.astype("int64")
             held = cells != 0
-            for field, (codes, text_) in months.items():
-                keys = pd.DataFrame({"month": codes[held], **{name: c[held] for name, (c, _) in by.items()},
-                                     "cell": cells[held]})
-                grouped = keys.groupby(list(keys.columns), sort=False).size().reset_index(name="n")
-                grouped["month"] = text_[grouped["month"].to_numpy()]
-                for name, (_, values) in by.items():
-                    grouped[name] = np.asarray(values, dtype=object)[grouped[name].to_numpy()]
-                parts.append(grouped.assign(location=loc.name, res=res, time_field=field))
-    if not parts:
-        return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True).astype({"cell": "int64", "n": "int64"})
+            for field, (month_codes, month_values) in months.items():
+                keys = [month_codes[held], *[codes[held] for codes, _ in by], cells[held]]
+                grouped = pd.DataFrame({str(i): k for i, k in enumerate(keys)}).groupby(
+                    [str(i) for i in range(len(keys))], sort=True).size()
+                levels = [grouped.index.get_level_values(i).to_numpy() for i in range(len(keys))]
+                columns = [month_values[levels[0]].tolist(),
+                           *[values[level].tolist() for (_, values), level in zip(by, levels[1:-1])],
+                           levels[-1].tolist(), grouped.to_numpy().tolist()]
+                rows += zip(repeat(loc), repeat(res), repeat(field), *columns)
+    return rows
 
 
 def _month_start(value) -> bool:
