@@ -65,5 +65,9 @@ def test_a_police_uk_month_loads_and_reloads_on_each_database(loaded_store, sett
     frame = loaded_store.read_layer("incidents", ["month", "location_cell_9", "location_borough"])
     assert frame.location_cell_9.notna().all() and (frame.location_borough == "E09000024").sum() > 1_000
     assert {str(m)[:7] for m in frame.month} == {"2018-06"}
+    counts = assert_counts_match_rows(loaded_store, "incidents")
+    assert_answers_match_rows(loaded_store, "incidents", "location_cell_9", "month", [("2018-06-01", "2018-07-01")],
+                              ({}, {"crime_type": "Anti-social behaviour"}))
     second = ingest_file(loaded_store, "incidents", month, settings=settings)
     assert (second.accepted, second.rejected, second.duplicate) == (0, 0, first.rows_in)
+    pd.testing.assert_frame_equal(loaded_store.read_cell_counts("incidents"), counts)
