@@ -31,13 +31,16 @@ UNSCOPED = "unscoped"
 #: The layer a ``people`` scope rule looks people up in.
 PEOPLE_LAYER = "people"
 LAYER_KEYS = ("name", "title", "description", "sensitivity", "key", "mutable", "time_fields", "retention", "checks",
-              "geometry", "fields", "locations", "formats", "scope")
+              "geometry", "fields", "locations", "formats", "scope", "counts")
 FIELD_KEYS = ("name", "type", "required", "allowed", "min", "max", "formats", "derive", "future_allowed", "area",
               "description")
 DERIVE_KEYS = ("from", "prefix")
 RETENTION_KEYS = ("years", "from")
 FORMAT_KEYS = ("columns", "constants", "description")
 CHECK_KEYS = ("rule", "field", "reference")
+COUNTS_KEYS = ("by", "time_fields")
+#: Columns of a layer's cell-count table (``store/tables.py``) that a ``counts.by`` field may not be called.
+COUNTS_COLUMNS = ("location", "res", "cell", "time_field", "month", "n")
 #: A location's keys that name input columns (of a plain CSV, or of a format's mapped columns).
 LOCATION_COLUMNS = ("lat", "lng", "easting", "northing", "postcode", "claimed_borough", "claimed_borough_name")
 
@@ -111,6 +114,18 @@ class CheckSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class CountsSpec:
+    """What the store keeps counted for a layer with locations, so products read small counts instead of rows.
+
+    Rows are counted per stored cell of each location (every stored resolution), per calendar month of each of
+    ``time_fields`` and per value of each ``by`` field (text fields products filter on, such as a crime type).
+    """
+
+    by: tuple[str, ...] = ()
+    time_fields: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class ScopeSpec:
     """How a row's borough is decided when the uploader may see only some boroughs.
 
@@ -148,6 +163,7 @@ class LayerSpec:
     formats: dict[str, FormatSpec] = dataclasses.field(default_factory=dict)
     checks: tuple[CheckSpec, ...] = ()
     scope: ScopeSpec = ScopeSpec(UNSCOPED)
+    counts: CountsSpec | None = None  # every layer with locations has them; None for the others
     path: Path | None = None
 
     @property
@@ -453,6 +469,46 @@ def _scope_from_toml(value: object, fields: dict[str, FieldSpec] | None, locatio
     return None
 
 
+def _counts_from_toml(value: object, fields: dict[str, FieldSpec] | None, unsure: set[str],
+                      time_fields: tuple[str, ...] | None, has_locations: bool, where: str,
+                      problems: list[str]) -> CountsSpec | None:
+    """The layer's ``counts`` (what the store keeps counted per cell and month); by default, for a layer with
+    locations, every time field and no ``by`` field. None for a layer without locations, or when it has problems
+    (``fields`` or ``time_fields`` is None when they are too broken to check it against)."""
+    example = 'counts = { by = ["crime_type"], time_fields = ["month"] }'
+    if value is None:
+        return CountsSpec((), time_fields or ()) if has_locations else None
+    if not isinstance(value, dict):
+        problems.append(f"{where}: counts must be a table, got {value!r}; e.g. {example}")
+        return None
+    if not has_locations:
+        problems.append(f"{where}: counts are kept per cell of a location, and this layer has no [[locations]]")
+        return None
+    _unknown_keys(value, COUNTS_KEYS, f"{where} counts", problems)
+    by = _get(value, "by", "a list of strings", f"{where} counts", problems, [])
+    chosen = _get(value, "time_fields", "a list of strings", f"{where} counts", problems, None)
+    if by is None or (chosen is None and "time_fields" in value):
+        return None
+    before = len(problems)
+    _duplicates(by, "counts.by names", where, problems)
+    for name in by:
+        if name in COUNTS_COLUMNS:
+            problems.append(f"{where}: counts.by cannot name {name!r}, a column of the count table itself")
+        elif fields is not None and name not in fields:
+            problems.append(f"{where}: counts.by names {name!r}, which is not a field{_did_you_mean(name, fields)}")
+        elif fields is not None and name not in unsure and fields[name].type != "text":
+            problems.append(f"{where}: counts.by groups by text fields, but {name!r} is a {fields[name].type} field")
+    if chosen is not None:
+        _duplicates(chosen, "counts.time_fields names", where, problems)
+        for name in chosen:
+            if time_fields is not None and name not in time_fields:
+                problems.append(f"{where}: counts.time_fields names {name!r}, which is not one of the time_fields "
+                                f"{list(time_fields)}{_did_you_mean(name, time_fields)}")
+    if len(problems) > before or fields is None or time_fields is None:
+        return None
+    return CountsSpec(tuple(by), tuple(chosen) if chosen is not None else time_fields)
+
+
 def _check_layer(path: Path, problems: list[str]) -> LayerSpec | None:
     """The spec in ``path``, or None when it has problems: each is added to ``problems``, prefixed with its place.
 
@@ -570,6 +626,10 @@ def _check_layer(path: Path, problems: list[str]) -> LayerSpec | None:
     if "scope" in doc or "scope" not in misspelt:  # a misspelt scope is reported already
         scope = _scope_from_toml(doc.get("scope"), by_name if complete else None,
                                  tuple(locations) if locations_known else None, unsure, where, problems)
+    counts = None
+    if "counts" in doc or "counts" not in misspelt:
+        counts = _counts_from_toml(doc.get("counts"), by_name if complete else None, unsure, groups["time_fields"],
+                                   bool(loc_items), where, problems)
     if len(problems) > before or scope is None:
         return None
     return LayerSpec(
@@ -588,6 +648,7 @@ def _check_layer(path: Path, problems: list[str]) -> LayerSpec | None:
         formats=formats,
         checks=tuple(checks),
         scope=scope,
+        counts=counts,
         path=path,
     )
 

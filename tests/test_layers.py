@@ -7,7 +7,8 @@ import tomllib
 import pytest
 
 from geoservice.errors import LayerSpecError, UnknownLayerError
-from geoservice.layers import CheckSpec, FieldSpec, FormatSpec, LocationSpec, get_layer, layer_from_toml
+from geoservice.layers import (CheckSpec, CountsSpec, FieldSpec, FormatSpec, LocationSpec, get_layer,
+                               layer_from_toml)
 
 EXPECTED = {"incidents", "missing_episodes", "survey_responses", "outreach_sessions", "places", "people",
             "associations", "boundaries", "mace_actions", "risk_assessments", "safeguarding_referrals",
@@ -70,6 +71,9 @@ def test_every_located_layer_can_use_each_way_of_locating(specs):
 
 
 BASE = 'name = "x"\nsensitivity = "person"\nretention = {years = 1}\n'
+#: Fields a (text) and t (a date) and a located point: what a layer's counts may name.
+LOCATED = ('[[fields]]\nname = "a"\n[[fields]]\nname = "t"\ntype = "date"\n'
+           '[[locations]]\nname = "here"\nlat = "lat"\nlng = "lng"\n')
 
 
 @pytest.mark.parametrize("text, message", [
@@ -124,6 +128,16 @@ BASE = 'name = "x"\nsensitivity = "person"\nretention = {years = 1}\n'
     (BASE + 'scope = "unscoped"\n[[fields]]\ntype = "date"\n', "x.toml field #1: missing required key 'name'"),
     (BASE + 'scope = "unscoped"\nfields = ["a"]\n', r"x.toml field #1: must be a table \(\[\[fields\]\]\), got 'a'"),
     (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\nallowed = []\n', "allowed must list at least one value"),
+    (BASE + 'time_fields = ["t"]\ncounts = { by = ["b"] }\n' + LOCATED, r"counts.by names 'b', which is not a field"),
+    (BASE + 'time_fields = ["t"]\ncounts = { by = ["t"] }\n' + LOCATED, "counts.by groups by text fields, but 't'"),
+    (BASE + 'time_fields = ["t"]\ncounts = { by = ["a", "a"] }\n' + LOCATED, "counts.by names must be unique"),
+    (BASE + 'time_fields = ["t"]\ncounts = { time_fields = ["a"] }\n' + LOCATED,
+     r"counts.time_fields names 'a', which is not one of the time_fields \['t'\]"),
+    (BASE + 'time_fields = ["t"]\ncounts = { bye = ["a"] }\n' + LOCATED,
+     r"x.toml counts: unknown key 'bye' \(did you mean 'by'\?\)"),
+    (BASE + 'time_fields = ["t"]\ncounts = ["a"]\n' + LOCATED, "counts must be a table"),
+    (BASE + 'scope = "unscoped"\ncounts = { by = ["a"] }\n[[fields]]\nname = "a"\n',
+     "counts are kept per cell of a location, and this layer has no"),
     (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\nmin = 1\n', "min and max apply to integer and number"),
     (BASE + 'scope = "unscoped"\n[[fields]]\nname = "a"\ntype = "number"\nmin = 2\nmax = 1\n',
      "field 'a': min 2 is above max 1"),
@@ -321,3 +335,7 @@ def test_the_real_specs_load_as_written(specs):
         assert spec.formats == {name: FormatSpec(name, f["columns"], f.get("constants", {}), f.get("description", ""))
                                 for name, f in doc.get("formats", {}).items()}
         assert spec.checks == tuple(CheckSpec(**check) for check in doc.get("checks", ()))
+        counts = doc.get("counts", {})
+        assert spec.counts == (CountsSpec(tuple(counts.get("by", ())), tuple(counts.get("time_fields",
+                                                                                      spec.time_fields)))
+                               if spec.locations else None)

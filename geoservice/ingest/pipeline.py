@@ -1,9 +1,10 @@
 """Ingest one file into one layer as one atomic batch.
 
 read → validate fields → locate (point, borough, ward) → H3-index → identify → reconcile with the store → write.
-Everything a batch writes (its ``batches`` row, accepted rows, quarantined rows) is written in one transaction:
-an error or Ctrl-C leaves nothing behind. Every input row ends in exactly one of accepted, rejected (kept in
-quarantine with its reasons) or duplicate (already held), so ``rows_in = accepted + rejected + duplicate``.
+Everything a batch writes (its ``batches`` row, accepted rows and their cell counts, quarantined rows) is written
+in one transaction: an error or Ctrl-C leaves nothing behind. Every input row ends in exactly one of accepted,
+rejected (kept in quarantine with its reasons) or duplicate (already held), so
+``rows_in = accepted + rejected + duplicate``.
 
 Identity: a row whose key fields (the spec's ``key``) are all filled is identified by them; otherwise by a
 hash of its content plus its occurrence number among identical rows of the file, so genuinely repeated rows
@@ -515,6 +516,7 @@ def _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, idx
                 dtype=object)
     with store.bulk_load(conn, spec.name, idx.size):
         store.insert_columns(conn, spec.name, data, step, constants={"batch_id": batch_id})
+    store.add_column_counts(conn, spec.name, data)  # the cell counts products read, in the same transaction
     if spec.geometry:
         store.fill_polygons(conn, spec.name, batch_id)
 

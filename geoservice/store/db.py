@@ -25,10 +25,11 @@ from ..layers import LayerSpec, load_layer_specs
 from .accounts import AccountQueries
 from .audit_log import AuditQueries
 from .batches import BatchQueries
+from .cell_counts import NO_MONTH_DATE, CellCountQueries
 from .erasure import ErasureQueries
 from .group_ids import GroupIdQueries
 from .risk_bands import RiskBandQueries
-from .tables import build_metadata
+from .tables import build_metadata, counts_table_name
 
 
 def _sqlite_connect(dbapi_connection, _record):
@@ -98,7 +99,8 @@ APPEND_ONLY_SQL = {
 }
 
 
-class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQueries, RiskBandQueries):
+class Store(AccountQueries, AuditQueries, BatchQueries, CellCountQueries, ErasureQueries, GroupIdQueries,
+            RiskBandQueries):
     """Tables and queries over one database.
 
     Parameters
@@ -131,12 +133,14 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQ
 
     # set-up ---------------------------------------------------------------------------------------------------
     def init(self) -> None:
-        """Create what is missing (PostGIS extension, tables); refuse a schema that no longer fits the specs."""
+        """Create what is missing (PostGIS extension, tables); refuse a schema that no longer fits the specs; count
+        the rows of the layers whose cell counts are new or were built for another spec (``store/cell_counts.py``)."""
         if self.is_postgres:
             self._ensure_postgis()
         self.metadata.create_all(self.engine)
         self._ensure_append_only()
         self._check_schema()
+        self.build_counts()
 
     def _ensure_append_only(self) -> None:
         """Triggers that refuse UPDATE and DELETE on the audit log (``privacy/audit.py``)."""
@@ -156,11 +160,13 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQ
             ) from None
 
     def _missing_columns(self) -> list:
-        """The columns the specs declare that the database's tables lack (a spec grew since it was created)."""
+        """The columns the specs declare that the database's tables lack (a spec grew since it was created). Cell-count
+        tables are left out: ``build_counts`` makes them afresh when their spec changes."""
         inspector = inspect(self.engine)
+        counted = {counts_table_name(name) for name, spec in self.specs.items() if spec.counts is not None}
         missing = []
         for table in self.metadata.sorted_tables:
-            if not inspector.has_table(table.name):
+            if table.name in counted or not inspector.has_table(table.name):
                 continue
             have = {c["name"] for c in inspector.get_columns(table.name)}
             missing += [c for c in table.columns if c.name not in have]
@@ -180,8 +186,8 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQ
 
     def upgrade(self) -> list[str]:
         """Add the optional columns (and their indexes) that grown layer specs declare and the database lacks,
-        keeping every row (their values stay empty); a missing required column needs a rebuild. Returns the
-        columns added, as ``table.column``."""
+        keeping every row (their values stay empty), and count the rows into new or outdated cell-count tables; a
+        missing required column needs a rebuild. Returns the columns added, as ``table.column``."""
         from sqlalchemy.schema import CreateIndex
 
         self.metadata.create_all(self.engine)  # new tables
@@ -544,9 +550,21 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQ
                       equals=None, sum_field: str | None = None, distinct_field: str | None = None):
         """Per cell of the ``cell`` column (a pandas Series indexed by int64 cell): how many rows, or the sum of
         ``sum_field``, or how many distinct values of ``distinct_field``, among rows dated in [start, end) of
-        ``time_field`` whose columns equal ``equals``. One GROUP BY; cells with none are absent."""
+        ``time_field`` whose columns equal ``equals``. One GROUP BY; cells with none are absent.
+
+        A plain count over whole months, filtered only on counted fields, is read from the layer's cell counts
+        (``store/cell_counts.py``); anything else from the rows. Both give the same answer."""
         import pandas as pd
 
+        plan = None if sum_field is not None or distinct_field is not None else \
+            self._counts_plan(layer, cell, time_field, start, end, equals)
+        if plan is not None:
+            counts, conditions = plan
+            query = select(counts.c.cell, func.sum(counts.c.n)).where(*conditions).group_by(counts.c.cell)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            return pd.Series([int(v) for _, v in rows], index=pd.Index([int(c) for c, _ in rows], dtype="int64",
+                                                                      name="cell"), dtype="int64")
         table = self.layer_tables[layer]
         column = table.c[cell]
         if sum_field is not None:
@@ -564,3 +582,40 @@ class Store(AccountQueries, AuditQueries, BatchQueries, ErasureQueries, GroupIdQ
         return pd.Series([int(round(float(v))) for _, v in rows], index=pd.Index([int(c) for c, _ in rows],
                                                                                 dtype="int64", name="cell"),
                          dtype="int64")
+
+    def count_by_cell_month(self, layer: str, cell: str, *, time_field: str | None = None, start=None, end=None,
+                            equals=None):
+        """How many rows per cell of the ``cell`` column and calendar month of ``time_field`` (default: the layer's
+        first time field), among rows dated in [start, end) whose columns equal ``equals``: a pandas int64 Series
+        indexed by (``cell`` int64, ``month`` Timestamp of the month's first day), sorted; pairs with none, and rows
+        with no time, are absent. One query: from the cell counts when they can answer (see ``count_by_cell``),
+        else from the rows."""
+        import pandas as pd
+
+        spec = self.specs[layer]
+        time_field = time_field or (spec.time_fields[0] if spec.time_fields else None)
+        if time_field is None:
+            raise ValueError(f"layer {layer!r} has no time field to count months of")
+        plan = self._counts_plan(layer, cell, time_field, start, end, equals)
+        if plan is not None:
+            counts, conditions = plan
+            query = (select(counts.c.cell, counts.c.month, func.sum(counts.c.n))
+                     .where(*conditions, counts.c.month != NO_MONTH_DATE).group_by(counts.c.cell, counts.c.month))
+            with self.engine.connect() as conn:
+                rows = [(cell_, month, int(n)) for cell_, month, n in conn.execute(query).all()]
+            frame = pd.DataFrame(rows, columns=["cell", "month", "n"])
+        else:
+            table = self.layer_tables[layer]
+            query = select(table.c[cell], table.c[time_field]).where(
+                *self._filters(table, equals=equals, present=[cell, time_field], time_field=time_field, start=start,
+                               end=end))
+            with self.engine.connect() as conn:
+                rows = list(map(tuple, conn.execute(query).all()))
+            frame = pd.DataFrame(rows, columns=["cell", "month"]).assign(n=1)
+        months = pd.to_datetime(frame["month"].astype(str)).dt.to_period("M").dt.to_timestamp()
+        cube = (frame.assign(cell=frame["cell"].astype("int64"), month=months, n=frame["n"].astype("int64"))
+                .groupby(["cell", "month"])["n"].sum())
+        if cube.empty:
+            cube = pd.Series([], index=pd.MultiIndex.from_arrays([pd.Index([], dtype="int64"),
+                                                                  pd.DatetimeIndex([])], names=["cell", "month"]))
+        return cube.astype("int64").rename(None)

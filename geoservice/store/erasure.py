@@ -11,7 +11,8 @@ IN_CHUNK = 500
 
 
 class ErasureQueries:
-    """Mixed into ``Store``: ``self.layer_tables``, ``self.quarantine`` and ``self.batches`` come from it."""
+    """Mixed into ``Store``: ``self.layer_tables``, ``self.quarantine``, ``self.batches`` and the cell counts'
+    ``subtract_counts`` come from it."""
 
     def keys_past_review(self, conn, layer: str, key: str, today: date) -> list:
         """The ``key`` values of the rows of ``layer`` whose review date is before ``today``."""
@@ -28,6 +29,7 @@ class ErasureQueries:
                 condition = or_(condition, table.c[column].in_(values[start:start + IN_CHUNK]))
         count = conn.execute(select(func.count()).select_from(table).where(condition)).scalar()
         if count:
+            self.subtract_counts(conn, layer, condition)  # the cell counts lose exactly what the table loses
             conn.execute(delete(table).where(condition))
         return count
 

@@ -2,6 +2,8 @@
 
 Every layer gets ``layer_<name>`` with its typed fields plus system columns (record identity, batch, row,
 retention date) and, per location, the point, how it was located, its borough and ward and its H3 cells.
+A layer with locations also gets ``cell_counts_<name>``: its rows counted per cell, month and grouping field
+(``store/cell_counts.py``), kept by ingest and retention in the transactions that change the rows.
 On PostgreSQL each location also gets a PostGIS ``geometry(Point, 4326)`` column, and boundaries a
 ``geometry(MultiPolygon, 4326)``, so analysts can open the layers in QGIS.
 """
@@ -55,6 +57,14 @@ def geom_column(location: str) -> str:
 
 def location_columns(location: str, resolutions) -> list[str]:
     return [f"{location}_{s}" for s in LOCATION_SUFFIXES] + [cell_column(location, r) for r in resolutions]
+
+
+def counts_table_name(layer: str) -> str:
+    return f"cell_counts_{layer}"
+
+
+#: The month of a row whose time field is empty, in a cell-count table (a key holds no NULLs).
+NO_MONTH = "0001-01-01"
 
 
 def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -> tuple[MetaData, dict[str, Table]]:
@@ -163,6 +173,11 @@ def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -
         Column("seq", Integer, nullable=False),
         Column("hash", String(64), nullable=False),
     )
+    Table(  # what each cell-count table was built for: a change of spec or resolutions rebuilds it (Store.init)
+        "cell_counts_built", metadata,
+        Column("layer", String(64), primary_key=True),
+        Column("definition", Text, nullable=False, comment="JSON: locations, resolutions, time fields, by fields"),
+    )
     layer_tables = {}
     for spec in specs.values():
         columns = [
@@ -202,4 +217,26 @@ def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -
             if spec.geometry:
                 Index(f"ix_{spec.table_name}_geom", table.c["geom"], postgresql_using="gist")
         layer_tables[spec.name] = table
+        if spec.counts is not None:
+            _counts_table(metadata, spec)
     return metadata, layer_tables
+
+
+def _counts_table(metadata: MetaData, spec: LayerSpec) -> Table:
+    """``cell_counts_<layer>``: how many rows per stored cell (of each location and resolution), calendar month
+    (of each counted time field; ``NO_MONTH`` when empty, ``time_field`` "" for a layer without time fields) and
+    value of each ``by`` field ("" when empty). No key column is ever NULL, so the upsert's key always matches."""
+    by = [Column(name, Text, nullable=False) for name in spec.counts.by]
+    table = Table(
+        counts_table_name(spec.name), metadata,
+        Column("location", String(64), nullable=False),
+        Column("res", Integer, nullable=False),
+        Column("time_field", String(64), nullable=False),
+        Column("month", Date, nullable=False),
+        *by,
+        Column("cell", BigInteger, nullable=False),
+        Column("n", BigInteger, nullable=False),
+        comment=f"rows of layer_{spec.name} per cell, month and {', '.join(spec.counts.by) or 'nothing else'}",
+    )
+    Index(f"uq_{table.name}", *[c for c in table.c if c.name != "n"], unique=True)
+    return table

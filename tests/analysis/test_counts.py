@@ -6,7 +6,8 @@ import h3
 import pandas as pd
 import pytest
 
-from geoservice.analysis.counts import Component, concern_index, layer_counts, study_cells
+from geoservice.analysis.counts import (Component, concern_index, layer_counts, layer_cube, load_concern_index,
+                                        study_cells)
 from geoservice.analysis.hotspots import HotspotInputError
 from geoservice.ingest.pipeline import ingest_file
 from geoservice.synth.world import LAYER_FILES
@@ -58,6 +59,19 @@ def test_time_window_and_boroughs(world_store, world_dir):
     in_window = incidents[incidents.month.isin(["2025-03", "2025-04", "2025-05"])]
     pd.testing.assert_series_equal(spring, _expected(in_window, "latitude", "longitude", cells), check_names=False)
     assert len(cells) > len(study_cells(world_store, [MERTON], 9))
+
+
+def test_a_cube_of_months_in_one_query_equals_the_months_counted_one_by_one(world_store):
+    cells = study_cells(world_store, [MERTON], 9)
+    months = pd.period_range("2025-01", "2025-12", freq="M")
+    for c in load_concern_index():  # a month field, a datetime field and a filter
+        cube = layer_cube(world_store, c.layer, cells, res=9, location=c.location, time_field=c.time_field,
+                          filters=c.filter, start="2025-01-01", end="2026-01-01")
+        one_by_one = pd.concat([layer_counts(world_store, c.layer, cells, res=9, location=c.location,
+                                             time_field=c.time_field, filters=c.filter, start=m.start_time,
+                                             end=(m + 1).start_time).rename(m) for m in months], axis=1)
+        assert list(cube.columns) == list(months) and cube.to_numpy().sum() > 0, c.name
+        pd.testing.assert_frame_equal(cube, one_by_one, check_names=False)
 
 
 def test_res_10_and_a_custom_index(world_store):

@@ -10,6 +10,7 @@ import pytest
 from geoservice.ingest.pipeline import ingest_file
 
 from ..conftest import POLICE_UK, needs_data
+from ..store.test_cell_counts import assert_answers_match_rows, assert_counts_match_rows
 
 pytestmark = [needs_data(POLICE_UK.name), pytest.mark.slow]  # the whole file takes seconds
 
@@ -36,10 +37,18 @@ def test_police_uk_file_loads_and_reloads(loaded_store, settings):
     assert (frame.location_borough == "E09000024").sum() > 15_000
     assert frame.location_cell_9.notna().all() and frame.location_ward.ne("").mean() > 0.99
     assert set(frame.location_borough_match) == {"inside", "nearest", "claimed"}
+    # the cell counts maps read equal the rows, and so do the answers read from them
+    counts = assert_counts_match_rows(loaded_store, "incidents")
+    assert_answers_match_rows(loaded_store, "incidents", "location_cell_9", "month",
+                              [(None, None), ("2017-07-01", "2018-07-01"), ("2017-10-01", "2018-01-01")],
+                              ({}, {"crime_type": "Anti-social behaviour"}))
+    assert_answers_match_rows(loaded_store, "incidents", "location_cell_10", "month", [("2018-01-01", "2018-04-01")],
+                              ({"crime_type": "Violence and sexual offences"},))
 
     second = ingest_file(loaded_store, "incidents", POLICE_UK, settings=settings)
     assert (second.rows_in, second.accepted, second.rejected, second.duplicate) == (116_319, 0, 0, 116_319)
     assert loaded_store.layer_counts()["incidents"] == first.accepted
+    pd.testing.assert_frame_equal(loaded_store.read_cell_counts("incidents"), counts)
 
 
 @pytest.mark.postgres
@@ -56,5 +65,9 @@ def test_a_police_uk_month_loads_and_reloads_on_each_database(loaded_store, sett
     frame = loaded_store.read_layer("incidents", ["month", "location_cell_9", "location_borough"])
     assert frame.location_cell_9.notna().all() and (frame.location_borough == "E09000024").sum() > 1_000
     assert {str(m)[:7] for m in frame.month} == {"2018-06"}
+    counts = assert_counts_match_rows(loaded_store, "incidents")
+    assert_answers_match_rows(loaded_store, "incidents", "location_cell_9", "month", [("2018-06-01", "2018-07-01")],
+                              ({}, {"crime_type": "Anti-social behaviour"}))
     second = ingest_file(loaded_store, "incidents", month, settings=settings)
     assert (second.accepted, second.rejected, second.duplicate) == (0, 0, first.rows_in)
+    pd.testing.assert_frame_equal(loaded_store.read_cell_counts("incidents"), counts)
