@@ -56,14 +56,17 @@ def layer_cube(store: Store, layer: str, cells: pd.Index, *, res: int, start, en
                time_field: str | None = None, filters: dict | None = None) -> pd.DataFrame:
     """Events of ``layer`` per cell of ``cells`` (rows, zeros included) and calendar month in [start, end) of
     ``time_field`` (columns, monthly Periods, months without data zeros), in one query (``Store.count_by_cell_month``)
-    rather than one per month: the cube ``emerging_hotspots`` takes, as ``parquet_cube`` reads it from Parquet."""
+    rather than one per month: the cube ``emerging_hotspots`` takes, as ``parquet_cube`` reads it from Parquet.
+    A window starting or ending mid-month clips its first or last month (``month_windows``), so the columns add up
+    to the window's ``layer_counts``."""
+    from .windows import month_windows
+
     location, time_field, filters = _checked(store, layer, location, time_field, filters)
     if time_field is None:
         raise HotspotInputError(f"layer {layer!r} has no time field to count months of")
     counts = store.count_by_cell_month(layer, cell_column(location, res), time_field=time_field, start=start,
                                        end=end, equals=filters)
-    start, end = _timestamp(start), _timestamp(end)
-    months = pd.period_range(start, end - pd.Timedelta(days=1), freq="M")
+    months = pd.PeriodIndex([label for label, _, _ in month_windows(start, end)], freq="M")  # the one definition
     cube = pd.Series(counts.to_numpy(), index=pd.MultiIndex.from_arrays(
         [counts.index.get_level_values("cell"), counts.index.get_level_values("month").to_period("M")],
         names=["cell", "month"])).unstack(fill_value=0) if len(counts) else pd.DataFrame()
@@ -89,23 +92,6 @@ def _checked(store: Store, layer: str, location, time_field, filters, *fields) -
         if extra is not None and extra not in spec.field_names:
             raise HotspotInputError(f"layer {layer!r} has no field {extra!r}")
     return location, time_field, filters
-
-
-def layer_cube(store: Store, layer: str, cells: pd.Index, *, res: int, start, end, location: str | None = None,
-               time_field: str | None = None, filters: dict | None = None) -> pd.DataFrame:
-    """Events of ``layer`` per cell of ``cells`` (rows, zeros included) and calendar month of ``[start, end)``
-    (columns labelled ``YYYY-MM``, oldest first, clipped to the window as ``month_windows`` cuts them); each
-    month's column is what ``layer_counts`` gives for that month, so the columns add up to the window's counts."""
-    from .windows import month_windows, months_with_data
-
-    spec = store.specs[layer]
-    field = time_field or (spec.time_fields[0] if spec.time_fields else None)
-    held = set(months_with_data(start, end, store.time_extent(layer, field) if field else (None, None)))
-    zeros = pd.Series(0, index=cells, dtype="int64")
-    columns = {label: layer_counts(store, layer, cells, res=res, location=location, time_field=time_field,
-                                   start=a, end=b, filters=filters) if pd.Period(label, freq="M") in held else zeros
-               for label, a, b in month_windows(start, end)}
-    return pd.DataFrame(columns, index=cells, dtype="int64")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,7 +133,7 @@ def monthly_concern(store: Store, *, res: int, boroughs, start, end, cells: pd.I
         raise HotspotInputError("the concern index has no components")
     cells = study_cells(store, boroughs, res) if cells is None else cells
     counts = {c.name: layer_cube(store, c.layer, cells, res=res, start=start, end=end, location=c.location,
-                                 time_field=c.time_field, filters=c.filter) for c in components}
+                                 time_field=c.time_field, filters=c.filter).rename(columns=str) for c in components}
     settings = {"res": res, "boroughs": list(boroughs), "start": str(start), "end": str(end),
                 "components": [dataclasses.asdict(c) for c in components]}
     return MonthlyConcern(components, counts, settings)
@@ -167,10 +153,11 @@ def parquet_cube(path, cells: pd.Index, *, res: int, start, end, location: str =
     """Incidents per cell of ``cells`` (rows, zeros included) and calendar month in [start, end) (columns, months
     without data zeros), read from a bulk-ingest GeoParquet folder: the cube ``emerging_hotspots`` takes."""
     from ..ingest.bulk import parquet_counts
+    from .windows import month_windows
 
     start, end = _timestamp(start), _timestamp(end)
     counts = parquet_counts(path, res, start, end, location=location, by_month=True)
-    months = pd.period_range(start, end - pd.Timedelta(days=1), freq="M")
+    months = pd.PeriodIndex([label for label, _, _ in month_windows(start, end)], freq="M")
     cube = pd.Series(counts.to_numpy(), index=pd.MultiIndex.from_arrays(
         [counts.index.get_level_values("cell"), counts.index.get_level_values("month").to_period("M")],
         names=["cell", "month"])).unstack(fill_value=0) if len(counts) else pd.DataFrame()
