@@ -1,0 +1,82 @@
+"""A batch records the boroughs it can change products of, and ``Store.data_version`` scoped to layers and
+boroughs changes only with the batches that touch them (issue 17): an upload for Lambeth leaves Merton's cached
+products standing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+
+from geoservice.ingest.pipeline import ingest_file
+from geoservice.store.batches import EVERY_BOROUGH
+from tests.ingest.helpers import IN_LAMBETH, IN_MERTON, LAMBETH, MERTON, NOW, PEOPLE, ingest_rows
+
+pytestmark = pytest.mark.postgres
+
+HAVERING = "E09000016"
+
+
+def _boroughs(store, batch_id):
+    with store.engine.connect() as conn:
+        return conn.execute(select(store.batches.c.boroughs).where(store.batches.c.batch_id == batch_id)).scalar()
+
+
+def _incidents(store, settings, write_csv, name, where, n=5):
+    rows = [f"{name}{i},2026-03,Robbery,{where[0]},{where[1]}," for i in range(n)]
+    path = write_csv(f"{name}.csv", ["crime_id,month,crime_type,latitude,longitude,borough_code", *rows])
+    return ingest_file(store, "incidents", path, settings=settings, now=NOW)
+
+
+def test_a_batch_keeps_the_boroughs_its_rows_were_located_in(loaded_store, settings, write_csv):
+    report = _incidents(loaded_store, settings, write_csv, "M", IN_MERTON)
+    assert _boroughs(loaded_store, report.batch_id) == f",{MERTON},"
+
+
+def test_a_point_near_the_border_touches_the_borough_whose_cell_holds_it(loaded_store, settings, write_csv):
+    """A point just inside Lambeth, in a cell whose centre may lie in a neighbour, touches every borough whose study
+    cells can count it, never fewer than the borough it lies in."""
+    report = _incidents(loaded_store, settings, write_csv, "B", ("51.4200", "-0.1300"), n=1)
+    touched = set(filter(None, _boroughs(loaded_store, report.batch_id).split(",")))
+    assert touched and touched <= {LAMBETH, MERTON, "E09000032", "E09000008"}
+
+
+def test_people_touch_their_home_borough_and_boundaries_every_borough(loaded_store, settings, write_csv):
+    report, _ = ingest_rows(loaded_store, settings, write_csv, "people", PEOPLE,
+                            [f"P1,child_at_risk,{LAMBETH},2026-01-05"])
+    assert _boroughs(loaded_store, report.batch_id) == f",{LAMBETH},"
+    boundaries = [b for b in loaded_store.list_batches("boundaries")]
+    assert boundaries and all(_boroughs(loaded_store, b["batch_id"]) == EVERY_BOROUGH for b in boundaries)
+
+
+def test_scoped_versions_change_only_with_the_batches_that_touch_them(loaded_store, settings, write_csv):
+    merton = lambda: loaded_store.data_version(layers={"incidents"}, boroughs={MERTON})  # noqa: E731
+    before_all, before_merton = loaded_store.data_version(), merton()
+    before_people = loaded_store.data_version(layers={"people"})
+    _incidents(loaded_store, settings, write_csv, "L", IN_LAMBETH)
+    assert merton() == before_merton, "a Lambeth upload leaves Merton's incident products standing"
+    assert loaded_store.data_version() != before_all, "with no arguments: every batch counts, as before"
+    assert loaded_store.data_version(layers={"people"}) == before_people
+    lambeth = loaded_store.data_version(layers={"incidents"}, boroughs={LAMBETH})
+    _incidents(loaded_store, settings, write_csv, "M", IN_MERTON)
+    assert merton() != before_merton
+    assert loaded_store.data_version(layers={"incidents"}, boroughs={LAMBETH}) == lambeth
+    assert loaded_store.data_version(layers={"incidents"}, boroughs={HAVERING}) == \
+        loaded_store.data_version(layers={"incidents"}, boroughs={HAVERING})
+
+
+def test_batches_from_before_the_column_touch_every_borough(loaded_store, settings, write_csv):
+    report = _incidents(loaded_store, settings, write_csv, "L", IN_LAMBETH)
+    havering = loaded_store.data_version(layers={"incidents"}, boroughs={HAVERING})
+    with loaded_store.engine.begin() as conn:
+        conn.execute(update(loaded_store.batches).where(loaded_store.batches.c.batch_id == report.batch_id)
+                     .values(boroughs=None))
+    assert loaded_store.data_version(layers={"incidents"}, boroughs={HAVERING}) != havering
+
+
+def test_an_erasure_changes_every_scoped_version(loaded_store, settings, write_csv):
+    from geoservice.privacy import audit
+
+    merton = loaded_store.data_version(layers={"incidents"}, boroughs={MERTON})
+    audit.record(loaded_store, username="admin", operation="erasure", objects=["layer:people"],
+                 justification="retention run")
+    assert loaded_store.data_version(layers={"incidents"}, boroughs={MERTON}) != merton
