@@ -2,10 +2,11 @@
 borough outlives uploads for another (``web/cache.py``).
 
 A row touches the borough its scope rule gives it (a borough field, a location's borough, or the boroughs of the
-people it names) and, for each of its locations, the borough it was located in and every borough whose study cells
-(cells whose centre lies in the borough, ``analysis/counts.study_cells``) hold it at a stored resolution: a point
-just over the border still counts in the neighbour's cell. A layer without boroughs (boundaries) touches every
-borough.
+people it names), the borough each of its locations lies in, and, at each stored resolution ``r``, every borough
+whose study cells at ``r`` (cells whose centre lies in the borough, ``analysis/counts.study_cells``) hold it,
+kept as ``code@r``: a point just over the border still counts in the neighbour's cell, but only for products
+counting at that resolution (a 1.2 km cell at 7 reaches much further over a border than a 170 m one at 9). A layer
+without boroughs (boundaries) touches every borough.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def touched_boroughs(store, spec: LayerSpec, typed: dict, columns: dict, rows: n
     if rule.unscoped and not spec.locations:
         return boroughs_text(None)
     codes: set[str] = set()
+    by_cell: set[str] = set()
     if rule.rule == "field":
         codes.update(str(v) for v in np.asarray(typed[rule.names[0]], dtype=object)[rows] if isinstance(v, str))
     elif rule.rule == "people":
@@ -47,5 +49,6 @@ def touched_boroughs(store, spec: LayerSpec, typed: dict, columns: dict, rows: n
             if cells.size:
                 lat_lng = centres(cells)
                 x, y = lnglat_to_bng(lat_lng[:, 1], lat_lng[:, 0])
-                codes |= areas.codes_near(np.asarray(x), np.asarray(y), "borough", CENTRE_TOLERANCE_M)
-    return boroughs_text(codes)
+                by_cell |= {f"{code}@{res}" for code in areas.codes_near(np.asarray(x), np.asarray(y), "borough",
+                                                                          CENTRE_TOLERANCE_M)}
+    return boroughs_text(codes | {token for token in by_cell if token.split("@")[0] not in codes})

@@ -64,10 +64,10 @@ def hotspot_layers(store, layer: str | None) -> set[str]:
     return {layer} if layer is not None else {c.layer for c in load_concern_index()} & set(store.specs)
 
 
-def hotspot_depends(read: set[str], borough: str) -> tuple[Depends, ...]:
-    """What a hot-spot answer depends on: its layers in its borough, and the boundaries and places that name its
-    areas, anywhere."""
-    return Depends.on(read, [borough]), Depends.on({"boundaries", "places"})
+def hotspot_depends(read: set[str], borough: str, res: int) -> tuple[Depends, ...]:
+    """What a hot-spot answer depends on: its layers in its borough at its resolution, and the boundaries and
+    places that name its areas, anywhere."""
+    return Depends.on(read, [borough], res), Depends.on({"boundaries", "places"})
 
 
 @bp.get("/api/hotspots")
@@ -90,7 +90,7 @@ def hotspots():
                 "areas": [plain(r) for r in areas[columns].to_dict(orient="records")] if len(areas) else []}
 
     answer = product_cache().get(("hotspots", borough, res, start, end, layer, time_extents(read)), build,
-                                 hotspot_depends(read, borough))
+                                 hotspot_depends(read, borough, res))
     if fmt == "geojson":  # each area as a MultiPolygon of its hexagons (lng, lat order)
         features = [{"type": "Feature",
                      "properties": {k: v for k, v in area.items() if k not in ("cells", "lat", "lng")},

@@ -32,18 +32,22 @@ NETWORK_LAYERS = frozenset({"people", "associations", "missing_episodes"})
 
 @dataclasses.dataclass(frozen=True)
 class Depends:
-    """What a product reads: ``layers`` (None: every layer) in ``boroughs`` (None: every borough's rows)."""
+    """What a product reads: ``layers`` (None: every layer) in ``boroughs`` (None: every borough's rows), counted
+    in cells of resolution ``res`` (None: any resolution, or not by cells)."""
 
     layers: frozenset | None = None
     boroughs: frozenset | None = None
+    res: int | None = None
 
     @classmethod
-    def on(cls, layers=None, boroughs=None) -> Depends:
-        return cls(None if layers is None else frozenset(layers), None if boroughs is None else frozenset(boroughs))
+    def on(cls, layers=None, boroughs=None, res: int | None = None) -> Depends:
+        return cls(None if layers is None else frozenset(layers), None if boroughs is None else frozenset(boroughs),
+                   res)
 
     def words(self) -> str:
         layers = "every layer" if self.layers is None else "+".join(sorted(self.layers))
-        return f"{layers} in {'every borough' if self.boroughs is None else '+'.join(sorted(self.boroughs))}"
+        where = "every borough" if self.boroughs is None else "+".join(sorted(self.boroughs))
+        return f"{layers} in {where}" + (f" at resolution {self.res}" if self.res is not None else "")
 
 
 #: A product that may read anything: every batch, erasure and alteration rebuilds it.
@@ -70,7 +74,7 @@ class ProductCache:
         """
         depends = (depends,) if isinstance(depends, Depends) else tuple(depends)
         store = get_store()
-        versions = tuple(store.data_version(d.layers, d.boroughs) for d in depends)
+        versions = tuple(store.data_version(d.layers, d.boroughs, d.res) for d in depends)
         full = (versions, key)
         while True:
             with self._lock:
@@ -107,7 +111,7 @@ class ProductCache:
     def has(self, key, depends=EVERYTHING) -> bool:
         """Whether the product for ``key`` is ready now (a page can then answer at once rather than show progress)."""
         depends = (depends,) if isinstance(depends, Depends) else tuple(depends)
-        versions = tuple(get_store().data_version(d.layers, d.boroughs) for d in depends)
+        versions = tuple(get_store().data_version(d.layers, d.boroughs, d.res) for d in depends)
         with self._lock:
             return (versions, key) in self._items
 

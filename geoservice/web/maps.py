@@ -63,12 +63,12 @@ def _request(name: str) -> tuple:
 
 
 def map_depends(spec, store, boroughs) -> tuple[Depends, ...]:
-    """What a map's cached copy depends on: the layers it counts, in its boroughs; the places and boundaries that
-    name its areas, anywhere; and, when it draws peer groups, the network, anywhere."""
+    """What a map's cached copy depends on: the layers it counts, in its boroughs at its resolution; the places and
+    boundaries that name its areas, anywhere; and, when it draws peer groups, the network, anywhere."""
     read = layers_read(spec, store)
     network = NETWORK_LAYERS if reads_network(spec) else frozenset()
     naming = {"places", "boundaries"} & read
-    depends = [Depends.on(read - naming - network, boroughs), Depends.on(naming)]
+    depends = [Depends.on(read - naming - network, boroughs, spec.resolution), Depends.on(naming)]
     return tuple(depends + ([Depends.on(network)] if network else []))
 
 

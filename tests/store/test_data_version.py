@@ -32,12 +32,35 @@ def test_a_batch_keeps_the_boroughs_its_rows_were_located_in(loaded_store, setti
     assert _boroughs(loaded_store, report.batch_id) == f",{MERTON},"
 
 
-def test_a_point_near_the_border_touches_the_borough_whose_cell_holds_it(loaded_store, settings, write_csv):
-    """A point just inside Lambeth, in a cell whose centre may lie in a neighbour, touches every borough whose study
-    cells can count it, never fewer than the borough it lies in."""
-    report = _incidents(loaded_store, settings, write_csv, "B", ("51.4200", "-0.1300"), n=1)
+def test_a_point_touches_the_boroughs_whose_cells_hold_it_at_each_resolution(loaded_store, settings, write_csv):
+    """A point in Lambeth near the Merton border touches Lambeth, and Merton only at the resolutions where the cell
+    holding it has its centre in Merton (the coarser the cell, the further it reaches)."""
+    from geoservice.cells import centre, point_to_cell
+    from geoservice.ingest.areas import AreaIndex
+    from geoservice.places import lnglat_to_bng
+
+    point = (51.4150, -0.1400)  # Streatham Vale, Lambeth, a few hundred metres from Merton
+    report = _incidents(loaded_store, settings, write_csv, "B", tuple(f"{v:.6f}" for v in point), n=1)
     touched = set(filter(None, _boroughs(loaded_store, report.batch_id).split(",")))
-    assert touched and touched <= {LAMBETH, MERTON, "E09000032", "E09000008"}
+    areas = AreaIndex(loaded_store.boundaries(("borough",)))
+    expected = {LAMBETH}
+    for res in loaded_store.resolutions:
+        lat, lng = centre(point_to_cell(*point, res))
+        x, y = lnglat_to_bng([lng], [lat])
+        expected |= {f"{code}@{res}" for code in areas.codes_near(x, y, "borough", 50.0) if code != LAMBETH}
+    assert touched == expected
+
+
+def test_a_batch_touching_a_borough_by_cells_at_one_resolution_leaves_the_others(loaded_store, settings,
+                                                                                   write_csv):
+    report = _incidents(loaded_store, settings, write_csv, "L", IN_LAMBETH)
+    at = {res: loaded_store.data_version(layers={"incidents"}, boroughs={MERTON}, res=res) for res in (7, 9, None)}
+    with loaded_store.engine.begin() as conn:
+        conn.execute(update(loaded_store.batches).where(loaded_store.batches.c.batch_id == report.batch_id)
+                     .values(boroughs=f",{LAMBETH},{MERTON}@7,"))
+    assert loaded_store.data_version(layers={"incidents"}, boroughs={MERTON}, res=9) == at[9]
+    assert loaded_store.data_version(layers={"incidents"}, boroughs={MERTON}, res=7) != at[7]
+    assert loaded_store.data_version(layers={"incidents"}, boroughs={MERTON}) != at[None], "any resolution"
 
 
 def test_people_touch_their_home_borough_and_boundaries_every_borough(loaded_store, settings, write_csv):
