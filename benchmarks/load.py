@@ -276,7 +276,8 @@ def _report_trickle(store, trickle: Trickle, log_path: Path) -> None:
     touched: set[str] = set()
     for u in trickle.uploads:
         codes = touched_by.get(u["batch_id"]) or ""
-        touched |= set(codes.strip(",").split(",")) if codes not in ("", "*") else set()
+        # "B@9": B's cells at resolution 9 only; counted here as touching B at every resolution (conservative)
+        touched |= {code.split("@")[0] for code in codes.strip(",").split(",")} if codes not in ("", "*") else set()
         print(f"upload at {u['at']:5.1f} s for {u['borough']}: {u['accepted']:,} of {u['rows']:,} rows accepted in "
               f"{u['seconds']:.1f} s; touched {codes.strip(',') or 'no borough'}")
     for error in trickle.errors:
@@ -285,7 +286,7 @@ def _report_trickle(store, trickle: Trickle, log_path: Path) -> None:
     per_borough = collections.Counter(b for _, boroughs in rebuilds for b in boroughs)
     untouched = [(kind, boroughs) for kind, boroughs in rebuilds
                  if "every borough" not in boroughs and not touched & set(boroughs)]
-    print(f"{len(trickle.uploads)} uploads (one every {trickle.every:g} s); boroughs touched: "
+    print(f"{len(trickle.uploads)} uploads (one every {trickle.every:g} s); boroughs touched (at some resolution): "
           f"{', '.join(sorted(touched)) or 'none'}")
     print("product rebuilds per borough: " + (", ".join(f"{b} {n}" for b, n in sorted(per_borough.items()))
                                               or "none"))

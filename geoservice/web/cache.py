@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from functools import partial
 
 from flask import current_app
 
@@ -129,14 +130,15 @@ def product_cache() -> ProductCache:
 
 def time_extents(layers) -> tuple:
     """The earliest and latest value of every time field of ``layers``, held anywhere: a borough's hot spots count
-    the months the data hold (not only the borough's), so this goes in such a product's key. Cached under the
-    layers' own version in every borough: recomputed once after any batch of them, not per request."""
+    the months the data hold (not only the borough's), so this goes in such a product's key. Each layer's is cached
+    under the layer's own version in every borough: recomputed once after a batch of it, shared by every product."""
     store = get_store()
-    fields = tuple((name, field) for name in sorted(set(layers) & set(store.layer_tables))
-                   for field in store.specs[name].time_fields)
-    return product_cache().get(("time extents", fields),
-                               lambda: tuple(tuple(map(str, store.time_extent(name, field))) for name, field in fields),
-                               Depends.on(layers=[name for name, _ in fields]))
+
+    def extents(name):
+        return tuple(tuple(map(str, store.time_extent(name, field))) for field in store.specs[name].time_fields)
+
+    return tuple((name, product_cache().get(("time extents", name), partial(extents, name), Depends.on([name])))
+                 for name in sorted(set(layers) & set(store.layer_tables)))
 
 
 def graph_depends() -> tuple[Depends, ...]:
