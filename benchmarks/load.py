@@ -98,11 +98,14 @@ class Trickle(threading.Thread):
     """Every ``every`` seconds, one incidents file for the next of ``boroughs``: a month of its police.uk rows with
     new crime ids, dated in ``year`` (inside the months already held), ingested into the store beside the server."""
 
-    def __init__(self, store, settings, folder: Path, boroughs, year: int, every: float, until: float):
+    def __init__(self, store, settings, folder: Path, boroughs, year: int, every: float, until: float,
+                 away_from: str | None = None):
         super().__init__(daemon=True)
         import pandas as pd
 
         rows = pd.read_csv(Path(settings.data_dir) / POLICE_FILE, dtype=str, keep_default_na=False)
+        if away_from:
+            rows = rows[~reaches(store, rows.Latitude.astype(float), rows.Longitude.astype(float), away_from)]
         self.months = [(borough, month, rows[(rows.borough_code == borough) & (rows.Month == month)])
                        for month in sorted(rows.Month.unique()) for borough in boroughs]
         self.store, self.settings, self.folder, self.year = store, settings, folder, year
@@ -134,6 +137,26 @@ class Trickle(threading.Thread):
             self.uploads.append({"at": began - start, "borough": borough, "rows": len(upload),
                                  "accepted": report.accepted, "seconds": time.perf_counter() - began,
                                  "batch_id": report.batch_id})
+
+
+def reaches(store, lat, lng, borough: str):
+    """Which points lie in a cell (at any stored resolution) whose centre is within 50 m of ``borough``: the rows
+    an upload would change ``borough``'s products with (``ingest/touched.py``)."""
+    import shapely
+
+    from geoservice.cells import centres, points_to_cells
+    from geoservice.places import lnglat_to_bng
+
+    geometry = next(b["geometry"] for b in store.boundaries(("borough",)) if b["code"] == borough)
+    polygon = shapely.transform(geometry, lambda xy: np.column_stack(lnglat_to_bng(xy[:, 0], xy[:, 1])))
+    lat, lng = np.asarray(lat, float), np.asarray(lng, float)
+    near = np.zeros(len(lat), bool)
+    for cells in points_to_cells(lat, lng, store.resolutions).values():
+        unique, inverse = np.unique(cells, return_inverse=True)
+        at = centres(unique)
+        x, y = lnglat_to_bng(at[:, 1], at[:, 0])
+        near |= (shapely.distance(polygon, shapely.points(x, y)) <= 50.0)[inverse]
+    return near
 
 
 def touched_boroughs(store, batch_ids) -> dict[str, str]:
@@ -172,6 +195,8 @@ def main(argv=None) -> None:
                         help="upload one incidents file for a neighbouring borough every SECONDS (0: no uploads)")
     parser.add_argument("--trickle-boroughs", default="E09000022",
                         help="the boroughs the uploads are for, by turns (GSS codes, comma-separated)")
+    parser.add_argument("--trickle-away-from-merton", action="store_true",
+                        help="upload only the rows whose cells do not reach Merton (so Merton's products stand)")
     args = parser.parse_args(argv)
     endpoints = {**ENDPOINTS, **(UNTOUCHED_ENDPOINTS if args.trickle else {})}
     settings = Settings.from_env(instance_path=str(args.instance))
@@ -201,6 +226,14 @@ def main(argv=None) -> None:
             except OSError:
                 time.sleep(0.2)
         clients = [Client(port) for _ in range(args.clients)]
+        if args.trickle:  # steady state: every client asks for each product once, so each worker has built it
+            warm = [threading.Thread(target=lambda c=c: [c.request("GET", path) for path in endpoints.values()])
+                    for c in clients]
+            for t in warm:
+                t.start()
+            for t in warm:
+                t.join()
+            print("warmed: every client asked for each product once", flush=True)
         print(f"{args.clients} clients signed in; running {args.seconds:.0f} s ...", flush=True)
         results: list[tuple[str, float, float, int]] = []  # endpoint, started (s), latency (s), status
         lock = threading.Lock()
@@ -208,7 +241,7 @@ def main(argv=None) -> None:
         if args.trickle:
             year = int(str(store.latest("incidents", "month"))[:4])
             trickle = Trickle(store, settings, args.instance / "load-trickle", args.trickle_boroughs.split(","), year,
-                              args.trickle, start + args.seconds)
+                              args.trickle, start + args.seconds, MERTON if args.trickle_away_from_merton else None)
             trickle.start()
 
         def run(client: Client, seed: int) -> None:
