@@ -108,8 +108,8 @@ def page(name: str):
 
 
 def _shows_progress(name: str) -> bool:
-    """A browser opening a page (not a script, nor the page's own follow-up request, ``wait``) whose map is not
-    built yet gets the building page first: it shows progress, then asks again with ``wait=1``."""
+    """A browser opening a page (not a script, nor the building page's own request, ``wait``) whose map is not
+    built yet gets the building page first: it shows progress, fetches the map (``wait=1``) and shows it in place."""
     navigating = request.headers.get("Sec-Fetch-Dest") == "document"
     return navigating and "wait" not in request.args and not _ready(name)
 
