@@ -20,6 +20,9 @@ records inside the months already held), loaded as ``geoservice ingest`` would b
 also read Kingston's map and hot spots, a borough no upload is near. It then reports which boroughs each upload
 touched (``batches.boroughs``) and, from the server's ``geoservice.cache`` log, the products rebuilt per borough:
 a rebuild of a product none of whose boroughs an upload touched is a wrong invalidation and must not happen.
+Before the clock starts every client asks for each product once (steady state). A month of Lambeth crime holds
+rows in Merton's own cells, so it rightly rebuilds Merton's products; ``--trickle-away-from-merton`` uploads only
+the rows whose cells do not reach Merton, the case where Merton's products must stand.
 Target (issue 17): read p95 at most 300 ms at 50 clients, 0 errors, 0 rebuilds for untouched boroughs.
 """
 

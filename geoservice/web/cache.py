@@ -60,7 +60,7 @@ class ProductCache:
         self.size = size
         self._items: OrderedDict = OrderedDict()
         self._building: dict = {}
-        self._versions: dict = {}  # key -> the versions it was last built under (tells a rebuild from a first build)
+        self._versions: OrderedDict = OrderedDict()  # key -> versions it was last built under (rebuild or first?)
         self._lock = threading.Lock()
         self.hits = self.misses = 0
         self.misses_by: Counter = Counter()  # product kind (the key's first part) -> builds
@@ -97,6 +97,9 @@ class ProductCache:
             with self._lock:
                 self._items[full] = value
                 self._versions[key] = versions
+                self._versions.move_to_end(key)
+                while len(self._versions) > 4 * self.size:  # bounded too: keys hold dates and windows
+                    self._versions.popitem(last=False)
                 while len(self._items) > self.size:
                     self._items.popitem(last=False)
                 if rebuild:

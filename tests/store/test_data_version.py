@@ -103,3 +103,25 @@ def test_an_erasure_changes_every_scoped_version(loaded_store, settings, write_c
     audit.record(loaded_store, username="admin", operation="erasure", objects=["layer:people"],
                  justification="retention run")
     assert loaded_store.data_version(layers={"incidents"}, boroughs={MERTON}) != merton
+
+
+def test_upgrade_adds_the_column_and_older_batches_touch_every_borough(loaded_store, settings, write_csv):
+    """A store made before batches kept their boroughs is refused until ``Store.upgrade()`` (``geoservice init-db
+    --upgrade``) adds the column; its batches then touch every borough."""
+    from sqlalchemy import text
+
+    from geoservice.errors import SetupError
+    from geoservice.store.db import Store
+
+    report = _incidents(loaded_store, settings, write_csv, "L", IN_LAMBETH)
+    with loaded_store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE batches DROP COLUMN boroughs"))
+    loaded_store.engine.dispose()
+    old = Store.from_settings(settings)
+    with pytest.raises(SetupError, match="batches.boroughs"):
+        old.init()
+    assert old.upgrade() == ["batches.boroughs"]
+    assert _boroughs(old, report.batch_id) is None
+    havering = old.data_version(layers={"incidents"}, boroughs={HAVERING})
+    assert havering[0] == len(old.list_batches("incidents")) >= 1, "every older batch counts for every borough"
+    old.engine.dispose()
