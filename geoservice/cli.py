@@ -358,8 +358,10 @@ def map_command(ctx, spec, boroughs, start, end, period, out) -> None:
             raise GeoserviceError(f"no map spec called {spec!r} in {settings.maps_dir}; "
                                   f"known: {', '.join(sorted(specs))}")
         chosen = specs[spec]
+    step = _Progress(True)
     built = build_map(_store(ctx), chosen, boroughs=boroughs, start=start, end=end, period=period,
-                      tile_url=settings.map_tile_url)
+                      tile_url=settings.map_tile_url, progress=lambda done, total, what: step(
+                          "done" if done == total else f"layer {done + 1} of {total}: {what}", done, total))
     path = write_map(built, out)
     click.echo(f"{chosen.name} for {built.config['area']}, {built.config['period']}: {built.expected_hexes:,} hexes "
                f"shown, {len(built.config['layers'])} layers, {path.stat().st_size / 1e6:.2f} MB; wrote {path}")
@@ -539,6 +541,7 @@ def pack_strategic(ctx, borough, since, end, out, recipient, as_of, previous) ->
     from .reports.packs import pack_format, strategic_pack, write_pack
 
     pack_format(out)
+    _Progress(True)(f"making the Strategic MACE pack for {borough} (themes, figures, maps)", 0, 1)
     made = strategic_pack(_store(ctx), borough, since=since, to=end, as_of=as_of, previous=previous,
                           made_by=f"cli:{_os_user()}", recipient=recipient or "Strategic MACE panel")
     path = write_pack(made, out)
@@ -559,6 +562,7 @@ def pack_pre_mace(ctx, borough, since, end, out, recipient, as_of, why) -> None:
     from .reports.packs import audited_pre_mace, pack_format, write_pack
 
     pack_format(out)
+    _Progress(True)(f"making the Pre-MACE pack for {borough} (children, networks, timelines, places)", 0, 1)
     made = audited_pre_mace(_store(ctx), borough, since=since, to=end, as_of=as_of, username=f"cli:{_os_user()}",
                             justification=why, key=pseudonym_key(_settings(ctx)),
                             recipient=recipient or "Pre-MACE panel")

@@ -3,7 +3,7 @@ waitress (threads in one process) where gunicorn does not run (Windows). Both ar
 registry and work offline.
 
 Nothing a request depends on is kept per process only: sessions, sign-in limits and published numbers live in the
-store, and each worker's product cache is keyed by the store's data version, so any worker answers the same.
+store, and each worker's product cache is keyed by the store's data versions, so any worker answers the same.
 """
 
 from __future__ import annotations

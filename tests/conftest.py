@@ -355,6 +355,15 @@ def browser():
         chromium.close()
 
 
+def wait_for_map(page, timeout: int = 60_000) -> None:
+    """Wait until a map page has drawn its map, after its building page when the map was not built yet (issue
+    17). Only Playwright calls that need no eval in the page: the Content-Security-Policy forbids it, so the
+    polling of ``wait_for_function`` cannot run on the building page."""
+    page.wait_for_selector("#map", state="attached", timeout=timeout)
+    page.wait_for_load_state("load", timeout=timeout)
+    page.wait_for_function("window.placesMap && window.placesMap.ready", timeout=timeout)
+
+
 @contextmanager
 def offline_page(app, browser, *, username: str | None = None, task: str | None = None, downloads: bool = False,
                  timeout_ms: int = 120_000):

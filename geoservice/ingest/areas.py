@@ -98,6 +98,16 @@ class AreaIndex:
             match[rest[pairs[0]]] = NEAREST
         return codes, match
 
+    def codes_near(self, x: np.ndarray, y: np.ndarray, level: str, distance_m: float) -> set[str]:
+        """Codes of the ``level`` polygons within ``distance_m`` of any of these BNG points."""
+        lv = self._levels.get(level)
+        finite = np.isfinite(x) & np.isfinite(y)
+        if lv is None or not finite.any():
+            return set()
+        points = shapely.points(x[finite], y[finite])
+        _, hits = lv.tree.query(points, predicate="dwithin", distance=distance_m)
+        return set(lv.codes[np.unique(hits)].tolist())
+
     def nearest_child(self, x: np.ndarray, y: np.ndarray, level: str, parent: str) -> tuple[np.ndarray, np.ndarray]:
         """Code of the nearest ``level`` polygon within ``parent`` (e.g. a ward of one borough) within tolerance."""
         codes = np.full(len(x), "", dtype=object)

@@ -47,6 +47,7 @@ from .areas import AreaIndex
 from .locate import LocateContext, PostcodeTable, locate
 from .readers import SizeLimit, SourceTable, read_table
 from .reasons import IssueLog
+from .touched import touched_boroughs
 from .validate import check_characters, validate_fields
 
 KEY_SEP = "\x1f"
@@ -325,6 +326,7 @@ class PreparedRows:
     status: np.ndarray
     in_scope: np.ndarray
     notes: list[str]
+    context: CheckContext | None = None
 
 
 def prepare_rows(store: Store, spec: LayerSpec, path: Path, *, settings: Settings, fmt: str | None,
@@ -375,7 +377,7 @@ def prepare_rows(store: Store, spec: LayerSpec, path: Path, *, settings: Setting
                      zip(source.row_numbers[earlier].tolist(),
                          _differences(source.values, conflicts, earlier, spec.mutable))])
             status[conflicts] = "rejected"
-    return PreparedRows(spec, source, log, typed, columns, keys, hashes, status, in_scope, notes)
+    return PreparedRows(spec, source, log, typed, columns, keys, hashes, status, in_scope, notes, context)
 
 
 def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str | None = None,
@@ -472,6 +474,8 @@ def ingest_file(store: Store, layer: str, path, *, settings: Settings, fmt: str 
                                         "encoding": encoding, "max_bytes": limit.max_bytes,
                                         "scope": sorted(scope) if scope is not None else None}),
                 "synthetic": synthetic, "demo": demo,
+                "boroughs": touched_boroughs(store, spec, typed, columns, accepted_idx,
+                                             prepared.context.locate and prepared.context.locate.areas),
             })
             _write_accepted(conn, store, spec, source, typed, columns, keys, hashes, accepted_idx, batch_id,
                             now.date(), step)

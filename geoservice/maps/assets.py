@@ -59,3 +59,9 @@ def leaflet_css() -> str:
 def map_script() -> str:
     """Our own map code (``geoservice/maps/static/hexmap.js``): decodes the hexes and draws the layers."""
     return importlib.resources.files("geoservice.maps").joinpath("static/hexmap.js").read_text(encoding="utf-8")
+
+
+@functools.cache
+def building_script() -> str:
+    """The script of the page shown while a map builds (``geoservice/maps/static/building.js``)."""
+    return importlib.resources.files("geoservice.maps").joinpath("static/building.js").read_text(encoding="utf-8")

@@ -77,13 +77,22 @@ class MapData:
 
 
 # windows ---------------------------------------------------------------------------------------------------------
-def _latest_date(store: Store, spec: MapSpec) -> date | None:
-    fields = {"incidents": "month", "missing_episodes": "found_at", "survey_responses": "answered_on",
-              "outreach_sessions": "started_at"}
+def _window_fields(spec: MapSpec) -> dict[str, str]:
+    """The time field of each layer whose latest record ends a map's default window."""
     for layer in spec.layers:
         if isinstance(layer, DistinctLayer):
-            fields = {layer.layer: layer.time_field}
-            break
+            return {layer.layer: layer.time_field}
+    return {"incidents": "month", "missing_episodes": "found_at", "survey_responses": "answered_on",
+            "outreach_sessions": "started_at"}
+
+
+def window_layers(spec: MapSpec, store: Store) -> set[str]:
+    """The layers whose records (anywhere) set a map's window: its default end, its earliest year."""
+    return (set(_window_fields(spec)) | layers_read(spec, store)) & set(store.specs)
+
+
+def _latest_date(store: Store, spec: MapSpec) -> date | None:
+    fields = _window_fields(spec)
     found = {name: store.latest(name, field) for name, field in fields.items() if name in store.layer_tables}
     found = {name: pd.Timestamp(f).date() for name, f in found.items() if f is not None}
     # police data are published by month: when incidents are loaded, their latest month sets the window, so a
@@ -299,8 +308,10 @@ def _context(store: Store, spec: MapSpec | None, boroughs: tuple, start: date, e
 
 
 def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, period: str | None = None,
-              as_of=None, tile_url: str | None = None) -> MapData:
-    """Compute every layer of ``spec`` over ``boroughs`` (GSS codes) and pack the page's data."""
+              as_of=None, tile_url: str | None = None, progress=None) -> MapData:
+    """Compute every layer of ``spec`` over ``boroughs`` (GSS codes) and pack the page's data. ``progress``:
+    called as ``progress(done, total, what)`` before each layer and once at the end (a slow map says how far it is)."""
+    step = progress or (lambda done, total, what: None)
     boroughs = tuple(boroughs)
     if not boroughs:
         raise MapSpecError("give at least one borough (GSS code)")
@@ -310,7 +321,8 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
     table = context.table
     layers: list[dict] = []
     frames, tables = None, []
-    for spec_layer in spec.layers:
+    for number, spec_layer in enumerate(spec.layers):
+        step(number, len(spec.layers), spec_layer.title)
         built = BUILDERS[spec_layer.kind](context, spec_layer)
         for layer in built.get("layers", []):
             layer["id"] = f"layer{len(layers)}"
@@ -326,7 +338,7 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
     config = {
         "name": spec.name, "title": spec.title, "audience": spec.audience, "tier": spec.tier,
         "area": area, "period": period_label, "resolution": res, "description": " ".join(spec.description.split()),
-        "attributions": attributions_for(store, _layers_read(spec, store)), "origin": table.origin, "scale": SCALE,
+        "attributions": attributions_for(store, layers_read(spec, store)), "origin": table.origin, "scale": SCALE,
         "bounds": [[float(centres[:, 0].min()), float(centres[:, 1].min())],
                    [float(centres[:, 0].max()), float(centres[:, 1].max())]],
         "hexes": table.ints, "layers": layers, "frames": frames, "tables": tables, "tileUrl": tile_url or None,
@@ -337,6 +349,7 @@ def build_map(store: Store, spec: MapSpec, *, boroughs, start=None, end=None, pe
 
         finish(config, store=store, spec=spec, boroughs=boroughs, year=f"{start:%Y}")
     expected = sum(len(layer["index"]) for layer in layers if layer["type"] == "hex" and layer["visible"])
+    step(len(spec.layers), len(spec.layers), "done")
     return MapData(spec, boroughs, start, end, config, expected)
 
 
@@ -351,15 +364,16 @@ def place_ranking(store: Store, *, boroughs, start, end, res: int = 9, top: int 
     return {"table": built["table"], "points": built["layers"][0]["points"], "bins": result["bin"]}
 
 
-def _layers_read(spec: MapSpec, store: Store) -> set[str]:
-    """The layers a map draws on: the concern index's (hot spots, counts, areas, gaps and emerging hot spots),
-    outreach, the network's for peer-group places, a distinct-people layer's own, and always boundaries and
-    places (which name areas)."""
+def layers_read(spec: MapSpec, store: Store) -> set[str]:
+    """The layers a map draws on: the concern index's (hot spots, counts, areas, gaps, emerging hot spots and where
+    to act), outreach, the network's for peer-group places, a distinct-people layer's own, and always boundaries and
+    places (which name areas). Its attributions, and what its cached copy depends on (``web/maps.py``)."""
     from ..analysis.counts import load_concern_index
 
     layers = {"boundaries", "places"}
     for layer in spec.layers:
-        if isinstance(layer, (HotspotsLayer, CountsLayer, ConcernLayer, EmergingLayer, AreasLayer, GapsLayer)):
+        if isinstance(layer, (HotspotsLayer, CountsLayer, ConcernLayer, EmergingLayer, AreasLayer, GapsLayer,
+                              WhereToActLayer)):
             layers |= {c.layer for c in load_concern_index()}
         if isinstance(layer, (OutreachLayer, GapsLayer)):
             layers.add("outreach_sessions")
@@ -368,6 +382,11 @@ def _layers_read(spec: MapSpec, store: Store) -> set[str]:
         if isinstance(layer, (DistinctLayer, PublicCountsLayer)):
             layers.add(layer.layer)
     return layers & set(store.specs)
+
+
+def reads_network(spec: MapSpec) -> bool:
+    """Whether the map draws peer groups, whose members come from every borough (not only the map's)."""
+    return any(isinstance(layer, GroupPlacesLayer) for layer in spec.layers)
 
 
 def _build_hotspots(ctx: MapContext, layer: HotspotsLayer) -> dict:

@@ -5,10 +5,22 @@ these methods."""
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, inspect, or_, select, text
 
 LOOKUP_CHUNK = 5000
 WRITE_CHUNK = 20_000
+#: ``batches.boroughs`` of a batch that can change products of every borough (a layer without boroughs).
+EVERY_BOROUGH = "*"
+
+
+def boroughs_text(codes) -> str:
+    """``batches.boroughs`` for a batch touching ``codes`` (None: every borough): ",A,B@9," so one code is found
+    with LIKE on any database; ``B@9``: only B's cells at resolution 9 (``ingest/touched.py``); "" touches none
+    (rows outside every borough)."""
+    if codes is None:
+        return EVERY_BOROUGH
+    codes = sorted({c for c in codes if c})
+    return f",{','.join(codes)}," if codes else ""
 
 
 class BatchQueries:
@@ -61,6 +73,21 @@ class BatchQueries:
                 found.update(conn.execute(select(table.c[key], table.c[value])
                                           .where(table.c[key].in_(wanted[start:start + LOOKUP_CHUNK]))).all())
         return found
+
+    def touching(self, layers=None, boroughs=None, res: int | None = None) -> list:
+        """The condition that a batch is of one of ``layers`` and can touch one of ``boroughs`` (None: any) for a
+        product counting cells at resolution ``res`` (None: any resolution, or not by cells). A batch touching every
+        borough (``EVERY_BOROUGH``), or loaded before batches kept their boroughs (NULL), touches each."""
+        b = self.batches
+        where = []
+        if layers is not None:
+            where.append(b.c.layer.in_(sorted(layers)))
+        if boroughs is not None:
+            cells = "@" if res is None else f"@{int(res)},"
+            where.append(or_(b.c.boroughs.is_(None), b.c.boroughs == EVERY_BOROUGH,
+                             *(b.c.boroughs.contains(f",{code}{tail}", autoescape=True)
+                               for code in sorted(boroughs) for tail in (",", cells))))
+        return where
 
     def batch_origins(self, layers=None) -> set[tuple[str, str, bool]]:
         """(layer, format, synthetic) of the batches held (of ``layers`` only, when given)."""

@@ -422,12 +422,18 @@ class Store(AccountQueries, AuditQueries, BatchQueries, CellCountQueries, Erasur
         return [{"code": r.code, "name": r.name, "level": r.level, "borough_code": r.borough_code,
                  "geometry": shapely.from_geojson(r.geometry)} for r in rows]
 
-    def data_version(self) -> tuple:
+    def data_version(self, layers=None, boroughs=None, res: int | None = None) -> tuple:
         """Changes whenever the stored data can have changed: a batch loaded, or records erased or altered
-        (retention). Products computed from the store are cached under it."""
+        (retention). Products computed from the store are cached under it.
+
+        With ``layers`` and/or ``boroughs``, only the batches of those layers that can touch those boroughs count
+        (see ``BatchQueries.touching``; ``res``: the product counts cells at that resolution only), so a product
+        declaring what it reads outlives batches elsewhere; an erasure or alteration still changes every version.
+        With neither, every batch counts."""
         audit = self.metadata.tables["audit_events"]
         with self.engine.connect() as conn:
-            batches = conn.execute(select(func.count(), func.max(self.batches.c.finished_at))).first()
+            batches = conn.execute(select(func.count(), func.max(self.batches.c.finished_at))
+                                   .where(*self.touching(layers, boroughs, res))).first()
             changes = conn.execute(select(func.count()).select_from(audit)
                                    .where(audit.c.operation.in_(("erasure", "alteration")))).scalar()
         return (batches[0], str(batches[1]), changes)

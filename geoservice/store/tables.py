@@ -88,6 +88,8 @@ def build_metadata(specs: dict[str, LayerSpec], resolutions, *, postgis: bool) -
         Column("synthetic", Boolean, nullable=False, default=False,
                comment="made by geoservice synth: describes no real person"),
         Column("demo", Boolean, nullable=False, default=False, comment="loaded by geoservice demo"),
+        Column("boroughs", Text, nullable=True, comment="boroughs the batch can change products of: ',A,B,'; "
+               "'*' every borough; NULL (batches before it was kept) every borough (store/batches.py)"),
     )
     Table(
         "quarantine", metadata,

@@ -80,10 +80,10 @@ def csrf_token() -> str:
 
 
 def _script_hashes() -> list[str]:
-    from ..maps.assets import leaflet_js, map_script
+    from ..maps.assets import building_script, leaflet_js, map_script
 
     return [f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
-            for s in (leaflet_js(), map_script())]
+            for s in (leaflet_js(), map_script(), building_script())]
 
 
 def content_security_policy(tile_url: str | None) -> str:

@@ -32,7 +32,7 @@ from ..reports.render import plain, report_dict
 from . import params
 from ..policy import HOTSPOT_ROLES, PERSON_ROLES, ROLES
 from .access import allow, current_user, fresh, in_scope
-from .cache import product_cache
+from .cache import EVERYTHING, Depends, graph_depends, product_cache, time_extents
 from .store import get_store
 
 bp = Blueprint("api", __name__)
@@ -54,7 +54,20 @@ def _graph():
     """Today's evidenced network, shared by requests while the data and the day are unchanged."""
     from datetime import date
 
-    return product_cache().get(("graph", date.today()), lambda: graph_from_evidence(get_store()))
+    return product_cache().get(("graph", date.today()), lambda: graph_from_evidence(get_store()), graph_depends())
+
+
+def hotspot_layers(store, layer: str | None) -> set[str]:
+    """The layers a hot-spot answer counts: the one asked for, or the concern index's components."""
+    from ..analysis.counts import load_concern_index
+
+    return {layer} if layer is not None else {c.layer for c in load_concern_index()} & set(store.specs)
+
+
+def hotspot_depends(read: set[str], borough: str, res: int) -> tuple[Depends, ...]:
+    """What a hot-spot answer depends on: its layers in its borough at its resolution, and the boundaries and
+    places that name its areas, anywhere."""
+    return Depends.on(read, [borough], res), Depends.on({"boundaries", "places"})
 
 
 @bp.get("/api/hotspots")
@@ -68,6 +81,7 @@ def hotspots():
     located = [name for name, spec in store.specs.items() if spec.locations]
     layer = params.choice("layer", located)
     fmt = params.choice("format", ("json", "geojson"), "json")
+    read = hotspot_layers(store, layer)
 
     def build():
         cells, areas = hotspot_report(get_store(), boroughs=[borough], res=res, start=start, end=end, layer=layer)
@@ -75,7 +89,8 @@ def hotspots():
         return {"ok": True, "settings": plain(cells.attrs["settings"]),
                 "areas": [plain(r) for r in areas[columns].to_dict(orient="records")] if len(areas) else []}
 
-    answer = product_cache().get(("hotspots", borough, res, start, end, layer), build)
+    answer = product_cache().get(("hotspots", borough, res, start, end, layer, time_extents(read)), build,
+                                 hotspot_depends(read, borough, res))
     if fmt == "geojson":  # each area as a MultiPolygon of its hexagons (lng, lat order)
         features = [{"type": "Feature",
                      "properties": {k: v for k, v in area.items() if k not in ("cells", "lat", "lng")},
@@ -105,7 +120,7 @@ def groups():
         return group_summaries(graph, [g for g, _ in chosen], ids=[i for _, i in chosen], visits=visits,
                                namer=PlaceNamer(named_places(get_store())))
 
-    summary = product_cache().get(("peer groups", borough, date.today()), build)
+    summary = product_cache().get(("peer groups", borough, date.today()), build, EVERYTHING)
     people = sorted({p for row in summary.itertuples() for p in row.children + row.adults_posing_risk})
     _audit("consultation", [f"peer-groups:{borough}", *person_refs(_key(), people)], why)
     return jsonify({"ok": True, "borough": borough,
@@ -141,7 +156,7 @@ def _audited_linkage(share_with: str | None = None):
     def build():
         return linkage_report(get_store(), borough, start=start, end=end, since=since, as_of=date.today())
 
-    report = product_cache().get(("linkage", borough, start, end, since, date.today()), build)
+    report = product_cache().get(("linkage", borough, start, end, since, date.today()), build, EVERYTHING)
     return audited_linkage(get_store(), borough, start=start, end=end, since=since, share_with=share_with,
                            username=current_user().username, justification=why, key=_key(), report=report)
 

@@ -22,7 +22,7 @@ from ..policy import TASKING_ROLES
 from ..reports import tasking
 from . import params
 from .access import allow
-from .cache import product_cache
+from .cache import EVERYTHING, Depends, product_cache, time_extents
 from .store import get_store
 
 bp = Blueprint("tasking", __name__, template_folder="templates")
@@ -41,6 +41,17 @@ def _window() -> tuple[date, date]:
     return start, end
 
 
+#: The layers with a borough of their own a tasking sheet counts (its places of need, outreach, actions).
+AREA_LAYERS = frozenset({"incidents", "missing_episodes", "survey_responses", "outreach_sessions", "tasking_actions",
+                         "interventions"})
+
+
+def tasking_depends(boroughs) -> tuple[Depends, ...]:
+    """What a tasking sheet depends on: its area layers in its boroughs; every other layer (places and boundaries
+    name its places), anywhere."""
+    return Depends.on(AREA_LAYERS, boroughs), Depends.on(set(get_store().specs) - AREA_LAYERS)
+
+
 def _sheet():
     boroughs = params.boroughs()
     start, end = _window()
@@ -48,9 +59,9 @@ def _sheet():
     below = params.whole("below", 4, range(1, 51))
     try:
         rule = CoverageRule(weeks=weeks, under_covered_below=below)
-        return product_cache().get(("tasking sheet", boroughs, start, end, weeks, below),
+        return product_cache().get(("tasking sheet", boroughs, start, end, weeks, below, time_extents(AREA_LAYERS)),
                                    lambda: tasking.tasking_sheet(get_store(), boroughs=boroughs, start=start, end=end,
-                                                                 rule=rule))
+                                                                 rule=rule), tasking_depends(boroughs))
     except (TaskingError, WindowError) as exc:
         abort(400, description=str(exc))
 
@@ -113,7 +124,7 @@ def evaluation(intervention_id: str):
                                       attributions=attributions_for(store, ["incidents", "places", "boundaries"]))
 
     try:
-        page = product_cache().get(("evaluation", intervention_id, months_before), build)
+        page = product_cache().get(("evaluation", intervention_id, months_before), build, EVERYTHING)
     except InterventionError as exc:
         abort(400, description=str(exc))
     return Response(page, mimetype="text/html")

@@ -31,7 +31,7 @@ from ..reports.linkage import DEFAULT_PANEL_INTERVAL_DAYS
 from . import params
 from .access import allow, current_user, fresh, in_scope
 from .api import _audit, _graph, _key
-from .cache import product_cache
+from .cache import EVERYTHING, product_cache
 from .store import get_store
 
 bp = Blueprint("workbench", __name__, template_folder="templates")
@@ -91,7 +91,8 @@ def groups():
     borough, since = params.borough(), _since()
     why = _task()
     listing = product_cache().get(("workbench groups", borough, since, date.today()),
-                                  lambda: casework.peer_group_list(get_store(), _graph(), borough, since=since))
+                                  lambda: casework.peer_group_list(get_store(), _graph(), borough, since=since),
+                                  EVERYTHING)  # reads people, their records and the network: every batch
     _audit("consultation", [f"workbench:groups:{borough}", *_refs(listing["people"])], why)
     return render_template("workbench/groups.html", **_context(borough=borough, since=since, **listing))
 
@@ -106,7 +107,8 @@ def group(group_id: str):
     try:
         view = product_cache().get(("workbench group", group_id, current_user().boroughs, since, date.today()),
                                    lambda: casework.peer_group(get_store(), _graph(), group_id,
-                                                               boroughs=current_user().boroughs, since=since))
+                                                               boroughs=current_user().boroughs, since=since),
+                                                               EVERYTHING)  # the network and records: every batch
     except NetworkInputError as exc:
         _not_found(exc)
     _audit("consultation", [f"workbench:group:{group_id}", *_refs(view["people"])], why)
@@ -126,7 +128,8 @@ def child(person_id: str):
     as_of = params.day("as_of") or _latest_day()
     try:
         view = product_cache().get(("workbench child", person_id, hops, as_of, date.today()),
-                                   lambda: casework.child_view(get_store(), graph, person_id, hops=hops, as_of=as_of))
+                                   lambda: casework.child_view(get_store(), graph, person_id, hops=hops, as_of=as_of),
+                                   EVERYTHING)  # reads people, their records and the network: every batch
     except NetworkInputError as exc:
         _not_found(exc)
     _audit("consultation", ["workbench:child", *_refs(view["people"])], why)
@@ -162,7 +165,8 @@ def place(cell: str):
     why = _task()
     try:
         view = product_cache().get(("workbench place", cell, start, end, date.today()),
-                                   lambda: casework.place_view(get_store(), _graph(), cell, start=start, end=end))
+                                   lambda: casework.place_view(get_store(), _graph(), cell, start=start, end=end),
+                                   EVERYTHING)  # reads people, their records and the network: every batch
     except NetworkInputError as exc:
         abort(400, description=str(exc))
     _audit("consultation", [f"workbench:place:{view['cell']}", *_refs(view["people"])], why)
@@ -224,7 +228,8 @@ def _strategic(borough, since, end):
     from ..reports.packs import strategic_pack
 
     return product_cache().get(("strategic pack", borough, since, end, current_user().username), lambda: strategic_pack(
-        get_store(), borough, since=since, to=end, made_by=current_user().username, recipient="Strategic MACE panel"))
+        get_store(), borough, since=since, to=end, made_by=current_user().username, recipient="Strategic MACE panel"),
+        EVERYTHING)  # reads people, their records and the network: every batch
 
 
 def _pre_mace_pack(borough, since, end):
@@ -232,7 +237,8 @@ def _pre_mace_pack(borough, since, end):
 
     why = _task()
     made = product_cache().get(("pre-mace pack", borough, since, end, current_user().username), lambda: pre_mace_pack(
-        get_store(), borough, since=since, to=end, made_by=current_user().username, recipient="Pre-MACE panel"))
+        get_store(), borough, since=since, to=end, made_by=current_user().username, recipient="Pre-MACE panel"),
+        EVERYTHING)  # reads people, their records and the network: every batch
     return audited_pre_mace(get_store(), borough, since=since, to=end, username=current_user().username,
                             justification=why, key=_key(), pack=made)
 
@@ -281,7 +287,7 @@ def _missing_panel(borough, since, to, grades):
     try:
         made = product_cache().get(("missing panel", borough, since, to, grades, date.today()), lambda: missing_panel(
             get_store(), borough, since=since, to=to, made_by=current_user().username,
-            child_link=lambda c: casework_link(c), **options))
+            child_link=lambda c: casework_link(c), **options), EVERYTHING)
         return audited_missing_panel(get_store(), borough, since=since, to=to, username=current_user().username,
                                      justification=why, key=_key(), pack=made)
     except MissingPanelError as exc:
@@ -361,7 +367,7 @@ def disproportionality():
     days = current_app.config["GEOSERVICE_SETTINGS"].suspect_referral_days
     try:
         made = product_cache().get(("disproportionality", borough, since, end, days, today),
-                                   lambda: from_store(get_store(), borough, since=since, to=end, days=days))
+                                   lambda: from_store(get_store(), borough, since=since, to=end, days=days), EVERYTHING)
     except DisproportionalityError as exc:
         abort(400, description=str(exc))
     children = made["children"]

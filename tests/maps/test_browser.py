@@ -12,7 +12,7 @@ import pytest
 from geoservice import create_app
 from geoservice.privacy.users import add_user
 
-from ..conftest import BROWSER_ARTIFACTS, TEST_PASSWORD
+from ..conftest import BROWSER_ARTIFACTS, TEST_PASSWORD, wait_for_map
 from .test_products import END, MERTON, SPECS, START, WORLD_LAYERS, _build
 
 ARTIFACTS = BROWSER_ARTIFACTS / "maps"
@@ -69,7 +69,7 @@ def test_map_in_a_real_browser(name, browser, served, request):
         page.wait_for_url(f"{base}/")
         response = page.goto(f"{base}/maps/{name}?borough={MERTON}&{window}")
         assert response is not None and response.status == 200
-        page.wait_for_function("window.placesMap && window.placesMap.ready", timeout=30_000)
+        wait_for_map(page, timeout=30_000)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.callspec.id}.png"))
 
@@ -95,5 +95,55 @@ def test_map_in_a_real_browser(name, browser, served, request):
             assert errors == []
         assert built.config["period"] in page.locator("header").inner_text()
         assert "OpenStreetMap contributors" in page.locator("footer").inner_text()
+    finally:
+        page.close()
+
+
+def test_a_cold_map_shows_its_progress_then_the_map(browser, served, monkeypatch):
+    """Issue 17: a map not built yet opens on a page that says it is building and counts the seconds, with no
+    third-party request, and the map replaces it by itself once built; a second reader gets the map at once."""
+    import time
+
+    from geoservice.web import maps as web_maps
+
+    base, _ = served
+    slow = web_maps.build_map
+
+    def slow_build(*args, **kwargs):
+        time.sleep(4)  # a cold map of a busy store takes a while: long enough to see the progress
+        return slow(*args, **kwargs)
+    monkeypatch.setattr(web_maps, "build_map", slow_build)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    blocked, errors = [], []
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base) or
+               route.request.url.startswith("data:") else (blocked.append(route.request.url), route.abort()))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{base}/login")
+        page.fill("input[name=username]", "analyst")
+        page.fill("input[name=password]", TEST_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/")
+        url = f"{base}/maps/csp_tasking?borough={MERTON}&from={START}&to={END}"
+        response = page.goto(url)  # the building page, which then fetches the map
+        assert response is not None and 'id="building"' in response.text()
+        status = page.locator("#building")
+        assert "Building the map" in status.inner_text(timeout=5_000)
+        assert page.locator("progress").count() == 1
+        for _ in range(60):  # the seconds count up (polled from here: the page's CSP forbids Playwright's eval)
+            if int(page.locator("#building-seconds").inner_text()) >= 1:
+                break
+            time.sleep(0.05)
+        assert int(page.locator("#building-seconds").inner_text()) >= 1
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "building.png"))
+        wait_for_map(page, timeout=60_000)
+        assert page.evaluate("window.placesMap.hexesOnMap()") > 0
+        assert page.locator("#building").count() == 0 and page.url == url, "the map, at the address asked for"
+        page.screenshot(path=str(ARTIFACTS / "built.png"))
+        page.goto(url)  # built now: straight to the map
+        assert page.locator("#building").count() == 0
+        wait_for_map(page, timeout=10_000)
+        assert blocked == [] and errors == [], (blocked, errors)
     finally:
         page.close()

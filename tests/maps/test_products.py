@@ -215,3 +215,20 @@ def test_the_analyst_and_tasking_maps_list_where_to_act_and_say_when_too_little_
                           end="2025-07-01")
     table = next(t for t in one_month.config["tables"] if t["title"].startswith("Where to act"))
     assert "Only one month" in table["note"] and table["rows"], "still ranked, and says why it cannot test"
+
+
+def test_the_map_command_says_how_far_a_slow_map_has_got(world_store, settings, tmp_path, monkeypatch):
+    """Issue 17: on a terminal, ``geoservice map`` writes a progress line per layer to stderr (stdout keeps the one
+    summary line)."""
+    import geoservice.cli as cli
+
+    monkeypatch.setattr(cli._Progress, "__init__", lambda self, enabled: (setattr(self, "enabled", enabled),
+                                                                          setattr(self, "_bar", None))[0])
+    out = tmp_path / "tasking.html"
+    result = CliRunner().invoke(main, ["--database", settings.database_url, "map", "csp_tasking", "--borough", MERTON,
+                                       "--from", START, "--to", END, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    layers = len(SPECS["csp_tasking"].layers)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("layer ")]
+    assert len(lines) == layers and lines[0].startswith(f"layer 1 of {layers}: ")
+    assert "layer " not in result.stdout and "wrote" in result.stdout

@@ -9,7 +9,7 @@ import pytest
 from geoservice import create_app
 from geoservice.privacy.users import add_user
 
-from ..conftest import BROWSER_ARTIFACTS, TEST_PASSWORD, offline_page, private_world
+from ..conftest import BROWSER_ARTIFACTS, TEST_PASSWORD, offline_page, private_world, wait_for_map
 
 ARTIFACTS = BROWSER_ARTIFACTS / "youth"
 MERTON = "E09000024"
@@ -38,7 +38,7 @@ def test_the_youth_page_informs_without_disclosing(app, browser):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{base}/maps/youth_area?borough={MERTON}")
-        page.wait_for_function("window.placesMap && window.placesMap.ready")
+        wait_for_map(page)
         page.screenshot(path=str(ARTIFACTS / "default.png"))
         assert blocked == [] and errors == [], (blocked, errors)
         # the default view: a layer that shows something, its areas named with counts beside the map
@@ -71,7 +71,7 @@ def test_the_youth_page_informs_without_disclosing(app, browser):
         if len(options) > 1:
             page.select_option("#period", options[-1])
             page.click(".pickers button")
-            page.wait_for_function("window.placesMap && window.placesMap.ready")
+            wait_for_map(page)
             assert f"period={options[-1]}" in page.url
             page.screenshot(path=str(ARTIFACTS / "other_year.png"))
         assert errors == [], errors

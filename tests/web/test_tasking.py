@@ -13,7 +13,7 @@ from geoservice import create_app
 from geoservice.config import MERTON_AND_NEIGHBOURS
 from geoservice.reports.tasking import ACTION_HEADINGS, tasking_sheet
 
-from ..conftest import BROWSER_ARTIFACTS, offline_page, private_world, sign_in
+from ..conftest import BROWSER_ARTIFACTS, offline_page, private_world, sign_in, wait_for_map
 
 MERTON = "E09000024"
 WINDOW = {"from": "2025-01-01", "to": "2026-01-01"}
@@ -131,7 +131,7 @@ def test_tasking_in_a_real_browser(world, browser, tmp_path):
         download.value.save_as(path)
         assert "Actions" in load_workbook(path, read_only=True).sheetnames
         page.click("text=The map")
-        page.wait_for_function("window.placesMap && window.placesMap.ready", timeout=60_000)
+        wait_for_map(page, timeout=60_000)
         for toggles in ((), ("Outreach sessions", "Young people reached by outreach")):
             for name in toggles:  # more layers on: a longer legend must still keep clear of the control
                 page.locator(".leaflet-control-layers label", has_text=name).locator("input").check()
