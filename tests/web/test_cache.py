@@ -108,7 +108,8 @@ def test_each_map_depends_on_every_layer_it_reads(load_world, settings, monkeypa
     store = load_world("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
                        "outreach_sessions")
     read: set[str] = set()
-    for method in ("read_layer", "count_by_cell", "latest", "time_extent", "people_by_cell", "values_by_key"):
+    for method in ("read_layer", "count_by_cell", "count_by_cell_month", "latest", "time_extent", "people_by_cell",
+                   "values_by_key", "read_cell_counts"):
         original = getattr(store, method)
 
         def spy(layer, *args, _original=original, **kwargs):
