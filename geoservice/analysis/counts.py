@@ -65,7 +65,7 @@ def layer_cube(store: Store, layer: str, cells: pd.Index, *, res: int, start, en
     if time_field is None:
         raise HotspotInputError(f"layer {layer!r} has no time field to count months of")
     counts = store.count_by_cell_month(layer, cell_column(location, res), time_field=time_field, start=start,
-                                       end=end, equals=filters)
+                                       end=end, equals=filters, cells=cells)
     months = pd.PeriodIndex([label for label, _, _ in month_windows(start, end)], freq="M")  # the one definition
     cube = pd.Series(counts.to_numpy(), index=pd.MultiIndex.from_arrays(
         [counts.index.get_level_values("cell"), counts.index.get_level_values("month").to_period("M")],

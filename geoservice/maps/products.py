@@ -124,7 +124,9 @@ def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str
     ended; default the latest that has ended and has data), or a rolling window of ``window_months`` ending at
     ``end`` (default: the month after the latest record). A period or dates the map does not offer is a
     MapPeriodError (the request's fault)."""
-    latest = _latest_date(store, spec) or date.today()
+    def latest() -> date:  # read only when the request leaves the window's end to the data
+        return _latest_date(store, spec) or date.today()
+
     if spec.fixed_windows:
         if start is not None or end is not None:
             raise MapPeriodError(f"{spec.name} covers whole calendar years: give a period such as 2025, not dates")
@@ -134,7 +136,7 @@ def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str
         if period and not re.fullmatch(r"\d{4}", str(period)):
             raise MapPeriodError(f"{text!r} is not a calendar year: give a year such as {last_ended} (the map "
                                  f"\u201c{spec.title}\u201d shows whole years; quarters and months are not offered)")
-        chosen = pd.Period(str(period), freq="Y") if period else min(pd.Period(latest, freq="Y"), last_ended)
+        chosen = pd.Period(str(period), freq="Y") if period else min(pd.Period(latest(), freq="Y"), last_ended)
         if chosen > last_ended:
             # a period still running changes under the reader: two views a day apart would differ by a few people
             raise MapPeriodError(f"{chosen} has not ended yet; the map \u201c{spec.title}\u201d shows whole "
@@ -147,7 +149,7 @@ def map_window(store: Store, spec: MapSpec, *, start=None, end=None, period: str
     if period is not None:
         raise MapPeriodError(f"{spec.name} uses a rolling window: give --from/--to, not a period")
     start, end = checked_window(start, end, max_window_years=max_years(store))
-    end = end.date() if end is not None else (pd.Period(latest, freq="M") + 1).start_time.date()
+    end = end.date() if end is not None else (pd.Period(latest(), freq="M") + 1).start_time.date()
     start = start.date() if start is not None else (pd.Period(end, freq="M") - spec.window_months).start_time.date()
     checked_window(start, end, max_window_years=max_years(store))
     return start, end
@@ -664,7 +666,7 @@ def _suppressed_labels(below: int, step: int) -> list[str]:
 
 
 def _build_boundaries(ctx: MapContext, layer: BoundariesLayer) -> dict:
-    rows = ctx.store.boundaries((layer.level,))
+    rows = ctx.names()[1] if layer.level == "ward" else ctx.store.boundaries((layer.level,))  # wards: read once
     key = "code" if layer.level == "borough" else "borough_code"
     chosen = [b for b in rows if b[key] in ctx.boroughs]
     origin = np.array(ctx.table.origin)

@@ -82,6 +82,9 @@ def make_engine(url: str) -> Engine:
                          "PostgreSQL extra (pip install 'geoservice[postgres]')") from None
 
 
+#: The most cells a count names in its query (a borough has a few hundred to a few thousand); more are filtered after
+MAX_LISTED_CELLS = 5000
+
 APPEND_ONLY_SQL = {
     "sqlite": [
         "CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events "
@@ -590,12 +593,13 @@ class Store(AccountQueries, AuditQueries, BatchQueries, CellCountQueries, Erasur
                          dtype="int64")
 
     def count_by_cell_month(self, layer: str, cell: str, *, time_field: str | None = None, start=None, end=None,
-                            equals=None):
+                            equals=None, cells=None):
         """How many rows per cell of the ``cell`` column and calendar month of ``time_field`` (default: the layer's
         first time field), among rows dated in [start, end) whose columns equal ``equals``: a pandas int64 Series
         indexed by (``cell`` int64, ``month`` Timestamp of the month's first day), sorted; pairs with none, and rows
         with no time, are absent. One query: from the cell counts when they can answer (see ``count_by_cell``),
-        else from the rows."""
+        else from the rows. ``cells`` (int64 ids, at most ``MAX_LISTED_CELLS``), when given, are the only cells
+        wanted: a borough's map then reads its own cells, not every borough's."""
         import pandas as pd
 
         spec = self.specs[layer]
@@ -605,6 +609,8 @@ class Store(AccountQueries, AuditQueries, BatchQueries, CellCountQueries, Erasur
         plan = self._counts_plan(layer, cell, time_field, start, end, equals)
         if plan is not None:
             counts, conditions = plan
+            if cells is not None and len(cells) <= MAX_LISTED_CELLS:
+                conditions = [*conditions, counts.c.cell.in_([int(c) for c in cells])]
             query = (select(counts.c.cell, counts.c.month, func.sum(counts.c.n))
                      .where(*conditions, counts.c.month != NO_MONTH_DATE).group_by(counts.c.cell, counts.c.month))
             with self.engine.connect() as conn:
@@ -612,9 +618,11 @@ class Store(AccountQueries, AuditQueries, BatchQueries, CellCountQueries, Erasur
             frame = pd.DataFrame(rows, columns=["cell", "month", "n"])
         else:
             table = self.layer_tables[layer]
+            among = ({cell: [int(c) for c in cells]} if cells is not None and len(cells) <= MAX_LISTED_CELLS
+                     else None)
             query = select(table.c[cell], table.c[time_field]).where(
-                *self._filters(table, equals=equals, present=[cell, time_field], time_field=time_field, start=start,
-                               end=end))
+                *self._filters(table, equals=equals, among=among, present=[cell, time_field], time_field=time_field,
+                               start=start, end=end))
             with self.engine.connect() as conn:
                 rows = list(map(tuple, conn.execute(query).all()))
             frame = pd.DataFrame(rows, columns=["cell", "month"]).assign(n=1)

@@ -119,3 +119,19 @@ def test_the_concern_months_add_up_to_the_window_and_each_month_is_its_own_count
     alone = hotspot_report(world_store, boroughs=[MERTON], start=start, end=end)
     pd.testing.assert_frame_equal(shared[0], alone[0], check_exact=True)
     pd.testing.assert_frame_equal(shared[1], alone[1], check_exact=True)
+
+
+def test_a_cube_of_some_cells_is_the_whole_cube_cut_to_them(world_store):
+    cells = study_cells(world_store, [MERTON], 9)
+    for equals, column in (({}, "location_cell_9"), ({"crime_type": "Burglary"}, "location_cell_9")):
+        whole = world_store.count_by_cell_month("incidents", column, time_field="month", start="2025-01-01",
+                                                end="2026-01-01", equals=equals)
+        some = world_store.count_by_cell_month("incidents", column, time_field="month", start="2025-01-01",
+                                               end="2026-01-01", equals=equals, cells=cells)
+        expected = whole[whole.index.get_level_values("cell").isin(cells)]
+        assert 0 < len(some) < len(whole)
+        pd.testing.assert_series_equal(some, expected)
+    mid_month = dict(time_field="month", start="2025-01-15", end="2026-01-01")  # from the rows, not the counts
+    some = world_store.count_by_cell_month("incidents", "location_cell_9", cells=cells, **mid_month)
+    whole = world_store.count_by_cell_month("incidents", "location_cell_9", **mid_month)
+    pd.testing.assert_series_equal(some, whole[whole.index.get_level_values("cell").isin(cells)])
