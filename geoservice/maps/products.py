@@ -451,22 +451,26 @@ def _gather_places(ctx: MapContext) -> tuple[list[tuple[str, dict]], dict]:
     namer = PlaceNamer(places)
     gathered: dict[str, dict] = {}
     # the same cells are gathered whatever ``top`` is, so a longer list (tasking's) agrees with a shorter one's places
-    for cell, row in ranked[ranked["count"] > 0].head(PLACE_CELLS).iterrows():
-        lat, lng = h3cells.centre(cell)
+    top = ranked[ranked["count"] > 0].head(PLACE_CELLS)
+    centres = h3cells.centres(top.index) if len(top) else np.zeros((0, 2))
+    ward_names = _wards_of(centres, wards)
+    columns = [top[c].to_numpy() for c in ("score", "count", "last_3_months", "hot", "cluster")]
+    for i, (cell, score, count, last_3, hot, cluster) in enumerate(zip(top.index, *columns)):
+        lat, lng = float(centres[i, 0]), float(centres[i, 1])
         named = namer.near([cell], limit=1)
-        ward = _ward_of(lat, lng, wards)
-        place = " / ".join(p for p in (named[0] if named else "", ward) if p) or f"unnamed place {len(gathered) + 1}"
+        place = " / ".join(p for p in (named[0] if named else "", ward_names[i]) if p) \
+            or f"unnamed place {len(gathered) + 1}"
         if place not in gathered:
             gathered[place] = {"rank": len(gathered) + 1, "cells": [], "points": [], "score": 0.0, "count": 0,
                                "last_3": 0, "hot": False, "cluster": False}
         group = gathered[place]
         group["cells"].append(cell)
         group["points"].append((lat, lng))
-        group["score"] += row["score"]
-        group["count"] += int(row["count"])
-        group["last_3"] += int(row["last_3_months"])
-        group["hot"] |= bool(row["hot"])
-        group["cluster"] |= bool(row["cluster"])
+        group["score"] += score
+        group["count"] += int(count)
+        group["last_3"] += int(last_3)
+        group["hot"] |= bool(hot)
+        group["cluster"] |= bool(cluster)
     ordered = sorted(gathered.items(), key=lambda item: (-item[1]["score"], item[1]["rank"]))
     for rank, (_, group) in enumerate(ordered, start=1):  # a place of several cells may outrank its first
         group["rank"] = rank
@@ -505,12 +509,18 @@ def _build_where_to_act(ctx: MapContext, layer: WhereToActLayer) -> dict:
                       "rows": rows}}
 
 
-def _ward_of(lat: float, lng: float, wards: list[dict]) -> str:
-    """The name of the ward holding a point (empty when none does)."""
+def _wards_of(points: np.ndarray, wards: list[dict]) -> list[str]:
+    """The name of the ward holding each (lat, lng) point (empty when none does); the first ward listed wins."""
     import shapely
 
-    point = shapely.Point(lng, lat)
-    return next((w["name"] for w in wards if w["geometry"].contains(point)), "")
+    names = [""] * len(points)
+    if not len(points):
+        return names
+    lat, lng = points[:, 0], points[:, 1]
+    for ward in reversed(wards):  # later wards first, so the first ward holding a point names it
+        for i in np.flatnonzero(shapely.contains_xy(ward["geometry"], lng, lat)):
+            names[i] = ward["name"]
+    return names
 
 
 def _build_areas(ctx: MapContext, layer: AreasLayer) -> dict:
