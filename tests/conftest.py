@@ -12,6 +12,7 @@ of the time.
 
 from __future__ import annotations
 
+
 import dataclasses
 import json
 import os
@@ -270,6 +271,30 @@ def sign_in(client, store, role: str = "mace_analyst", boroughs=None, username: 
     response = client.post("/login", data={"username": username, "password": TEST_PASSWORD, "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)
     return username
+
+
+@contextmanager
+def signed_in_app(store, settings, role: str = "mace_analyst", boroughs=None):
+    """``(app, client)``: the app over ``settings``' store, its test client signed in as ``role``; the store's
+    connections closed at the end."""
+    from geoservice import create_app
+
+    app = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})
+    try:
+        client = app.test_client()
+        sign_in(client, store, role, boroughs)
+        yield app, client
+    finally:
+        app.extensions["geoservice_store"].engine.dispose()
+
+
+def sign_in_page(page, base: str, username: str = "analyst") -> None:
+    """Sign a browser page in at ``base`` as ``username`` (the test password)."""
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
 
 
 # loaded stores on SQLite, built once per session and copied per test --------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from geoservice import create_app
 from geoservice.privacy.users import add_user
 
-from ..conftest import BROWSER_ARTIFACTS, TEST_PASSWORD, wait_for_map
+from ..conftest import BROWSER_ARTIFACTS, TEST_PASSWORD, sign_in_page, wait_for_map
 from .test_products import END, MERTON, SPECS, START, WORLD_LAYERS, _build
 
 ARTIFACTS = BROWSER_ARTIFACTS / "maps"
@@ -62,11 +62,7 @@ def test_map_in_a_real_browser(name, browser, served, request):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(f"{base}/login")
-        page.fill("input[name=username]", "analyst")
-        page.fill("input[name=password]", TEST_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{base}/")
+        sign_in_page(page, base)
         response = page.goto(f"{base}/maps/{name}?borough={MERTON}&{window}")
         assert response is not None and response.status == 200
         wait_for_map(page, timeout=30_000)
@@ -119,11 +115,7 @@ def test_a_cold_map_shows_its_progress_then_the_map(browser, served, monkeypatch
                route.request.url.startswith("data:") else (blocked.append(route.request.url), route.abort()))
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(f"{base}/login")
-        page.fill("input[name=username]", "analyst")
-        page.fill("input[name=password]", TEST_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{base}/")
+        sign_in_page(page, base)
         url = f"{base}/maps/csp_tasking?borough={MERTON}&from={START}&to={END}"
         response = page.goto(url)  # the building page, which then fetches the map
         assert response is not None and 'id="building"' in response.text()

@@ -8,7 +8,7 @@ from datetime import date
 from geoservice import create_app
 from geoservice.privacy.retention import run_retention
 
-from ..conftest import sign_in
+from ..conftest import signed_in_app
 
 MERTON = "E09000024"
 
@@ -16,10 +16,7 @@ MERTON = "E09000024"
 def test_a_retention_run_invalidates_cached_maps(load_world, settings):
     store = load_world("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
                        "outreach_sessions")
-    app = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})
-    try:
-        client = app.test_client()
-        sign_in(client, store, "mace_analyst", [MERTON])
+    with signed_in_app(store, settings, boroughs=[MERTON]) as (app, client):
         url = f"/api/maps/csp_tasking?borough={MERTON}&from=2025-01-01&to=2026-01-01"
         first = client.get(url).get_json()
         assert client.get(url).get_json() == first
@@ -30,8 +27,6 @@ def test_a_retention_run_invalidates_cached_maps(load_world, settings):
         after = client.get(url).get_json()
         assert cache.misses_by["map"] == 2, "built afresh after the erasure"
         assert after["expected_hexes"] < first["expected_hexes"]
-    finally:
-        app.extensions["geoservice_store"].engine.dispose()
 
 
 def _upload_incidents(store, settings, tmp_path, name, lat_lng):
@@ -48,10 +43,7 @@ def test_an_upload_for_another_borough_leaves_the_map_standing(load_world, setti
     Merton does."""
     store = load_world("places", "people", "associations", "missing_episodes", "incidents", "survey_responses",
                        "outreach_sessions")
-    app = create_app({"GEOSERVICE_SETTINGS": settings, "TESTING": True})
-    try:
-        client = app.test_client()
-        sign_in(client, store, "mace_analyst", [MERTON])
+    with signed_in_app(store, settings, boroughs=[MERTON]) as (app, client):
         url = f"/api/maps/csp_tasking?borough={MERTON}&from=2025-01-01&to=2026-01-01"
         first = client.get(url).get_json()
         cache = app.extensions["product_cache"]
@@ -63,8 +55,6 @@ def test_an_upload_for_another_borough_leaves_the_map_standing(load_world, setti
         client.get(url)
         assert cache.misses_by["map"] == 2, "a Merton upload rebuilds it"
         assert cache.rebuilds[MERTON] == 1
-    finally:
-        app.extensions["geoservice_store"].engine.dispose()
 
 
 def test_identical_requests_meanwhile_share_one_build(settings):
