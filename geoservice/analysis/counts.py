@@ -9,6 +9,7 @@ window works the same way.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tomllib
 from pathlib import Path
 
@@ -179,10 +180,21 @@ class Component:
 
 
 def load_concern_index(path=DEFAULT_CONCERN_INDEX) -> list[Component]:
-    """The components of a concern index config (TOML, ``[[components]]``)."""
-    doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    """The components of a concern index config (TOML, ``[[components]]``); read again only when the file changes
+    (every cached map's key names the index's layers, so a request would otherwise parse it a dozen times)."""
+    path = Path(path)
     try:
-        return [Component(**item) for item in doc["components"]]
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None  # reading it says what is wrong
+    return [dataclasses.replace(c, filter=dict(c.filter)) for c in _read_concern_index(path, stamp)]
+
+
+@functools.lru_cache(maxsize=16)
+def _read_concern_index(path: Path, stamp) -> tuple[Component, ...]:
+    doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:
+        return tuple(Component(**item) for item in doc["components"])
     except (KeyError, TypeError) as exc:
         raise HotspotInputError(f"{path}: each [[components]] needs name, layer and optionally location, "
                                 f"time_field, weight, filter ({exc})") from None

@@ -21,7 +21,7 @@ import time
 from collections import Counter, OrderedDict
 from functools import partial
 
-from flask import current_app
+from flask import current_app, g, has_app_context
 
 from .store import get_store
 
@@ -61,6 +61,7 @@ class ProductCache:
         self._items: OrderedDict = OrderedDict()
         self._building: dict = {}
         self._versions: OrderedDict = OrderedDict()  # key -> versions it was last built under (rebuild or first?)
+        self._scoped: dict = {}  # (overall version, layers, boroughs, res) -> that scope's version
         self._lock = threading.Lock()
         self.hits = self.misses = 0
         self.misses_by: Counter = Counter()  # product kind (the key's first part) -> builds
@@ -74,8 +75,7 @@ class ProductCache:
         building it again side by side (fifty clients opening a map at once would otherwise build it fifty times).
         """
         depends = (depends,) if isinstance(depends, Depends) else tuple(depends)
-        store = get_store()
-        versions = tuple(store.data_version(d.layers, d.boroughs, d.res) for d in depends)
+        versions = self.versions(depends)
         full = (versions, key)
         while True:
             with self._lock:
@@ -115,9 +115,33 @@ class ProductCache:
     def has(self, key, depends=EVERYTHING) -> bool:
         """Whether the product for ``key`` is ready now (a page can then answer at once rather than show progress)."""
         depends = (depends,) if isinstance(depends, Depends) else tuple(depends)
-        versions = tuple(get_store().data_version(d.layers, d.boroughs, d.res) for d in depends)
+        versions = self.versions(depends)
         with self._lock:
             return (versions, key) in self._items
+
+    def versions(self, depends: tuple) -> tuple:
+        """The current version of each of ``depends``. The store's overall version is read once a request (two
+        small queries); each scoped version is worked out once per overall version and reused until the data
+        change, since a scoped version can only change when the overall one does (a request for a map asks a
+        dozen: its layers, the months held, the places)."""
+        overall = g.get("_geoservice_data_version") if has_app_context() else None
+        if overall is None:
+            overall = get_store().data_version()
+            if has_app_context():
+                g._geoservice_data_version = overall
+        answers = []
+        for d in depends:
+            question = (overall, d.layers, d.boroughs, d.res)
+            with self._lock:
+                known = self._scoped.get(question)
+            if known is None:
+                known = get_store().data_version(d.layers, d.boroughs, d.res)
+                with self._lock:
+                    if self._scoped and next(iter(self._scoped))[0] != overall:
+                        self._scoped.clear()  # the data changed: every version worked out before is stale
+                    self._scoped[question] = known
+            answers.append(known)
+        return tuple(answers)
 
 
 def _product_boroughs(depends) -> list[str]:
