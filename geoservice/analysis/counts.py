@@ -60,14 +60,20 @@ def layer_cube(store: Store, layer: str, cells: pd.Index, *, res: int, start, en
     rather than one per month: the cube ``emerging_hotspots`` takes, as ``parquet_cube`` reads it from Parquet.
     A window starting or ending mid-month clips its first or last month (``month_windows``), so the columns add up
     to the window's ``layer_counts``."""
-    from .windows import month_windows
-
     location, time_field, filters = _checked(store, layer, location, time_field, filters)
     if time_field is None:
         raise HotspotInputError(f"layer {layer!r} has no time field to count months of")
     counts = store.count_by_cell_month(layer, cell_column(location, res), time_field=time_field, start=start,
                                        end=end, equals=filters, cells=cells)
-    months = pd.PeriodIndex([label for label, _, _ in month_windows(start, end)], freq="M")  # the one definition
+    return _cube(counts, cells, start, end)
+
+
+def _cube(counts: pd.Series, cells: pd.Index, start, end) -> pd.DataFrame:
+    """Counts indexed by (cell, month's first day) as cells (rows, zeros included) x the window's months
+    (``month_windows``: the one definition, columns as monthly Periods, months without data zeros)."""
+    from .windows import month_windows
+
+    months = pd.PeriodIndex([label for label, _, _ in month_windows(start, end)], freq="M")
     cube = pd.Series(counts.to_numpy(), index=pd.MultiIndex.from_arrays(
         [counts.index.get_level_values("cell"), counts.index.get_level_values("month").to_period("M")],
         names=["cell", "month"])).unstack(fill_value=0) if len(counts) else pd.DataFrame()
@@ -115,15 +121,8 @@ class MonthlyConcern:
     def window(self) -> pd.DataFrame:
         """What ``concern_index`` gives for the whole window: each component's count and ``concern``."""
         first = self.counts[self.components[0].name]
-        frame = pd.DataFrame(index=first.index)
-        total = pd.Series(0.0, index=first.index)
-        for c in self.components:
-            counts = self.counts[c.name].sum(axis=1).astype("int64")
-            frame[c.name] = counts
-            total += c.weight * counts
-        frame["concern"] = total
-        frame.attrs["settings"] = dict(self.settings)
-        return frame
+        return _concern_frame(self.components, first.index, lambda c: self.counts[c.name].sum(axis=1).astype("int64"),
+                              self.settings)
 
 
 def monthly_concern(store: Store, *, res: int, boroughs, start, end, cells: pd.Index | None = None,
@@ -135,9 +134,25 @@ def monthly_concern(store: Store, *, res: int, boroughs, start, end, cells: pd.I
     cells = study_cells(store, boroughs, res) if cells is None else cells
     counts = {c.name: layer_cube(store, c.layer, cells, res=res, start=start, end=end, location=c.location,
                                  time_field=c.time_field, filters=c.filter).rename(columns=str) for c in components}
-    settings = {"res": res, "boroughs": list(boroughs), "start": str(start), "end": str(end),
-                "components": [dataclasses.asdict(c) for c in components]}
-    return MonthlyConcern(components, counts, settings)
+    return MonthlyConcern(components, counts, _concern_settings(res, boroughs, start, end, components))
+
+
+def _concern_settings(res: int, boroughs, start, end, components) -> dict:
+    return {"res": res, "boroughs": list(boroughs), "start": str(start), "end": str(end),
+            "components": [dataclasses.asdict(c) for c in components]}
+
+
+def _concern_frame(components, cells: pd.Index, count, settings: dict) -> pd.DataFrame:
+    """Per cell: each component's ``count(component)`` and the weighted ``concern`` total; ``attrs["settings"]``."""
+    frame = pd.DataFrame(index=cells)
+    total = pd.Series(0.0, index=cells)
+    for c in components:
+        counts = count(c)
+        frame[c.name] = counts
+        total += c.weight * counts
+    frame["concern"] = total
+    frame.attrs["settings"] = dict(settings)
+    return frame
 
 
 def parquet_layer_counts(path, cells: pd.Index, *, res: int, start=None, end=None,
@@ -154,15 +169,9 @@ def parquet_cube(path, cells: pd.Index, *, res: int, start, end, location: str =
     """Incidents per cell of ``cells`` (rows, zeros included) and calendar month in [start, end) (columns, months
     without data zeros), read from a bulk-ingest GeoParquet folder: the cube ``emerging_hotspots`` takes."""
     from ..ingest.bulk import parquet_counts
-    from .windows import month_windows
 
     start, end = _timestamp(start), _timestamp(end)
-    counts = parquet_counts(path, res, start, end, location=location, by_month=True)
-    months = pd.PeriodIndex([label for label, _, _ in month_windows(start, end)], freq="M")
-    cube = pd.Series(counts.to_numpy(), index=pd.MultiIndex.from_arrays(
-        [counts.index.get_level_values("cell"), counts.index.get_level_values("month").to_period("M")],
-        names=["cell", "month"])).unstack(fill_value=0) if len(counts) else pd.DataFrame()
-    return cube.reindex(index=cells, columns=months, fill_value=0).astype("int64")
+    return _cube(parquet_counts(path, res, start, end, location=location, by_month=True), cells, start, end)
 
 
 def _timestamp(value):
@@ -208,14 +217,6 @@ def concern_index(store: Store, *, res: int = 9, boroughs, start=None, end=None,
     """
     components = components if components is not None else load_concern_index()
     cells = study_cells(store, boroughs, res) if cells is None else cells
-    frame = pd.DataFrame(index=cells)
-    total = pd.Series(0.0, index=cells)
-    for c in components:
-        counts = layer_counts(store, c.layer, cells, res=res, location=c.location, time_field=c.time_field,
-                              start=start, end=end, filters=c.filter)
-        frame[c.name] = counts
-        total += c.weight * counts
-    frame["concern"] = total
-    frame.attrs["settings"] = {"res": res, "boroughs": list(boroughs), "start": str(start), "end": str(end),
-                               "components": [dataclasses.asdict(c) for c in components]}
-    return frame
+    return _concern_frame(components, cells, lambda c: layer_counts(
+        store, c.layer, cells, res=res, location=c.location, time_field=c.time_field, start=start, end=end,
+        filters=c.filter), _concern_settings(res, boroughs, start, end, components))

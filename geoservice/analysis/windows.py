@@ -2,12 +2,10 @@
 
 A window is ``[start, end)``. It must run forwards and span at most ``max_window_years`` (a setting, default 10):
 products that work month by month (the hot-spot areas' monthly totals, emerging hot spots) would otherwise be
-asked for thousands of months. Months outside the data held are not queried at all (``months_with_data``).
+asked for thousands of months. ``month_windows`` is the one cut of a window into calendar months.
 """
 
 from __future__ import annotations
-
-from datetime import date
 
 import pandas as pd
 
@@ -62,13 +60,3 @@ def month_windows(start, end) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     return [(str(m), max(m.start_time, start), min((m + 1).start_time, end))
             for m in pd.period_range(start, end - pd.Timedelta(1, "ns"), freq="M")]
-
-
-def months_with_data(start, end, extent: tuple[date | None, date | None]) -> list[pd.Period]:
-    """The calendar months that meet ``[start, end)`` and the data's ``extent`` (earliest, latest)."""
-    months = pd.period_range(pd.Timestamp(start), pd.Timestamp(end) - pd.Timedelta(days=1), freq="M")
-    low, high = extent
-    if low is None or high is None:
-        return []
-    low, high = pd.Period(pd.Timestamp(low), freq="M"), pd.Period(pd.Timestamp(high), freq="M")
-    return [m for m in months if low <= m <= high]
