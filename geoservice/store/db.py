@@ -606,11 +606,12 @@ class Store(AccountQueries, AuditQueries, BatchQueries, CellCountQueries, Erasur
         time_field = time_field or (spec.time_fields[0] if spec.time_fields else None)
         if time_field is None:
             raise ValueError(f"layer {layer!r} has no time field to count months of")
+        listed = [int(c) for c in cells] if cells is not None and len(cells) <= MAX_LISTED_CELLS else None
         plan = self._counts_plan(layer, cell, time_field, start, end, equals)
         if plan is not None:
             counts, conditions = plan
-            if cells is not None and len(cells) <= MAX_LISTED_CELLS:
-                conditions = [*conditions, counts.c.cell.in_([int(c) for c in cells])]
+            if listed is not None:
+                conditions = [*conditions, counts.c.cell.in_(listed)]
             query = (select(counts.c.cell, counts.c.month, func.sum(counts.c.n))
                      .where(*conditions, counts.c.month != NO_MONTH_DATE).group_by(counts.c.cell, counts.c.month))
             with self.engine.connect() as conn:
@@ -618,11 +619,9 @@ class Store(AccountQueries, AuditQueries, BatchQueries, CellCountQueries, Erasur
             frame = pd.DataFrame(rows, columns=["cell", "month", "n"])
         else:
             table = self.layer_tables[layer]
-            among = ({cell: [int(c) for c in cells]} if cells is not None and len(cells) <= MAX_LISTED_CELLS
-                     else None)
             query = select(table.c[cell], table.c[time_field]).where(
-                *self._filters(table, equals=equals, among=among, present=[cell, time_field], time_field=time_field,
-                               start=start, end=end))
+                *self._filters(table, equals=equals, among=None if listed is None else {cell: listed},
+                               present=[cell, time_field], time_field=time_field, start=start, end=end))
             with self.engine.connect() as conn:
                 rows = list(map(tuple, conn.execute(query).all()))
             frame = pd.DataFrame(rows, columns=["cell", "month"]).assign(n=1)
