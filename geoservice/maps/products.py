@@ -259,7 +259,11 @@ class MapContext:
 
     def names(self) -> tuple[pd.DataFrame, list[dict]]:
         """The boroughs' named places and the ward boundaries (hot spots and gaps both name areas)."""
-        return self._once("names", lambda: (named_places(self.store, self.boroughs), self.store.boundaries(("ward",))))
+        return self._once("names", lambda: (named_places(self.store, self.boroughs), self.wards()))
+
+    def wards(self) -> list[dict]:
+        """The ward boundaries (they name areas and are drawn), read once a map."""
+        return self._once("wards", lambda: self.store.boundaries(("ward",)))
 
     def borough_cells(self, borough: str) -> pd.Index:
         """The study cells of one of the map's boroughs (each cell lies in one borough: its centre's)."""
@@ -676,7 +680,7 @@ def _suppressed_labels(below: int, step: int) -> list[str]:
 
 
 def _build_boundaries(ctx: MapContext, layer: BoundariesLayer) -> dict:
-    rows = ctx.names()[1] if layer.level == "ward" else ctx.store.boundaries((layer.level,))  # wards: read once
+    rows = ctx.wards() if layer.level == "ward" else ctx.store.boundaries((layer.level,))
     key = "code" if layer.level == "borough" else "borough_code"
     chosen = [b for b in rows if b[key] in ctx.boroughs]
     origin = np.array(ctx.table.origin)
