@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -165,9 +166,12 @@ def ingest(ctx, layer, path, fmt, encoding, postcodes, as_json, why, synthetic) 
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the partitioned GeoParquet (period=YYYY-MM/h3_res5=<cell>/), its quarantine and "
                    "manifests.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes reading and checking files at once (default: one per core). The result is the same "
+                   "for any number.")
 @click.pass_context
 @handle_errors()
-def bulk_ingest_command(ctx, archive_dir, out_dir) -> None:
+def bulk_ingest_command(ctx, archive_dir, out_dir, workers) -> None:
     """Load an unpacked data.police.uk archive (YYYY-MM/YYYY-MM-<force>-street.csv) into GeoParquet.
 
     Every file is checked by the same rules as `geoservice ingest incidents`; rejected rows go to a quarantine
@@ -181,7 +185,8 @@ def bulk_ingest_command(ctx, archive_dir, out_dir) -> None:
                    f"({result.accepted:,} accepted, {result.rejected:,} rejected, {result.duplicate:,} duplicate)",
                    err=True)
 
-    report = bulk_ingest(_store(ctx), archive_dir, out_dir, settings=_settings(ctx), progress=show)
+    report = bulk_ingest(_store(ctx), archive_dir, out_dir, settings=_settings(ctx), progress=show,
+                         workers=workers or os.cpu_count() or 1)
     click.echo(report.summary())
     if any(f.status == "refused" for f in report.files):
         ctx.exit(1)

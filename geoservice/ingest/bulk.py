@@ -25,19 +25,30 @@ Duplicates across files are found against the rows already committed in the same
 identity and content is a ``duplicate``; the same identity with different content a ``conflicting_record``.
 A file that cannot be read at all (a missing column, ragged rows) is refused with the reader's message and the
 others still load.
+
+With ``workers`` above one, worker processes read, check and write files under temporary names while this
+process commits them in the archive's order, so the result is the same file for file (see "Worker processes"
+below). The workers are started with ``spawn``: a script calling ``bulk_ingest(..., workers=2)`` needs the usual
+``if __name__ == "__main__":`` guard. A worker dies with the run's process, so a killed run leaves none behind.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import ctypes
 import dataclasses
 import fcntl
+import itertools
 import json
+import multiprocessing
 import os
 import re
+import signal
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,7 +63,7 @@ from ..cells import cells_to_parents, to_hex
 from ..config import Settings
 from ..errors import InputFileError
 from ..layers import get_layer
-from ..store.db import Store
+from ..store.db import Store, make_engine
 from ..store.tables import cell_column
 from .pipeline import CheckContext, PreparedRows, _sha256, check_context, prepare_rows, quarantine_rows
 from .readers import SizeLimit
@@ -66,6 +77,8 @@ FILES_DIR = "_files"
 QUARANTINE_DIR = "_quarantine"
 TEMP_PREFIX = ".tmp-"
 LOCK_FILE = ".bulk-ingest.lock"
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
+AHEAD_PER_WORKER = 3  # files staged ahead of the one being committed, per worker
 
 
 @dataclasses.dataclass
@@ -155,19 +168,22 @@ def remove_uncommitted_files(out_dir: Path, manifests: dict[str, dict]) -> list[
     return stale
 
 
-def _write_atomically(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` under a temporary name first, so ``path`` is either absent or whole."""
+def _write_temporary(table: pa.Table, path: Path) -> Path:
+    """Write ``table`` beside ``path`` under a temporary name, which no reader reads, and return that name; the
+    file's commit renames it to ``path`` (``_commit_file``), so ``path`` is either absent or whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
     try:
         pq.write_table(table, temp, compression="zstd")
-        os.replace(temp, path)
-    finally:
+    except BaseException:
         temp.unlink(missing_ok=True)
+        raise
+    return temp
 
 
 def _write_json_atomically(record: dict, path: Path) -> None:
-    """Write ``record`` as JSON to ``path`` through a temporary name, as ``_write_atomically`` does."""
+    """Write ``record`` as JSON to ``path`` through a temporary name renamed into place, so ``path`` is
+    either absent or whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
     try:
@@ -233,6 +249,11 @@ class HeldIdentities:
             pair_held[i] = bool((self.hashes[lo[i]:hi[i]] == hashes[i]).any())
         return key_held, pair_held
 
+    def restricted_to(self, keys: np.ndarray) -> "HeldIdentities":
+        """The held pairs whose key is one of ``keys``: for rows with those keys, ``lookup`` answers as on all."""
+        mine = np.isin(self.keys, keys)
+        return HeldIdentities(self.keys[mine], self.hashes[mine])
+
     def add(self, keys: np.ndarray, hashes: np.ndarray) -> None:
         if keys.size == 0:
             return
@@ -282,10 +303,11 @@ def _partition_names(prepared: PreparedRows, idx: np.ndarray, store: Store) -> t
     return months, np.array([names[p] for p in parents.tolist()], dtype=object) if parents.size else parents
 
 
-def _write_partitions(prepared: PreparedRows, idx: np.ndarray, out_dir: Path, sha256: str,
-                      store: Store) -> list[str]:
-    """Write the accepted rows, one file per (month, parent cell); relative paths of the files written. On any
-    failure the files already written for this source are removed before the error goes on."""
+def _write_partitions(prepared: PreparedRows, idx: np.ndarray, out_dir: Path, sha256: str, store: Store,
+                      temporary: dict[str, Path]) -> list[str]:
+    """Write the accepted rows under temporary names, one file per (month, parent cell); each final relative path
+    and its temporary file go into ``temporary`` as they are written (so a failure can remove them). Returns the
+    relative paths."""
     table = _accepted_table(prepared, idx, sha256)
     months, parents = _partition_names(prepared, idx, store)
     loc = prepared.spec.locations[0].name
@@ -293,26 +315,21 @@ def _write_partitions(prepared: PreparedRows, idx: np.ndarray, out_dir: Path, sh
     table = table.append_column("geometry", pa.array(shapely.to_wkb(shapely.points(lng, lat)), type=pa.binary()))
     groups = pd.Series(np.arange(idx.size)).groupby([months, parents], sort=True).indices
     written: list[str] = []
-    try:
-        for (month, parent), rows in groups.items():
-            part = table.take(rows)
-            part = part.replace_schema_metadata({b"geo": _geo_metadata(lng[rows], lat[rows])})
-            relative = f"period={month}/h3_res{PARENT_RES}={parent}/part-{sha256[:16]}.parquet"
-            _write_atomically(part, out_dir / relative)
-            written.append(relative)
-    except BaseException:
-        for relative in written:
-            (out_dir / relative).unlink(missing_ok=True)
-        raise
+    for (month, parent), rows in groups.items():
+        part = table.take(rows)
+        part = part.replace_schema_metadata({b"geo": _geo_metadata(lng[rows], lat[rows])})
+        relative = f"period={month}/h3_res{PARENT_RES}={parent}/part-{sha256[:16]}.parquet"
+        temporary[relative] = _write_temporary(part, out_dir / relative)
+        written.append(relative)
     return written
 
 
-def _write_quarantine_file(prepared: PreparedRows, idx: np.ndarray, out_dir: Path, sha256: str,
-                           batch_id: str) -> str:
+def _write_quarantine_file(prepared: PreparedRows, idx: np.ndarray, out_dir: Path, sha256: str, batch_id: str,
+                           temporary: dict[str, Path]) -> str:
     issues = prepared.log.by_row()
     rows = quarantine_rows(prepared.spec, prepared.source, prepared.keys, prepared.hashes, idx, issues, batch_id)
     relative = f"{QUARANTINE_DIR}/{prepared.source.path.name}-{sha256[:16]}.parquet"
-    _write_atomically(pa.Table.from_pylist(rows), out_dir / relative)
+    temporary[relative] = _write_temporary(pa.Table.from_pylist(rows), out_dir / relative)
     return relative
 
 
@@ -328,88 +345,284 @@ def _reconcile_across_files(prepared: PreparedRows, held: HeldIdentities) -> Non
     status[conflicts] = "rejected"
 
 
-def _ingest_one(store: Store, path: Path, out_dir: Path, *, settings: Settings, now: datetime, limit: SizeLimit,
-                held: HeldIdentities, context: CheckContext) -> FileResult:
+@dataclasses.dataclass
+class StagedFile:
+    """A source file read, checked and written under temporary names: everything its commit needs."""
+
+    result: FileResult
+    quarantine: str | None
+    temporary: dict[str, Path]  # final relative path -> the temporary file holding it
+    keys: np.ndarray  # identities of the accepted rows, for the check against files committed before it
+    hashes: np.ndarray
+    batch: dict  # its record for the store's batches table
+
+    def discard(self) -> None:
+        for temp in self.temporary.values():
+            Path(temp).unlink(missing_ok=True)
+
+
+def _prepare(store: Store, path: Path, *, settings: Settings, now: datetime, limit: SizeLimit,
+             context: CheckContext) -> PreparedRows:
+    return prepare_rows(store, get_layer(store.specs, "incidents"), path, settings=settings, fmt=SOURCE_FORMAT,
+                        encoding="utf-8", now=now, postcodes=None, limit=limit, scope=None,
+                        step=lambda stage, done, total: None, context=context)
+
+
+def _stage_file(store: Store, path: Path, out_dir: Path, *, sha256: str, batch_id: str, settings: Settings,
+                now: datetime, limit: SizeLimit, context: CheckContext, held: HeldIdentities | None,
+                prepared: PreparedRows | None = None) -> StagedFile:
+    """Prepare ``path`` by the rules of a normal ingest (or take ``prepared``, the same file prepared before and
+    left unchanged) and write its partitions and quarantine under temporary names. With ``held`` its rows are also
+    checked against the files committed before it; a worker process, which does not know what the files before it
+    will commit, passes None (see ``_bulk_ingest_parallel``)."""
     spec = get_layer(store.specs, "incidents")
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    sha256 = _sha256(path)
-    prepared = prepare_rows(store, spec, path, settings=settings, fmt=SOURCE_FORMAT, encoding="utf-8", now=now,
-                            postcodes=None, limit=limit, scope=None, step=lambda stage, done, total: None,
-                            context=context)
-    _reconcile_across_files(prepared, held)
+    if prepared is None:
+        prepared = _prepare(store, path, settings=settings, now=now, limit=limit, context=context)
+    if held is not None:
+        _reconcile_across_files(prepared, held)
     status = prepared.status
     accepted, rejected = np.flatnonzero(status == "accepted"), np.flatnonzero(status == "rejected")
-    previous = store.batch_ids_for_source(spec.name, sha256, BULK_FORMAT)
-    batch_id = previous[0] if previous else uuid.uuid4().hex
-    partitions = _write_partitions(prepared, accepted, out_dir, sha256, store)
-    quarantine = _write_quarantine_file(prepared, rejected, out_dir, sha256, batch_id) if rejected.size else None
+    temporary: dict[str, Path] = {}
+    try:
+        partitions = _write_partitions(prepared, accepted, out_dir, sha256, store, temporary)
+        quarantine = _write_quarantine_file(prepared, rejected, out_dir, sha256, batch_id, temporary) \
+            if rejected.size else None
+    except BaseException:
+        for temp in temporary.values():
+            temp.unlink(missing_ok=True)
+        raise
     issues = prepared.log.by_row()
     result = FileResult(source=path.name, status="loaded", sha256=sha256, rows_in=len(prepared.source),
                         accepted=int(accepted.size), rejected=int(rejected.size),
                         duplicate=int((status == "duplicate").sum()),
                         reasons=dict(Counter(issues[i][0]["code"] for i in rejected.tolist())),
                         partitions=partitions, batch_id=batch_id)
-    if not previous:  # a run killed after this record but before its manifest reuses it
-        with store.writing() as conn:
-            store.insert_batch(conn, {
-                "batch_id": batch_id, "layer": spec.name, "source_name": path.name, "source_sha256": sha256,
-                "format": BULK_FORMAT, "started_at": started_at,
-                "finished_at": datetime.now(timezone.utc).replace(tzinfo=None), "rows_in": result.rows_in,
-                "accepted": result.accepted, "rejected": result.rejected, "duplicate": result.duplicate,
-                "ignored_columns": json.dumps(list(prepared.source.ignored_columns)),
-                "settings": json.dumps({"out_dir": str(out_dir), "parent_res": PARENT_RES,
-                                        "resolutions": store.resolutions, "study_area": settings.study_area,
-                                        "quarantine": quarantine, "now": now.isoformat()}),
-                "synthetic": False, "demo": False,
-            })
-    _write_json_atomically({**dataclasses.asdict(result), "quarantine": quarantine}, out_dir / FILES_DIR /
-                           f"{sha256}.json")
-    held.add(prepared.keys[accepted], prepared.hashes[accepted])
-    return result
+    batch = {
+        "batch_id": batch_id, "layer": spec.name, "source_name": path.name, "source_sha256": sha256,
+        "format": BULK_FORMAT, "started_at": started_at,
+        "finished_at": datetime.now(timezone.utc).replace(tzinfo=None), "rows_in": result.rows_in,
+        "accepted": result.accepted, "rejected": result.rejected, "duplicate": result.duplicate,
+        "ignored_columns": json.dumps(list(prepared.source.ignored_columns)),
+        "settings": json.dumps({"out_dir": str(out_dir), "parent_res": PARENT_RES,
+                                "resolutions": store.resolutions, "study_area": settings.study_area,
+                                "quarantine": quarantine, "now": now.isoformat()}),
+        "synthetic": False, "demo": False,
+    }
+    return StagedFile(result, quarantine, temporary, prepared.keys[accepted], prepared.hashes[accepted], batch)
+
+
+def _commit_file(store: Store, staged: StagedFile, out_dir: Path, held: HeldIdentities, *, new_batch: bool) -> None:
+    """Rename the staged file's partitions and quarantine into place, record its batch (unless a killed run
+    already did) and write its manifest last, which commits it. On a failure before the manifest, what was
+    renamed and what is still temporary are removed, so the file stays uncommitted and the next run loads it."""
+    renamed: list[Path] = []
+    try:
+        for relative, temp in staged.temporary.items():
+            os.replace(temp, out_dir / relative)
+            renamed.append(out_dir / relative)
+        if new_batch:
+            with store.writing() as conn:
+                store.insert_batch(conn, staged.batch)
+        _write_json_atomically({**dataclasses.asdict(staged.result), "quarantine": staged.quarantine},
+                                out_dir / FILES_DIR / f"{staged.result.sha256}.json")
+    except BaseException:
+        staged.discard()
+        for path in renamed:
+            path.unlink(missing_ok=True)
+        raise
+    held.add(staged.keys, staged.hashes)
+
+
+def _batch_for(store: Store, sha256: str) -> tuple[str, bool]:
+    """The batch id for a source file and whether it is new (a run killed after recording it reuses it)."""
+    previous = store.batch_ids_for_source("incidents", sha256, BULK_FORMAT)
+    return (previous[0], False) if previous else (uuid.uuid4().hex, True)
 
 
 def bulk_ingest(store: Store, archive_dir, out_dir, *, settings: Settings, now: datetime | None = None,
-                progress=None) -> BulkReport:
+                progress=None, workers: int = 1) -> BulkReport:
     """Load every street-crime file of a data.police.uk archive into partitioned GeoParquet under ``out_dir``.
 
-    ``progress(done, total, result)``, when given, is called after each file. See the module docstring for what
-    is written and why a re-run adds nothing.
+    ``workers``: processes reading and checking files at once (``os.cpu_count()`` uses every core); the result is
+    the same for any number, file for file. ``progress(done, total, result)``, when given, is called after each
+    file, in the archive's order. See the module docstring for what is written and why a re-run adds nothing.
     """
+    if workers < 1:
+        raise InputFileError(f"workers must be at least 1, got {workers}")
     started = time.perf_counter()
     now = now or datetime.now(timezone.utc)
     out_dir = Path(out_dir)
     files = archive_files(archive_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with _only_writer(out_dir):
-        return _bulk_ingest(store, files, out_dir, settings=settings, now=now, progress=progress, started=started)
-
-
-def _bulk_ingest(store: Store, files: list[Path], out_dir: Path, *, settings: Settings, now: datetime, progress,
-                 started: float) -> BulkReport:
-    manifests = committed_files(out_dir)
-    remove_uncommitted_files(out_dir, manifests)
-    held = HeldIdentities.from_partitions(committed_partitions(out_dir, manifests))
-    context: CheckContext | None = None  # built at the first file to load (a re-run of loaded files needs none)
-    limit = SizeLimit.megabytes(settings.ingest_max_mb, "ingest_max_mb")
-    results: list[FileResult] = []
-    for number, path in enumerate(files, start=1):
-        sha256 = _sha256(path)
-        if sha256 in manifests:
-            result = FileResult(source=path.name, status="skipped", sha256=sha256)
-        else:
-            if context is None:
-                context = check_context(store, get_layer(store.specs, "incidents"), settings)
-            try:
-                result = _ingest_one(store, path, out_dir, settings=settings, now=now, limit=limit, held=held,
-                                     context=context)
-            except InputFileError as exc:
-                result = FileResult(source=path.name, status="refused", sha256=sha256, message=str(exc))
-            else:
-                manifests[sha256] = dataclasses.asdict(result)
-        results.append(result)
-        if progress is not None:
-            progress(number, len(files), result)
+        manifests = committed_files(out_dir)
+        remove_uncommitted_files(out_dir, manifests)
+        held = HeldIdentities.from_partitions(committed_partitions(out_dir, manifests))
+        hashes = [_sha256(path) for path in files]
+        to_load = [(path, sha256) for path, sha256 in zip(files, hashes) if sha256 not in manifests]
+        workers = min(workers, len(to_load))
+        run = _bulk_ingest_parallel if workers > 1 else _bulk_ingest_serial
+        loaded = run(store, to_load, out_dir, settings=settings, now=now, held=held, workers=workers,
+                     report=_Progress(files, hashes, manifests, progress))
+    results = [loaded.get(sha256) or FileResult(source=path.name, status="skipped", sha256=sha256)
+               for path, sha256 in zip(files, hashes)]
     return BulkReport(results, round(time.perf_counter() - started, 3))
+
+
+class _Progress:
+    """Calls ``progress`` once per archive file in the archive's order, skipped files included, as files finish."""
+
+    def __init__(self, files: list[Path], hashes: list[str], manifests: dict, progress):
+        self.order = [(path, sha256, sha256 in manifests) for path, sha256 in zip(files, hashes)]
+        self.progress = progress
+        self.done = 0
+
+    def __call__(self, result: FileResult) -> None:
+        while self.done < len(self.order) and self.order[self.done][2]:  # skipped files before this one
+            path, sha256, _ = self.order[self.done]
+            self._tell(FileResult(source=path.name, status="skipped", sha256=sha256))
+        self._tell(result)
+
+    def finish(self) -> None:
+        while self.done < len(self.order):
+            path, sha256, _ = self.order[self.done]
+            self._tell(FileResult(source=path.name, status="skipped", sha256=sha256))
+
+    def _tell(self, result: FileResult) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, len(self.order), result)
+
+
+def _load_here(store: Store, path: Path, sha256: str, out_dir: Path, *, settings: Settings, now: datetime,
+               limit: SizeLimit, context: CheckContext, held: HeldIdentities) -> FileResult:
+    """Stage and commit one file in this process, checked against everything committed before it."""
+    batch_id, new_batch = _batch_for(store, sha256)
+    try:
+        staged = _stage_file(store, path, out_dir, sha256=sha256, batch_id=batch_id, settings=settings, now=now,
+                             limit=limit, context=context, held=held)
+    except InputFileError as exc:
+        return FileResult(source=path.name, status="refused", sha256=sha256, message=str(exc))
+    _commit_file(store, staged, out_dir, held, new_batch=new_batch)
+    return staged.result
+
+
+def _bulk_ingest_serial(store: Store, to_load, out_dir: Path, *, settings: Settings, now: datetime,
+                        held: HeldIdentities, workers: int, report: _Progress) -> dict[str, FileResult]:
+    limit = SizeLimit.megabytes(settings.ingest_max_mb, "ingest_max_mb")
+    context = check_context(store, get_layer(store.specs, "incidents"), settings) if to_load else None
+    loaded: dict[str, FileResult] = {}
+    for path, sha256 in to_load:
+        loaded[sha256] = _load_here(store, path, sha256, out_dir, settings=settings, now=now, limit=limit,
+                                    context=context, held=held)
+        report(loaded[sha256])
+    report.finish()
+    return loaded
+
+
+# Worker processes -----------------------------------------------------------------------------------------------
+# Each worker reads, checks and writes whole files under temporary names; this process commits them in the
+# archive's order. A worker does not know what the files before its file will commit, so it stages without the
+# check against them; at commit, a file none of whose accepted identities is held by then is exactly what a serial
+# run would have staged. One that shares identities with files committed before it (a re-published file, or a
+# record police.uk repeats in another month) goes back to the worker that staged it, which still holds its
+# prepared rows, with just the held identities it shares: they answer its check as all of them would, so the
+# result never depends on ``workers``.
+_WORKER: dict = {}
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when the run's process dies (Linux): a run killed outright must leave no
+    worker writing into the folder after the next run has cleared it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _start_worker(parent: int, database_url: str, specs: dict, resolutions: tuple, settings: Settings) -> None:
+    _die_with_parent(parent)
+    store = Store(make_engine(database_url), specs, resolutions, settings)
+    _WORKER.update(store=store, settings=settings, context=check_context(store, get_layer(specs, "incidents"),
+                                                                          settings),
+                   limit=SizeLimit.megabytes(settings.ingest_max_mb, "ingest_max_mb"),
+                   prepared=collections.OrderedDict())
+
+
+def _stage_in_worker(path: Path, sha256: str, batch_id: str, out_dir: Path, now: datetime,
+                     held: HeldIdentities | None = None) -> StagedFile | FileResult:
+    """Stage a file in a worker process. The files it staged and this process has not yet committed stay prepared
+    (at most ``AHEAD_PER_WORKER + 1``, the most a worker is ahead), so staging one again with ``held`` does not
+    read and check it twice."""
+    store, kept = _WORKER["store"], _WORKER["prepared"]
+    settings, limit, context = _WORKER["settings"], _WORKER["limit"], _WORKER["context"]
+    try:
+        prepared = kept.pop(sha256, None) if held is not None else None
+        if prepared is None:
+            prepared = _prepare(store, path, settings=settings, now=now, limit=limit, context=context)
+        if held is None:
+            kept[sha256] = prepared
+            while len(kept) > AHEAD_PER_WORKER + 1:
+                kept.popitem(last=False)
+        return _stage_file(store, path, out_dir, sha256=sha256, batch_id=batch_id, settings=settings, now=now,
+                           limit=limit, context=context, held=held, prepared=prepared)
+    except InputFileError as exc:
+        return FileResult(source=path.name, status="refused", sha256=sha256, message=str(exc))
+
+
+def _bulk_ingest_parallel(store: Store, to_load, out_dir: Path, *, settings: Settings, now: datetime,
+                          held: HeldIdentities, workers: int, report: _Progress) -> dict[str, FileResult]:
+    """Stage files on ``workers`` processes (each its own single-process pool, so a file can go back to the worker
+    that staged it), each at most ``AHEAD_PER_WORKER`` files ahead of the one being committed, so what waits in
+    memory stays bounded; commit them here in order (see the comment above)."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("spawn")
+    pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker,
+                                 initargs=(os.getpid(), url, store.specs, store.resolutions, settings))
+             for _ in range(workers)]
+    outstanding = [0] * workers
+    loaded: dict[str, FileResult] = {}
+    queue: collections.deque = collections.deque()
+    waiting = iter(to_load)
+
+    def submit_next() -> None:
+        for path, sha256 in itertools.islice(waiting, 1):
+            batch_id, new_batch = _batch_for(store, sha256)
+            worker = outstanding.index(min(outstanding))
+            outstanding[worker] += 1
+            queue.append((path, sha256, batch_id, new_batch, worker,
+                          pools[worker].submit(_stage_in_worker, path, sha256, batch_id, out_dir, now)))
+
+    try:
+        for _ in range(AHEAD_PER_WORKER * workers):
+            submit_next()
+        while queue:
+            path, sha256, batch_id, new_batch, worker, future = queue.popleft()
+            staged = future.result()
+            if isinstance(staged, StagedFile):
+                key_held, _ = held.lookup(staged.keys, staged.hashes)
+                if key_held.any():  # stage it again, checked against the held identities it shares
+                    staged.discard()
+                    staged = pools[worker].submit(_stage_in_worker, path, sha256, batch_id, out_dir, now,
+                                                  held.restricted_to(staged.keys[key_held])).result()
+            outstanding[worker] -= 1
+            if isinstance(staged, StagedFile):
+                _commit_file(store, staged, out_dir, held, new_batch=new_batch)
+                staged = staged.result
+            loaded[sha256] = staged
+            report(staged)
+            submit_next()
+        report.finish()
+    except BaseException:
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for temp in out_dir.rglob(TEMP_PREFIX + "*"):  # what the workers staged and nobody committed
+            temp.unlink(missing_ok=True)
+        raise
+    for pool in pools:
+        pool.shutdown(wait=True)
+    return loaded
 
 
 def parquet_counts(path, res: int, start=None, end=None, *, location: str = "location",

@@ -3,6 +3,7 @@ accounted for per file, crash-safe partitions, re-runs that add nothing, and cou
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 import geopandas
@@ -124,19 +125,19 @@ def test_a_failure_mid_file_leaves_no_partition_and_a_rerun_completes(loaded_sto
                                                                        monkeypatch):
     archive, out = tmp_path / "archive", tmp_path / "parquet"
     write_archive(archive, year)
-    real_write = bulk._write_atomically
+    real_write = bulk._write_temporary
     calls = {"n": 0}
 
     def crash_on_third_partition(table, path):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt("simulated kill")
-        real_write(table, path)
+        return real_write(table, path)
 
-    monkeypatch.setattr(bulk, "_write_atomically", crash_on_third_partition)
+    monkeypatch.setattr(bulk, "_write_temporary", crash_on_third_partition)
     with pytest.raises(KeyboardInterrupt):
         bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
-    monkeypatch.setattr(bulk, "_write_atomically", real_write)
+    monkeypatch.setattr(bulk, "_write_temporary", real_write)
     assert not committed_partitions(out)
     assert not list(out.rglob("*.parquet")), "the interrupted file's partitions were removed"
 
@@ -163,6 +164,43 @@ def test_rows_repeated_across_files_are_duplicates(loaded_store, settings, tmp_p
     report = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW)
     repeated = {f.source: f for f in report.files}[copy.name]
     assert repeated.duplicate + repeated.rejected == repeated.rows_in and repeated.accepted == 0
+
+
+def _without_batch_ids(manifests: dict) -> dict:
+    return {sha: {k: v for k, v in record.items() if k != "batch_id"} for sha, record in manifests.items()}
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_serial_result_file_for_file(loaded_store, settings, tmp_path, year):
+    """Two workers staging files at once, this process committing them in order: the same partitions, quarantine,
+    manifests and per-file accounts as one process, including a file that repeats an earlier file's rows (staged
+    again with the check) and a malformed and an unreadable file."""
+    archive = tmp_path / "archive"
+    first, *_ = write_archive(archive, year, rows_per_file=300)
+    copy = first.parent / first.name.replace("-street", "-zz-copy-street")  # after it, in the archive's order
+    frame = pd.read_csv(first, dtype=str, keep_default_na=False)
+    frame.head(120).to_csv(copy, index=False)  # rows of an earlier file: duplicates, found across processes
+    write_malformed(archive, year)
+    serial = bulk_ingest(loaded_store, archive, tmp_path / "serial", settings=settings, now=NOW)
+    shown = []
+    parallel = bulk_ingest(loaded_store, archive, tmp_path / "parallel", settings=settings, now=NOW, workers=2,
+                           progress=lambda done, total, result: shown.append((done, total, result.source)))
+    assert [dataclasses.replace(f, batch_id="") for f in parallel.files] == \
+        [dataclasses.replace(f, batch_id="") for f in serial.files]
+    assert {f.status for f in parallel.files} == {"loaded", "refused"}
+    assert {f.source: f for f in parallel.files}[copy.name].duplicate > 0
+    assert shown == [(n, len(serial.files), f.source) for n, f in enumerate(serial.files, start=1)]
+    assert _without_batch_ids(bulk.committed_files(tmp_path / "parallel")) == \
+        _without_batch_ids(bulk.committed_files(tmp_path / "serial"))
+    on_disk = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial").rglob("*.parquet"))
+    assert on_disk == sorted(p.relative_to(tmp_path / "parallel") for p in (tmp_path / "parallel").rglob("*.parquet"))
+    for relative in on_disk:
+        a, b = pq.read_table(tmp_path / "serial" / relative), pq.read_table(tmp_path / "parallel" / relative)
+        if relative.parts[0] == bulk.QUARANTINE_DIR:  # quarantine rows carry their batch's id
+            a, b = a.drop_columns(["batch_id"]), b.drop_columns(["batch_id"])
+        assert a.equals(b), relative
+    again = bulk_ingest(loaded_store, archive, tmp_path / "parallel", settings=settings, now=NOW, workers=2)
+    assert {f.status for f in again.files} == {"skipped", "refused"}
 
 
 def test_the_command_loads_an_archive_and_reports_a_refused_file(loaded_store, settings, tmp_path, year):
