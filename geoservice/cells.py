@@ -196,7 +196,9 @@ def cells_to_parents(cells: np.ndarray, res: int) -> np.ndarray:
 
 def points_to_cells(lat, lng, resolutions=(7, 8, 9, 10), *, threads: int | None = None) -> dict[int, np.ndarray]:
     """The cell (int64) holding each point at each resolution, exactly ``h3.latlng_to_cell``, computed with h3ronpy
-    (Rust, over numpy arrays) on chunks spread across threads; a row with a non-finite coordinate gets 0.
+    (Rust, over numpy arrays) on chunks spread across threads; a row with a non-finite coordinate gets 0. Each
+    distinct point is indexed once: police.uk's anonymised map points repeat (the shared year: 116,319 rows at
+    7,661 points).
 
     ``lat``, ``lng``: degrees WGS84, same length, in h3's (lat, lng) order.
     """
@@ -212,20 +214,22 @@ def points_to_cells(lat, lng, resolutions=(7, 8, 9, 10), *, threads: int | None 
     idx = np.flatnonzero(ok)
     if idx.size == 0:
         return out
+    point_of_row, points = pd.factorize(lat[idx] + 1j * lng[idx])
+    ulat, ulng = np.ascontiguousarray(points.real), np.ascontiguousarray(points.imag)
     threads = threads or os.cpu_count() or 1
-    parts = np.array_split(idx, max(1, min(threads, idx.size // MIN_CHUNK)))
+    parts = np.array_split(np.arange(ulat.size), max(1, min(threads, ulat.size // MIN_CHUNK)))
 
     def work(part: np.ndarray) -> dict[int, np.ndarray]:
-        return {res: _cells_at(lat[part], lng[part], res) for res in resolutions}
+        return {res: _cells_at(ulat[part], ulng[part], res) for res in resolutions}
 
     if len(parts) == 1:
         results = [work(parts[0])]
     else:
         with ThreadPoolExecutor(len(parts)) as pool:
             results = list(pool.map(work, parts))
-    for part, found in zip(parts, results):
-        for res in resolutions:
-            out[res][part] = found[res].astype(np.int64)
+    for res in resolutions:
+        cells = np.concatenate([found[res] for found in results]).astype(np.int64)
+        out[res][idx] = cells[point_of_row]
     return out
 
 

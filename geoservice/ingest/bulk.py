@@ -295,7 +295,10 @@ def _accepted_table(prepared: PreparedRows, idx: np.ndarray, sha256: str) -> pa.
 def _partition_names(prepared: PreparedRows, idx: np.ndarray, store: Store) -> tuple[np.ndarray, np.ndarray]:
     """Each accepted row's partition: its month and the res-``PARENT_RES`` parent of its coarsest stored cell."""
     loc = prepared.spec.locations[0].name
-    months = prepared.typed[prepared.spec.time_fields[0]].dt.strftime("%Y-%m").to_numpy(dtype=object)[idx]
+    times = prepared.typed[prepared.spec.time_fields[0]].dt.tz_convert(None).to_numpy()[idx].astype("datetime64[M]")
+    month_of_row, distinct = pd.factorize(times)
+    months = np.datetime_as_string(np.asarray(distinct, dtype="datetime64[M]"), unit="M").astype(object)[
+        month_of_row] if idx.size else np.zeros(0, dtype=object)
     cells = prepared.columns[cell_column(loc, min(store.resolutions))][idx]
     parents = cells_to_parents(cells, PARENT_RES).astype(np.int64)
     unique = np.unique(parents)

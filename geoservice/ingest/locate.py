@@ -316,7 +316,9 @@ def _check_claimed_borough(loc, values, ctx, log, ok, x, y, lat, lng, borough, b
         by_name = {name.lower(): code for code, name in ctx.areas.codes("borough").items()}
         names = values[loc.claimed_borough_name].to_numpy(dtype=object)
         # LSOA and MSOA names are "<borough name> 014A": drop the last word
-        claimed = np.array([by_name.get(t.rsplit(" ", 1)[0].lower(), "") if t else "" for t in names], dtype=object)
+        name_of_row, distinct = pd.factorize(names)  # a few hundred LSOA names among many rows
+        claimed = np.array([by_name.get(t.rsplit(" ", 1)[0].lower(), "") if t else "" for t in distinct],
+                           dtype=object)[name_of_row] if len(names) else np.zeros(0, dtype=object)
     if loc.claimed_borough and loc.claimed_borough in values.columns:
         codes = values[loc.claimed_borough].to_numpy(dtype=object)
         claimed = np.where(codes != "", codes, claimed)

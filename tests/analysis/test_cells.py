@@ -50,6 +50,27 @@ def test_points_to_cells_equals_h3_at_every_resolution():
         assert found[res].tolist() == [h3.str_to_int(h3.latlng_to_cell(a, b, res)) for a, b in zip(lat, lng)]
 
 
+def test_points_to_cells_indexes_repeated_points_once_and_in_every_row(monkeypatch):
+    """police.uk's map points repeat: each distinct point is indexed once, and every row still gets its own cell,
+    on the threaded path too; rows with no usable point get 0."""
+    rng = np.random.default_rng(2)
+    distinct_lat, distinct_lng = 51.35 + rng.random(300) * 0.15, -0.3 + rng.random(300) * 0.2
+    pick = rng.integers(0, 300, 2000)
+    lat, lng = distinct_lat[pick], distinct_lng[pick]
+    lat[::97] = np.nan
+    lng[5::89] = 200.0
+    indexed = []
+    real = cells._cells_at
+    monkeypatch.setattr(cells, "_cells_at", lambda a, b, res: indexed.append(a.size) or real(a, b, res))
+    monkeypatch.setattr(cells, "MIN_CHUNK", 50)
+    found = cells.points_to_cells(lat, lng, (8, 10), threads=3)
+    assert sum(indexed) == 2 * len(set(zip(lat[np.isfinite(lat) & (lng < 180)], lng[np.isfinite(lat) & (lng < 180)])))
+    for res in (8, 10):
+        expected = [h3.str_to_int(h3.latlng_to_cell(a, b, res)) if np.isfinite(a) and b < 180 else 0
+                    for a, b in zip(lat, lng)]
+        assert found[res].tolist() == expected
+
+
 def test_analysis_results_come_back_indexed_as_their_input(merton_cells):
     ints = merton_cells[9]
     counts = pd.Series(np.random.default_rng(2).poisson(2, len(ints)), index=ints)
