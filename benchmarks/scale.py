@@ -41,7 +41,7 @@ from geoservice.analysis.spacetime import emerging_hotspots  # noqa: E402
 from geoservice.cells import cells_to_parents, points_to_cells, polygons_to_cells, to_hex  # noqa: E402
 from geoservice.config import Settings  # noqa: E402
 from geoservice.engine import DaskEngine, LocalEngine  # noqa: E402
-from geoservice.ingest.bulk import FILES_DIR, PARENT_RES, parquet_counts  # noqa: E402
+from geoservice.ingest.bulk import FILES_DIR, PARENT_RES, parquet_counts, wkb_points  # noqa: E402
 
 DATA = Settings.from_env().data_dir  # GEOSERVICE_DATA_DIR, by default ../shared/data
 MONTHS = pd.period_range("2024-01", periods=24, freq="M")
@@ -122,7 +122,7 @@ def write_chunk(out: Path, number: int, lng, lat, month) -> int:
     parents = cells_to_parents(cells[10], PARENT_RES).astype(np.int64)
     table = pa.table({"location_cell_9": cells[9], "location_cell_10": cells[10],
                       "month": pa.array(MONTHS.start_time.to_numpy()[month].astype("datetime64[us]")),
-                      "geometry": pa.array(shapely.to_wkb(shapely.points(lng, lat)), type=pa.binary())})
+                      "geometry": wkb_points(lng, lat)})
     order = np.lexsort((parents, month))
     keys = np.stack([month[order], parents[order]])
     edges = np.flatnonzero(np.any(keys[:, 1:] != keys[:, :-1], axis=0)) + 1

@@ -57,7 +57,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-import shapely
 
 from ..cells import cells_to_parents, to_hex
 from ..config import Settings
@@ -272,6 +271,18 @@ def _geo_metadata(lng: np.ndarray, lat: np.ndarray) -> bytes:
                        "columns": {"geometry": column}}).encode("utf-8")
 
 
+_WKB_POINT = np.dtype([("byte_order", "u1"), ("geometry_type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def wkb_points(x: np.ndarray, y: np.ndarray) -> pa.BinaryArray:
+    """Little-endian WKB points (21 bytes each, as ``shapely.to_wkb`` writes them) built in one numpy pass: shapely
+    makes a geometry object per point first, about 2.5 µs a point."""
+    records = np.empty(len(x), dtype=_WKB_POINT)
+    records["byte_order"], records["geometry_type"], records["x"], records["y"] = 1, 1, x, y
+    offsets = np.arange(len(x) + 1, dtype=np.int32) * _WKB_POINT.itemsize
+    return pa.Array.from_buffers(pa.binary(), len(x), [None, pa.py_buffer(offsets), pa.py_buffer(records.tobytes())])
+
+
 def _accepted_table(prepared: PreparedRows, idx: np.ndarray, sha256: str) -> pa.Table:
     """The accepted rows as Arrow columns: identity, every field typed, the located columns and cells, geometry."""
     spec = prepared.spec
@@ -315,7 +326,7 @@ def _write_partitions(prepared: PreparedRows, idx: np.ndarray, out_dir: Path, sh
     months, parents = _partition_names(prepared, idx, store)
     loc = prepared.spec.locations[0].name
     lat, lng = prepared.columns[f"{loc}_lat"][idx], prepared.columns[f"{loc}_lng"][idx]
-    table = table.append_column("geometry", pa.array(shapely.to_wkb(shapely.points(lng, lat)), type=pa.binary()))
+    table = table.append_column("geometry", wkb_points(lng, lat))
     groups = pd.Series(np.arange(idx.size)).groupby([months, parents], sort=True).indices
     written: list[str] = []
     for (month, parent), rows in groups.items():

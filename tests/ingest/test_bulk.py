@@ -219,6 +219,17 @@ def test_the_command_loads_an_archive_and_reports_a_refused_file(loaded_store, s
     assert committed_partitions(out)
 
 
+def test_wkb_points_are_shapely_s_bytes():
+    import numpy as np
+    import shapely
+
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(-180, 180, 1000), rng.uniform(-90, 90, 1000)
+    assert bulk.wkb_points(x, y).to_pylist() == list(shapely.to_wkb(shapely.points(x, y)))
+    assert shapely.from_wkb(bulk.wkb_points(x[:3], y[:3]).to_pylist()).tolist() == shapely.points(x[:3], y[:3]).tolist()
+    assert len(bulk.wkb_points(x[:0], y[:0])) == 0
+
+
 def test_held_identities_answer_as_the_store_lookup_does():
     import numpy as np
 
