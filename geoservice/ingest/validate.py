@@ -79,7 +79,18 @@ def _to_utc(parsed: pd.Series) -> pd.Series:
 
 
 def parse_times(texts: pd.Series, kind: str, formats: tuple[str, ...] = ()) -> pd.Series:
-    """UTC timestamps of ``texts`` (NaT where unreadable) for a date, month or datetime field."""
+    """UTC timestamps of ``texts`` (NaT where unreadable) for a date, month or datetime field. Each distinct text
+    is parsed once: a month column of a police.uk file holds one value in tens of thousands of rows."""
+    if texts.empty or texts.isna().any():
+        return _parse_each(texts, kind, formats)
+    text_of_row, distinct = pd.factorize(texts.to_numpy(dtype=object))
+    if len(distinct) == len(texts):
+        return _parse_each(texts, kind, formats)
+    parsed = _parse_each(pd.Series(distinct, dtype=object), kind, formats)
+    return pd.Series(parsed.array.take(text_of_row), index=texts.index)
+
+
+def _parse_each(texts: pd.Series, kind: str, formats: tuple[str, ...]) -> pd.Series:
     result = pd.Series(pd.NaT, index=texts.index, dtype="datetime64[us, UTC]")
     if texts.empty:
         return result

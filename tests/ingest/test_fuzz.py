@@ -87,6 +87,18 @@ def test_time_parsing_never_raises(texts, kind):
 
 
 @hsettings(max_examples=200, deadline=None)
+@given(texts=st.lists(time_text, min_size=1, max_size=8), picks=st.lists(st.integers(0, 7), min_size=2, max_size=30),
+       kind=st.sampled_from(["date", "month", "datetime"]))
+def test_repeated_times_parse_as_each_text_alone(texts, picks, kind):
+    """parse_times parses each distinct text once: the answer is what parsing every text on its own gives."""
+    column = pd.Series([texts[i % len(texts)].strip() for i in picks], dtype=object)
+    parsed = parse_times(column, kind)
+    alone = [parse_times(pd.Series([text], dtype=object), kind).iloc[0] for text in column]
+    assert str(parsed.dt.tz) == "UTC" and list(parsed.index) == list(column.index)
+    assert [None if pd.isna(t) else t for t in parsed] == [None if pd.isna(t) else t for t in alone]
+
+
+@hsettings(max_examples=200, deadline=None)
 @given(rows=st.lists(st.tuples(time_text, st.text(max_size=20), st.text(max_size=8)), min_size=1, max_size=15))
 def test_field_validation_never_raises(rows, specs):
     spec = specs["outreach_sessions"]
