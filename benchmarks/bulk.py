@@ -12,6 +12,7 @@ locating). Target (issue 16): at least 1,000,000 rows/s into Parquet.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -66,11 +67,36 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def arrow_floor(archive: Path) -> tuple[float, float, int]:
+    """CPU seconds Arrow alone takes to parse every archive file (its own multithreaded reader, every column as
+    text) and to write the parsed rows to Parquet (zstd), with no check at all: a floor under any ingest that reads
+    these CSV files and writes Parquet. Returns (parse, write, rows)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    parse = write = 0.0
+    rows = 0
+    with tempfile.TemporaryDirectory() as out:
+        for number, path in enumerate(sorted(archive.rglob("*.csv"))):
+            began = cpu_seconds()
+            table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in COLUMNS}))
+            parse += cpu_seconds() - began
+            began = cpu_seconds()
+            pq.write_table(table, Path(out) / f"{number}.parquet", compression="zstd")
+            write += cpu_seconds() - began
+            rows += table.num_rows
+    return parse, write, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (bulk_ingest's workers)")
     parser.add_argument("--jitter", action="store_true", help="no two rows at the same point (worst case)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time Arrow alone parsing the files and writing Parquet, with no checks")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -109,6 +135,12 @@ def main() -> None:
               f"{report.total('duplicate'):,} duplicate)")
         for name, spent in stages.items():  # timed in this process: with workers, only what this process did
             print(f"{name:55s} {spent:6.1f} s")
+        if args.floor:
+            parse, write, parsed = arrow_floor(tmp / "archive")
+            per_million = (parse + write) * 1e6 / parsed
+            print(f"Arrow alone, no checks: parse {parse:.1f} + write {write:.1f} CPU s for {parsed:,} rows = "
+                  f"{per_million:.2f} CPU s per million rows, so at most {1e6 / per_million * os.cpu_count():,.0f} "
+                  f"rows/s on this machine's {os.cpu_count()} cores even with every core busy")
         start = time.perf_counter()
         again = bulk.bulk_ingest(store, tmp / "archive", tmp / "parquet", settings=settings)
         print(f"re-run (all skipped by SHA-256): {time.perf_counter() - start:.1f} s, "
