@@ -158,16 +158,28 @@ def _neighbourhood_sums(structure, columns: np.ndarray) -> tuple[np.ndarray, np.
 
 # the exact conditional null -----------------------------------------------------------------------------------
 def _subset_sum_counts(values: np.ndarray, counts: np.ndarray, max_draws: int, max_sum: int) -> np.ndarray:
-    """W[t, s]: how many t-element sub-multisets of the population have sum s (float64)."""
+    """W[t, s]: how many t-element sub-multisets of the population have sum s (float64).
+
+    Row t is zero past the largest sum of t of the values taken so far (``reach``), so each shifted add stops there
+    (adding zeros changes nothing, to the bit). Taken in ascending order, as ``np.unique`` gives them, the rows stay
+    short for most values: on pan-London counts the table took 13 s instead of 0.5 s when every add ran to the end."""
     table = np.zeros((max_draws + 1, max_sum + 1))
     table[0, 0] = 1.0
+    reach = [0] * (max_draws + 1)  # row t is zero past column reach[t]
     for value, count in zip(values.tolist(), counts.tolist()):
         for t in range(max_draws, 0, -1):  # descending, so rows t-j still hold the previous values
             for j in range(1, min(count, t) + 1):
                 shift = j * value
                 if shift > max_sum:
                     break
-                table[t, shift:] += math.comb(count, j) * table[t - j, : max_sum + 1 - shift]
+                width = min(reach[t - j] + 1, max_sum + 1 - shift)
+                ways = math.comb(count, j)
+                if ways == 1:
+                    table[t, shift:shift + width] += table[t - j, :width]
+                else:
+                    table[t, shift:shift + width] += ways * table[t - j, :width]
+        reach = [min(max_sum, max(reach[t - j] + j * value for j in range(min(count, t) + 1)))
+                 for t in range(max_draws + 1)]
     return table
 
 
