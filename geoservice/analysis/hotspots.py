@@ -202,13 +202,14 @@ def _exact_p(y: np.ndarray, neighbour_sum: np.ndarray, draws: np.ndarray) -> tup
     values, counts = np.unique(y_int, return_counts=True)
     max_sum = int(np.sort(y_int)[::-1][:max_draws].sum())
     totals = np.array([math.comb(n, r) for r in range(max_draws + 1)], dtype=float)
-    full = _subset_sum_counts(values, counts, max_draws, max_sum) / totals[:, None]
+    full = _subset_sum_counts(values, counts, max_draws, max_sum)
+    full /= totals[:, None]  # in place, and the tails summed straight into place: at k=3 each table is ~0.4 GB
     # F's tails by column x + 1 for x = -1..max_sum+1, so sums past either end need no special case
     full_upper = np.zeros((max_draws + 1, max_sum + 3))  # P(S >= x)
-    full_upper[:, 1:-1] = np.cumsum(full[:, ::-1], axis=1)[:, ::-1]
+    np.cumsum(full[:, ::-1], axis=1, out=full_upper[:, -2:0:-1])
     full_upper[:, 0] = full_upper[:, 1]
     full_lower = np.zeros((max_draws + 1, max_sum + 3))  # P(S <= x)
-    full_lower[:, 1:-1] = np.cumsum(full, axis=1)
+    np.cumsum(full, axis=1, out=full_lower[:, 1:-1])
     full_lower[:, -1] = full_lower[:, -2]
     at = s - t * y_int  # the sum asked of row r is s - (t - r) u
     upper = (at <= 0).astype(float)
