@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 
 import h3
@@ -10,23 +11,77 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geoservice.analysis.hotspots import (HotspotInputError, _exact_null, _exact_p, _permutation_p,
+from geoservice.analysis.hotspots import (HotspotInputError, _exact_p, _permutation_p,
                                           benjamini_hochberg, gi_star, neighbourhoods)
 from geoservice.cells import polygons_to_cells
 from geoservice.cells import points_to_cells
 
 from ..conftest import DATA_DIR, POLICE_UK, needs_data
 
-def test_exact_null_equals_full_enumeration():
+def test_exact_tails_equal_full_enumeration():
     rng = np.random.default_rng(1)
     y = rng.poisson(1.3, 12).astype(np.int64)
-    nulls = _exact_null(y, y, 4)
-    for i in range(y.size):
-        others = np.delete(y, i)
-        for t in range(5):
-            sums = [others[list(c)].sum() for c in itertools.combinations(range(others.size), t)]
-            expected = np.bincount(sums, minlength=nulls[int(y[i])].shape[1]) / len(sums)
-            np.testing.assert_allclose(nulls[int(y[i])][t], expected, atol=1e-12)
+    for t in range(5):
+        for s in range(int(np.sort(y)[::-1][:t].sum()) + 2):
+            upper, lower = _exact_p(y, np.full(y.size, s), np.full(y.size, t))
+            for i in range(y.size):
+                others = np.delete(y, i)
+                sums = np.array([others[list(c)].sum() for c in itertools.combinations(range(others.size), t)])
+                assert upper[i] == pytest.approx((sums >= s).mean(), abs=1e-12)
+                assert lower[i] == pytest.approx((sums <= s).mean(), abs=1e-12)
+
+
+def _reference_exact_p(y: np.ndarray, neighbour_sum: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The straightforward exact tails ``_exact_p`` replaced: the whole null distribution G of each distinct own
+    value u, from the full population's F by n F[t, s] = (n - t) G[t, s] + t G[t-1, s-u], summed to tails."""
+    y = y.astype(np.int64)
+    n, max_draws = y.size, int(draws.max())
+    max_sum = int(np.sort(y)[::-1][:max_draws].sum())
+    table = np.zeros((max_draws + 1, max_sum + 1))
+    table[0, 0] = 1.0
+    for value, count in zip(*(a.tolist() for a in np.unique(y, return_counts=True))):
+        for t in range(max_draws, 0, -1):
+            for j in range(1, min(count, t) + 1):
+                if j * value <= max_sum:
+                    table[t, j * value:] += math.comb(count, j) * table[t - j, : max_sum + 1 - j * value]
+    full = table / np.array([math.comb(n, t) for t in range(max_draws + 1)], dtype=float)[:, None]
+    upper, lower = np.ones(n), np.ones(n)
+    s = np.minimum(neighbour_sum.astype(np.int64), max_sum)
+    for u in np.unique(y).tolist():
+        g = np.zeros_like(full)
+        g[0, 0] = 1.0
+        for t in range(1, max_draws + 1):
+            shifted = np.zeros(max_sum + 1)
+            shifted[u:] = g[t - 1, : max(max_sum + 1 - u, 0)]
+            g[t] = np.clip((n * full[t] - t * shifted) / (n - t), 0.0, None)
+        mine = y == u
+        upper[mine] = np.cumsum(g[:, ::-1], axis=1)[:, ::-1][draws[mine], s[mine]]
+        lower[mine] = np.cumsum(g, axis=1)[draws[mine], s[mine]]
+    return np.minimum(upper, 1.0), np.minimum(lower, 1.0)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("spread", ["poisson", "negative binomial"])
+def test_exact_tails_equal_the_whole_distributions(k, spread):
+    """The tails from F's tails match the tails of each own value's whole null distribution, on counts with many
+    distinct values, ties, and neighbour sums from the bulk to both extremes."""
+    rng = np.random.default_rng(k)
+    n = 600
+    y = rng.poisson(rng.lognormal(3, 1, n)) if spread == "poisson" else rng.negative_binomial(0.8, 0.02, n)
+    max_draws = 6 * k * (k + 1) // 2
+    draws = rng.integers(0, max_draws + 1, n)
+    draws[:3] = max_draws
+    neighbour_sum = np.array([y[rng.choice(np.delete(np.arange(n), i), t, replace=False)].sum()
+                              for i, t in enumerate(draws)])
+    neighbour_sum[0] = 0
+    neighbour_sum[1] = np.sort(np.delete(y, 1))[::-1][:max_draws].sum()  # the most the neighbours can hold
+    expected = _reference_exact_p(y, neighbour_sum, draws)
+    got = _exact_p(y.astype(float), neighbour_sum.astype(float), draws)
+    assert np.unique(y).size > 50 and min(expected[0].min(), expected[1].min()) < 1e-8
+    for tail, reference in zip(got, expected):
+        np.testing.assert_allclose(tail, reference, rtol=0, atol=1e-12)
+        clear_of_rounding = reference > 1e-6
+        np.testing.assert_allclose(tail[clear_of_rounding], reference[clear_of_rounding], rtol=1e-9)
 
 
 def test_permutations_agree_with_the_exact_distribution():
