@@ -9,10 +9,11 @@ read here from ``--out`` and sent to the workers, which run the Gi* work; they d
 The synthetic incidents: per borough a few hot centres (random points inside the polygon, lognormal weights,
 Gaussian spread of 80-400 m, about one in six of them growing over the 24 months), 70 % of rows drawn from the
 centres and 30 % uniformly over the bounding box, and every point clipped to London (points outside are drawn
-again). Rows are generated and written ``--chunk`` at a time (default 1 M), one Parquet file per chunk, month and
-res-5 parent, with a manifest per chunk, the layout ``geoservice bulk-ingest`` writes, so ``parquet_counts`` reads
-it; no more than one chunk is ever held. Prints a table of wall time, the peak of memory allocated during the step
-(tracemalloc, all threads of this process) and the process's peak resident size so far (getrusage).
+again). Rows are generated and written ``--chunk`` at a time (default 1 M, 5 M national), one Parquet file per
+chunk, month and res-5 parent, with a manifest per chunk, the layout ``geoservice bulk-ingest`` writes, so
+``parquet_counts`` reads it; no more than one chunk is ever held. Prints a table of wall time, the peak of memory
+allocated during the step (tracemalloc, all threads of this process) and the process's peak resident size so far
+(getrusage).
 """
 
 from __future__ import annotations
@@ -177,7 +178,9 @@ def generate(out: Path, world: World, rows: int, chunk: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=None, help="incidents (default 10 M; 60 M with --national)")
-    parser.add_argument("--chunk", type=int, default=1_000_000, help="rows generated and written at a time")
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="rows generated and written at a time (default 1 M; 5 M with --national, whose 20 regions "
+                             "would otherwise make thousands of tiny files a chunk)")
     parser.add_argument("--national", action="store_true",
                         help="a synthetic England and Wales (20 copies of London's boroughs), 60 M rows by default")
     parser.add_argument("--out", type=Path, help="Parquet folder (default: a temporary one, removed at the end)")
@@ -187,6 +190,7 @@ def main() -> None:
                         help="time without tracemalloc (it slows Python-heavy steps, Dask's scheduling most)")
     args = parser.parse_args()
     rows = args.rows or (60_000_000 if args.national else 10_000_000)
+    args.chunk = args.chunk or (5_000_000 if args.national else 1_000_000)
     polygons = london()
     if args.national:
         polygons = national(polygons)
