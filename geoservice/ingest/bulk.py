@@ -474,14 +474,19 @@ def bulk_ingest(store: Store, archive_dir, out_dir, *, settings: Settings, now: 
         remove_uncommitted_files(out_dir, manifests)
         held = HeldIdentities.from_partitions(committed_partitions(out_dir, manifests))
         hashes = [_sha256(path) for path in files]
-        to_load = [(path, sha256) for path, sha256 in zip(files, hashes) if sha256 not in manifests]
+        to_load = [(number, path, sha256) for number, (path, sha256) in enumerate(zip(files, hashes))
+                   if sha256 not in manifests]
         workers = min(workers, len(to_load))
         run = _bulk_ingest_parallel if workers > 1 else _bulk_ingest_serial
         loaded = run(store, to_load, out_dir, settings=settings, now=now, held=held, workers=workers,
                      report=_Progress(files, hashes, manifests, progress))
-    results = [loaded.get(sha256) or FileResult(source=path.name, status="skipped", sha256=sha256)
-               for path, sha256 in zip(files, hashes)]
+    results = [loaded.get(number) or _skipped(path, sha256) for number, (path, sha256) in enumerate(zip(files, hashes))]
     return BulkReport(results, round(time.perf_counter() - started, 3))
+
+
+def _skipped(path: Path, sha256: str) -> FileResult:
+    """A file whose content (by SHA-256) is committed already: before this run, or under another name in it."""
+    return FileResult(source=path.name, status="skipped", sha256=sha256)
 
 
 class _Progress:
@@ -495,13 +500,13 @@ class _Progress:
     def __call__(self, result: FileResult) -> None:
         while self.done < len(self.order) and self.order[self.done][2]:  # skipped files before this one
             path, sha256, _ = self.order[self.done]
-            self._tell(FileResult(source=path.name, status="skipped", sha256=sha256))
+            self._tell(_skipped(path, sha256))
         self._tell(result)
 
     def finish(self) -> None:
         while self.done < len(self.order):
             path, sha256, _ = self.order[self.done]
-            self._tell(FileResult(source=path.name, status="skipped", sha256=sha256))
+            self._tell(_skipped(path, sha256))
 
     def _tell(self, result: FileResult) -> None:
         self.done += 1
@@ -523,14 +528,20 @@ def _load_here(store: Store, path: Path, sha256: str, out_dir: Path, *, settings
 
 
 def _bulk_ingest_serial(store: Store, to_load, out_dir: Path, *, settings: Settings, now: datetime,
-                        held: HeldIdentities, workers: int, report: _Progress) -> dict[str, FileResult]:
+                        held: HeldIdentities, workers: int, report: _Progress) -> dict[int, FileResult]:
     limit = SizeLimit.megabytes(settings.ingest_max_mb, "ingest_max_mb")
     context = check_context(store, get_layer(store.specs, "incidents"), settings) if to_load else None
-    loaded: dict[str, FileResult] = {}
-    for path, sha256 in to_load:
-        loaded[sha256] = _load_here(store, path, sha256, out_dir, settings=settings, now=now, limit=limit,
-                                    context=context, held=held)
-        report(loaded[sha256])
+    loaded: dict[int, FileResult] = {}
+    committed: set[str] = set()
+    for number, path, sha256 in to_load:
+        if sha256 in committed:  # the same content under another name, loaded earlier in this run
+            loaded[number] = _skipped(path, sha256)
+        else:
+            loaded[number] = _load_here(store, path, sha256, out_dir, settings=settings, now=now, limit=limit,
+                                        context=context, held=held)
+        if loaded[number].status == "loaded":
+            committed.add(sha256)
+        report(loaded[number])
     report.finish()
     return loaded
 
@@ -586,7 +597,7 @@ def _stage_in_worker(path: Path, sha256: str, batch_id: str, out_dir: Path, now:
 
 
 def _bulk_ingest_parallel(store: Store, to_load, out_dir: Path, *, settings: Settings, now: datetime,
-                          held: HeldIdentities, workers: int, report: _Progress) -> dict[str, FileResult]:
+                          held: HeldIdentities, workers: int, report: _Progress) -> dict[int, FileResult]:
     """Stage files on ``workers`` processes (each its own single-process pool, so a file can go back to the worker
     that staged it), each at most ``AHEAD_PER_WORKER`` files ahead of the one being committed, so what waits in
     memory stays bounded; commit them here in order (see the comment above)."""
@@ -596,24 +607,29 @@ def _bulk_ingest_parallel(store: Store, to_load, out_dir: Path, *, settings: Set
                                  initargs=(os.getpid(), url, store.specs, store.resolutions, settings))
              for _ in range(workers)]
     outstanding = [0] * workers
-    loaded: dict[str, FileResult] = {}
+    loaded: dict[int, FileResult] = {}
+    committed: set[str] = set()
     queue: collections.deque = collections.deque()
     waiting = iter(to_load)
 
     def submit_next() -> None:
-        for path, sha256 in itertools.islice(waiting, 1):
+        for number, path, sha256 in itertools.islice(waiting, 1):
             batch_id, new_batch = _batch_for(store, sha256)
             worker = outstanding.index(min(outstanding))
             outstanding[worker] += 1
-            queue.append((path, sha256, batch_id, new_batch, worker,
+            queue.append((number, path, sha256, batch_id, new_batch, worker,
                           pools[worker].submit(_stage_in_worker, path, sha256, batch_id, out_dir, now)))
 
     try:
         for _ in range(AHEAD_PER_WORKER * workers):
             submit_next()
         while queue:
-            path, sha256, batch_id, new_batch, worker, future = queue.popleft()
+            number, path, sha256, batch_id, new_batch, worker, future = queue.popleft()
             staged = future.result()
+            if sha256 in committed:  # the same content under another name, committed earlier in this run
+                if isinstance(staged, StagedFile):
+                    staged.discard()
+                staged = _skipped(path, sha256)
             if isinstance(staged, StagedFile):
                 key_held, _ = held.lookup(staged.keys, staged.hashes)
                 if key_held.any():  # stage it again, checked against the held identities it shares
@@ -624,7 +640,9 @@ def _bulk_ingest_parallel(store: Store, to_load, out_dir: Path, *, settings: Set
             if isinstance(staged, StagedFile):
                 _commit_file(store, staged, out_dir, held, new_batch=new_batch)
                 staged = staged.result
-            loaded[sha256] = staged
+            loaded[number] = staged
+            if staged.status == "loaded":
+                committed.add(sha256)
             report(staged)
             submit_next()
         report.finish()

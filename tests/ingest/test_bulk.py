@@ -203,6 +203,27 @@ def test_worker_processes_give_the_serial_result_file_for_file(loaded_store, set
     assert {f.status for f in again.files} == {"skipped", "refused"}
 
 
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_the_same_file_under_another_name_is_skipped_and_keeps_the_first_committed(loaded_store, settings, tmp_path,
+                                                                                   year, workers):
+    """Identical content is one file, whatever its names: the later name is skipped, and it must not replace the
+    first one's manifest (which would leave the first one's partitions uncommitted, to be deleted next run)."""
+    archive, out = tmp_path / "archive", tmp_path / "parquet"
+    first, *_ = write_archive(archive, year, rows_per_file=200)
+    twin = first.parent / first.name.replace("-street", "-zz-twin-street")
+    twin.write_bytes(first.read_bytes())
+    report = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW, workers=workers)
+    by_name = {f.source: f for f in report.files}
+    assert by_name[first.name].status == "loaded" and by_name[first.name].accepted > 0
+    assert by_name[twin.name].status == "skipped"
+    manifest = bulk.committed_files(out)[by_name[first.name].sha256]
+    assert manifest["source"] == first.name and manifest["accepted"] == by_name[first.name].accepted
+    assert sum(pq.ParquetFile(p).metadata.num_rows for p in committed_partitions(out)) == report.total("accepted")
+    again = bulk_ingest(loaded_store, archive, out, settings=settings, now=NOW, workers=workers)
+    assert {f.status for f in again.files} == {"skipped"}
+    assert parquet_counts(out, 9).sum() == report.total("accepted")
+
+
 def test_the_command_loads_an_archive_and_reports_a_refused_file(loaded_store, settings, tmp_path, year):
     from click.testing import CliRunner
 
