@@ -149,8 +149,21 @@ def default_cut(cells: pd.Index, engine, partition_res: int | None) -> int | Non
     return partition_res
 
 
+class KnownSums:
+    """One column's neighbourhood sums and sizes, worked out already by a pass over many columns at once (emerging
+    hot spots sums every time bin in one pass over the partitions, not one pass per bin)."""
+
+    def __init__(self, sums: np.ndarray, sizes: np.ndarray):
+        self.sums, self.sizes = sums, sizes
+
+
 def _neighbourhood_sums(structure, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sums over a whole-area CSR structure (``neighbourhoods``) or a ``PartitionedNeighbourhoods``."""
+    """Sums over a whole-area CSR structure (``neighbourhoods``) or a ``PartitionedNeighbourhoods``; a
+    ``KnownSums`` gives the sums it holds, which must be those of ``columns`` (its single column)."""
+    if isinstance(structure, KnownSums):
+        if columns.shape[1] != 1 or structure.sums.shape != columns.shape[:1]:
+            raise HotspotInputError("known neighbourhood sums are for one column of the same cells")
+        return structure.sums[:, None], structure.sizes
     if isinstance(structure, PartitionedNeighbourhoods):
         return structure.sums(columns)
     return _csr_sums(structure, columns)

@@ -31,8 +31,8 @@ import pandas as pd
 
 from ..results import settings as result_settings
 from .concentration import expected_counts
-from .hotspots import (HotspotInputError, PartitionedNeighbourhoods, _as_cells, _checked_values, _gi_star_core,
-                       _gi_star_expected, default_cut)
+from .hotspots import (HotspotInputError, KnownSums, PartitionedNeighbourhoods, _as_cells, _checked_values,
+                       _gi_star_core, _gi_star_expected, default_cut)
 
 PATTERNS = ("no pattern",) + tuple(f"{kind} {side} spot" for side in ("hot", "cold") for kind in (
     "new", "consecutive", "intensifying", "persistent", "diminishing", "sporadic", "oscillating", "historical"))
@@ -165,11 +165,15 @@ def emerging_hotspots(cube: pd.DataFrame, *, k: int = 1, trend_alpha: float = 0.
         base = from_past(cube).to_numpy(dtype=float)
     elif expected is not None:
         base = expected_counts(pd.Series(values.sum(axis=1), index=cube.index), expected)
+    against_usual = base is not None and base.sum() > 0
+    # every bin's neighbourhood sums in one pass over the partitions: on a cluster, one round of tasks, not one a bin
+    every_bin = None if against_usual else structure.sums(values)
     for t in range(values.shape[1]):
-        if base is not None and base.sum() > 0:  # against what is usual there, scaled to the bin's total
+        if against_usual:  # against what is usual there, scaled to the bin's total
             result = _gi_star_expected(values[:, t], base * (values[:, t].sum() / base.sum()), cells, structure, 0.05)
         else:
-            result = _gi_star_core(values[:, t], cells, structure, permutations, seed + t, 0.05)
+            result = _gi_star_core(values[:, t], cells, KnownSums(every_bin[0][:, t], every_bin[1]), permutations,
+                                   seed + t, 0.05)
         z[:, t] = result["z"].to_numpy()
         bins[:, t] = result["bin"].to_numpy()
     trend = mann_kendall(z)

@@ -119,3 +119,30 @@ def test_a_trend_needs_three_bins():
 def test_unknown_frequency_is_refused(merton_cells):
     with pytest.raises(HotspotInputError, match="freq must be one of"):
         cube_from_events([merton_cells[9][0]], ["2025-01-06"], merton_cells[9], freq="fortnight")
+
+
+def test_every_bin_is_summed_in_one_round_of_partition_tasks(merton_cells):
+    """On a cluster, emerging hot spots send the partitions out once for all bins (each task finds its cells'
+    neighbourhoods once), not once per bin; the answer is the one of the local engine to the last bit."""
+    from geoservice.engine import LocalEngine
+
+    class CountingEngine(LocalEngine):
+        name = "counting"  # not "local": the partitions go through map_partitions, as on Dask
+
+        def __init__(self):
+            self.rounds = 0
+
+        def map_partitions(self, function, partitions, shared=None):
+            self.rounds += 1
+            return super().map_partitions(function, partitions, shared)
+
+    rng = np.random.default_rng(8)
+    cells = merton_cells[9]
+    cube = pd.DataFrame(rng.poisson(2.0, (len(cells), 10)), index=cells,
+                        columns=pd.period_range("2024-01", periods=10, freq="M"))
+    engine = CountingEngine()
+    spread = emerging_hotspots(cube, engine=engine, partition_res=7)
+    assert engine.rounds == 1
+    here = emerging_hotspots(cube)
+    pd.testing.assert_frame_equal(spread.summary, here.summary, check_exact=True)
+    pd.testing.assert_frame_equal(spread.z, here.z, check_exact=True)
