@@ -162,9 +162,14 @@ def remove_uncommitted_files(out_dir: Path, manifests: dict[str, dict]) -> list[
               if path not in committed and not path.name.startswith(TEMP_PREFIX)]
     stale += [path for path in (out_dir / QUARANTINE_DIR).glob("*.parquet")
               if path not in committed and not path.name.startswith(TEMP_PREFIX)]
-    for path in stale:
-        path.unlink(missing_ok=True)
+    _remove(stale)
     return stale
+
+
+def _remove(paths) -> None:
+    """Delete each of ``paths`` that exists."""
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _write_temporary(table: pa.Table, path: Path) -> Path:
@@ -371,8 +376,7 @@ class StagedFile:
     batch: dict  # its record for the store's batches table
 
     def discard(self) -> None:
-        for temp in self.temporary.values():
-            Path(temp).unlink(missing_ok=True)
+        _remove(self.temporary.values())
 
 
 def _prepare(store: Store, path: Path, *, settings: Settings, now: datetime, limit: SizeLimit,
@@ -403,8 +407,7 @@ def _stage_file(store: Store, path: Path, out_dir: Path, *, sha256: str, batch_i
         quarantine = _write_quarantine_file(prepared, rejected, out_dir, sha256, batch_id, temporary) \
             if rejected.size else None
     except BaseException:
-        for temp in temporary.values():
-            temp.unlink(missing_ok=True)
+        _remove(temporary.values())
         raise
     issues = prepared.log.by_row()
     result = FileResult(source=path.name, status="loaded", sha256=sha256, rows_in=len(prepared.source),
@@ -442,8 +445,7 @@ def _commit_file(store: Store, staged: StagedFile, out_dir: Path, held: HeldIden
                                 out_dir / FILES_DIR / f"{staged.result.sha256}.json")
     except BaseException:
         staged.discard()
-        for path in renamed:
-            path.unlink(missing_ok=True)
+        _remove(renamed)
         raise
     held.add(staged.keys, staged.hashes)
 
@@ -489,6 +491,11 @@ def _skipped(path: Path, sha256: str) -> FileResult:
     return FileResult(source=path.name, status="skipped", sha256=sha256)
 
 
+def _refused(path: Path, sha256: str, error: InputFileError) -> FileResult:
+    """A file that cannot be read at all, with the reader's reason; the others still load."""
+    return FileResult(source=path.name, status="refused", sha256=sha256, message=str(error))
+
+
 class _Progress:
     """Calls ``progress`` once per archive file in the archive's order, skipped files included, as files finish."""
 
@@ -499,14 +506,16 @@ class _Progress:
 
     def __call__(self, result: FileResult) -> None:
         while self.done < len(self.order) and self.order[self.done][2]:  # skipped files before this one
-            path, sha256, _ = self.order[self.done]
-            self._tell(_skipped(path, sha256))
+            self._tell_skipped()
         self._tell(result)
 
     def finish(self) -> None:
         while self.done < len(self.order):
-            path, sha256, _ = self.order[self.done]
-            self._tell(_skipped(path, sha256))
+            self._tell_skipped()
+
+    def _tell_skipped(self) -> None:
+        path, sha256, _ = self.order[self.done]
+        self._tell(_skipped(path, sha256))
 
     def _tell(self, result: FileResult) -> None:
         self.done += 1
@@ -522,7 +531,7 @@ def _load_here(store: Store, path: Path, sha256: str, out_dir: Path, *, settings
         staged = _stage_file(store, path, out_dir, sha256=sha256, batch_id=batch_id, settings=settings, now=now,
                              limit=limit, context=context, held=held)
     except InputFileError as exc:
-        return FileResult(source=path.name, status="refused", sha256=sha256, message=str(exc))
+        return _refused(path, sha256, exc)
     _commit_file(store, staged, out_dir, held, new_batch=new_batch)
     return staged.result
 
@@ -593,7 +602,7 @@ def _stage_in_worker(path: Path, sha256: str, batch_id: str, out_dir: Path, now:
         return _stage_file(store, path, out_dir, sha256=sha256, batch_id=batch_id, settings=settings, now=now,
                            limit=limit, context=context, held=held, prepared=prepared)
     except InputFileError as exc:
-        return FileResult(source=path.name, status="refused", sha256=sha256, message=str(exc))
+        return _refused(path, sha256, exc)
 
 
 def _bulk_ingest_parallel(store: Store, to_load, out_dir: Path, *, settings: Settings, now: datetime,
@@ -602,8 +611,8 @@ def _bulk_ingest_parallel(store: Store, to_load, out_dir: Path, *, settings: Set
     that staged it), each at most ``AHEAD_PER_WORKER`` files ahead of the one being committed, so what waits in
     memory stays bounded; commit them here in order (see the comment above)."""
     url = store.engine.url.render_as_string(hide_password=False)
-    context = multiprocessing.get_context("spawn")
-    pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker,
+    spawn = multiprocessing.get_context("spawn")
+    pools = [ProcessPoolExecutor(1, mp_context=spawn, initializer=_start_worker,
                                  initargs=(os.getpid(), url, store.specs, store.resolutions, settings))
              for _ in range(workers)]
     outstanding = [0] * workers
@@ -649,8 +658,7 @@ def _bulk_ingest_parallel(store: Store, to_load, out_dir: Path, *, settings: Set
     except BaseException:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
-        for temp in out_dir.rglob(TEMP_PREFIX + "*"):  # what the workers staged and nobody committed
-            temp.unlink(missing_ok=True)
+        _remove(out_dir.rglob(TEMP_PREFIX + "*"))  # what the workers staged and nobody committed
         raise
     for pool in pools:
         pool.shutdown(wait=True)
