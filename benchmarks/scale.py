@@ -163,8 +163,12 @@ class Meter:
         return out
 
     def table(self) -> str:
-        lines = ["| step | engine | time (s) | peak allocated (MB) | peak RSS so far (MB) |", "|---|---|---|---|---|"]
-        lines += [f"| {s} | {e} | {t:.2f} | {p:,.0f} | {r:,.0f} |" for s, e, t, p, r in self.rows]
+        """The rows as a Markdown table; a Dask row's time also as a ratio to the local engine's (the anchor)."""
+        local = {s: t for s, e, t, _, _ in self.rows if e == "local"}
+        lines = ["| step | engine | time (s) | x local | peak allocated (MB) | peak RSS so far (MB) |",
+                 "|---|---|---|---|---|---|"]
+        lines += [f"| {s} | {e} | {t:.2f} | {f'{t / local[s]:.2f}' if e.startswith('dask') and local.get(s) else ''} "
+                  f"| {p:,.0f} | {r:,.0f} |" for s, e, t, p, r in self.rows]
         return "\n".join(lines)
 
 
